@@ -1,0 +1,132 @@
+//! The one seam between CloakRoom and its cryptographic primitives.
+//!
+//! Envelope code calls only [`Active`]'s functions (RSA-OAEP, RSA-PSS,
+//! AES-256-GCM, randomness, SHA-256), so a second, faster backend can be added
+//! as another [`Backend`] implementation and selected here, without touching
+//! the envelope format or its checks.
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Key, Nonce};
+use rand::RngExt;
+use rsa::traits::PublicKeyParts;
+use rsa::{Oaep, PrivateKey, PublicKey};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use crate::limits::{AEAD_KEY_LEN, AEAD_NONCE_LEN, HASH_LEN};
+
+/// A primitive failed. Carries no detail on purpose: callers on the open path
+/// must treat every failure alike.
+#[derive(Debug)]
+pub(crate) struct PrimitiveError(pub(crate) String);
+
+/// The primitive operations the envelope format is built from.
+pub(crate) trait Backend {
+    /// Fills `buf` from a cryptographically secure generator.
+    fn fill_random(buf: &mut [u8]);
+    /// SHA-256 of `data`.
+    fn sha256(data: &[u8]) -> [u8; HASH_LEN];
+    /// RSA-OAEP-SHA256 (MGF1-SHA256) encryption with `label`.
+    fn oaep_encrypt(key: &PublicKey, label: &[u8], msg: &[u8]) -> Result<Vec<u8>, PrimitiveError>;
+    /// RSA-OAEP-SHA256 decryption with `label`, blinded.
+    fn oaep_decrypt(
+        key: &PrivateKey,
+        label: &[u8],
+        ct: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, PrimitiveError>;
+    /// RSA-PSS-SHA256 signature (salt length = hash length) over `msg`.
+    fn pss_sign(key: &PrivateKey, msg: &[u8]) -> Result<Vec<u8>, PrimitiveError>;
+    /// Whether `sig` is a valid RSA-PSS-SHA256 signature of `msg` by `key`.
+    fn pss_verify(key: &PublicKey, msg: &[u8], sig: &[u8]) -> bool;
+    /// AES-256-GCM encryption; returns ciphertext with the tag appended.
+    fn aead_seal(
+        key: &[u8; AEAD_KEY_LEN],
+        nonce: &[u8; AEAD_NONCE_LEN],
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, PrimitiveError>;
+    /// AES-256-GCM decryption; `None` on any authentication failure.
+    fn aead_open(
+        key: &[u8; AEAD_KEY_LEN],
+        nonce: &[u8; AEAD_NONCE_LEN],
+        aad: &[u8],
+        ciphertext: &[u8],
+    ) -> Option<Zeroizing<Vec<u8>>>;
+    /// Modulus length of `key` in bytes.
+    fn modulus_len(key: &PublicKey) -> usize;
+}
+
+/// The pure-Rust RustCrypto backend (constant-time RSA from rsa 0.10).
+pub(crate) struct RustCrypto;
+
+/// The backend in use.
+pub(crate) type Active = RustCrypto;
+
+fn oaep(label: &[u8]) -> Oaep<Sha256> {
+    Oaep::<Sha256>::new_with_label(label.to_vec())
+}
+
+impl Backend for RustCrypto {
+    fn fill_random(buf: &mut [u8]) {
+        // ThreadRng is a ChaCha12 CSPRNG seeded and periodically reseeded
+        // from the operating system.
+        rand::rng().fill(buf);
+    }
+
+    fn sha256(data: &[u8]) -> [u8; HASH_LEN] {
+        Sha256::digest(data).into()
+    }
+
+    fn oaep_encrypt(key: &PublicKey, label: &[u8], msg: &[u8]) -> Result<Vec<u8>, PrimitiveError> {
+        key.encrypt(&mut rand::rng(), oaep(label), msg)
+            .map_err(|e| PrimitiveError(e.to_string()))
+    }
+
+    fn oaep_decrypt(
+        key: &PrivateKey,
+        label: &[u8],
+        ct: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, PrimitiveError> {
+        key.decrypt_blinded(&mut rand::rng(), oaep(label), ct)
+            .map(Zeroizing::new)
+            .map_err(|_| PrimitiveError("decryption failed".into()))
+    }
+
+    fn pss_sign(key: &PrivateKey, msg: &[u8]) -> Result<Vec<u8>, PrimitiveError> {
+        key.pss_sign_with_rng::<Sha256, _>(&mut rand::rng(), msg)
+            .map_err(|e| PrimitiveError(e.to_string()))
+    }
+
+    fn pss_verify(key: &PublicKey, msg: &[u8], sig: &[u8]) -> bool {
+        key.pss_verify::<Sha256>(msg, sig).is_ok()
+    }
+
+    fn aead_seal(
+        key: &[u8; AEAD_KEY_LEN],
+        nonce: &[u8; AEAD_NONCE_LEN],
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, PrimitiveError> {
+        let cipher = Aes256Gcm::new(&Key::<Aes256Gcm>::from(*key));
+        cipher
+            .encrypt(&Nonce::from(*nonce), Payload { msg: plaintext, aad })
+            .map_err(|_| PrimitiveError("AES-GCM encryption failed".into()))
+    }
+
+    fn aead_open(
+        key: &[u8; AEAD_KEY_LEN],
+        nonce: &[u8; AEAD_NONCE_LEN],
+        aad: &[u8],
+        ciphertext: &[u8],
+    ) -> Option<Zeroizing<Vec<u8>>> {
+        let cipher = Aes256Gcm::new(&Key::<Aes256Gcm>::from(*key));
+        cipher
+            .decrypt(&Nonce::from(*nonce), Payload { msg: ciphertext, aad })
+            .ok()
+            .map(Zeroizing::new)
+    }
+
+    fn modulus_len(key: &PublicKey) -> usize {
+        key.size()
+    }
+}

@@ -1,0 +1,78 @@
+//! Asymmetric mode (Part 1): the encoded inner message, signature included,
+//! is cut into blocks that fit one RSA-OAEP-SHA256 encryption each (190 bytes
+//! at 2048 bits, 318 at 3072) and every block is encrypted to the recipient.
+
+use zeroize::Zeroizing;
+
+use super::wire::Body;
+use crate::backend::{Active, Backend};
+use crate::error::SealError;
+use crate::keys::{KeyPair, PublicKey};
+use crate::limits::{ASYMMETRIC_BLOCK_LABEL, oaep_block_capacity};
+
+/// Upper bound on the encoded inner message beyond the plaintext itself
+/// (ids, lengths, freshness, a 4096-bit signature), used to bound the number
+/// of blocks a recipient agrees to decrypt.
+const INNER_OVERHEAD: usize = 1024;
+
+/// The OAEP label of block `index` of `count`: binding position and count
+/// means blocks cannot be reordered, dropped or spliced between envelopes.
+fn block_label(index: usize, count: usize) -> Vec<u8> {
+    let mut label = ASYMMETRIC_BLOCK_LABEL.to_vec();
+    label.extend_from_slice(&(index as u32).to_be_bytes());
+    label.extend_from_slice(&(count as u32).to_be_bytes());
+    label
+}
+
+/// The most blocks an envelope carrying at most `max_plaintext` bytes needs.
+pub(crate) fn max_blocks(modulus_len: usize, max_plaintext: usize) -> usize {
+    (max_plaintext + INNER_OVERHEAD).div_ceil(oaep_block_capacity(modulus_len))
+}
+
+pub(crate) fn encrypt(recipient: &PublicKey, inner: &[u8]) -> Result<Body, SealError> {
+    let capacity = oaep_block_capacity(Active::modulus_len(recipient.rsa()));
+    let count = inner.len().div_ceil(capacity).max(1);
+    let blocks = inner
+        .chunks(capacity)
+        .enumerate()
+        .map(|(i, chunk)| {
+            Active::oaep_encrypt(recipient.rsa(), &block_label(i, count), chunk)
+                .map_err(|e| SealError::Crypto(e.0))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Body::Asymmetric { blocks })
+}
+
+/// Structural checks on public data only, made before any private-key
+/// operation (so they may return early): bounds the RSA work an envelope can
+/// cost us.
+pub(crate) fn shape_acceptable(modulus_len: usize, blocks: &[Vec<u8>], max_plaintext: usize) -> bool {
+    !blocks.is_empty()
+        && blocks.len() <= max_blocks(modulus_len, max_plaintext)
+        && blocks.iter().all(|b| b.len() == modulus_len)
+}
+
+/// Decrypts every block, or returns `None`.
+///
+/// All blocks are decrypted even after one fails, so the time taken does not
+/// reveal which block (if any) had bad padding.
+pub(crate) fn decrypt(
+    recipient: &KeyPair,
+    blocks: &[Vec<u8>],
+    max_plaintext: usize,
+) -> Option<Zeroizing<Vec<u8>>> {
+    let modulus_len = Active::modulus_len(recipient.public().rsa());
+    if !shape_acceptable(modulus_len, blocks, max_plaintext) {
+        return None;
+    }
+    let count = blocks.len();
+    let mut inner = Zeroizing::new(Vec::with_capacity(count * oaep_block_capacity(modulus_len)));
+    let mut all_ok = true;
+    for (i, block) in blocks.iter().enumerate() {
+        match Active::oaep_decrypt(recipient.rsa(), &block_label(i, count), block) {
+            Ok(chunk) => inner.extend_from_slice(&chunk),
+            Err(_) => all_ok = false,
+        }
+    }
+    all_ok.then_some(inner)
+}

@@ -1,0 +1,130 @@
+//! Unit tests that need the envelope's internals: re-sealing someone else's
+//! signed content (surreptitious forwarding) and rewriting header fields.
+
+use std::sync::OnceLock;
+
+use super::*;
+
+struct Keys {
+    s: KeyPair,
+    r: KeyPair,
+    t: KeyPair,
+}
+
+/// Made once per test binary: RSA key generation is the slowest step.
+fn keys() -> &'static Keys {
+    static KEYS: OnceLock<Keys> = OnceLock::new();
+    KEYS.get_or_init(|| Keys {
+        s: KeyPair::generate(2048).unwrap(),
+        r: KeyPair::generate(2048).unwrap(),
+        t: KeyPair::generate(2048).unwrap(),
+    })
+}
+
+const FRESH: &[u8] = b"challenge-0123456789abcdef";
+
+/// R decrypts S's envelope and, keeping S's inner message and signature
+/// intact, re-encrypts it to T. T must not accept it as S writing to T.
+fn forward(mode: Mode) -> Result<Opened, OpenError> {
+    let k = keys();
+    let sealed = seal(&k.s, k.r.public(), mode, FRESH, b"for R only", &SealOptions::default())
+        .unwrap();
+    let decrypted = decrypt(&k.r, &sealed.bytes, &OpenOptions::default()).unwrap();
+    let header = Header {
+        version: ENVELOPE_VERSION,
+        mode,
+        recipient: k.t.fingerprint(),
+    };
+    let message_key = match mode {
+        Mode::Hybrid => Some(hybrid::MessageKey::generate(k.t.public()).unwrap()),
+        Mode::Asymmetric => None,
+    };
+    let forwarded = encrypt_inner(header, k.t.public(), message_key, &decrypted.inner)
+        .unwrap()
+        .to_bytes();
+    open(
+        &k.t,
+        k.s.public(),
+        &forwarded,
+        FreshnessCheck::Expect(FRESH),
+        &OpenOptions::default(),
+    )
+}
+
+#[test]
+fn surreptitious_forwarding_is_rejected() {
+    for mode in [Mode::Asymmetric, Mode::Hybrid] {
+        assert_eq!(forward(mode), Err(OpenError::Rejected), "{mode}");
+    }
+}
+
+#[test]
+fn rewritten_mode_in_header_is_rejected() {
+    let k = keys();
+    for mode in [Mode::Asymmetric, Mode::Hybrid] {
+        let sealed = seal(&k.s, k.r.public(), mode, FRESH, b"hi", &SealOptions::default()).unwrap();
+        let mut env = Envelope::from_bytes(&sealed.bytes).unwrap();
+        env.header.mode = match mode {
+            Mode::Asymmetric => Mode::Hybrid,
+            Mode::Hybrid => Mode::Asymmetric,
+        };
+        let result = open(
+            &k.r,
+            k.s.public(),
+            &env.to_bytes(),
+            FreshnessCheck::Expect(FRESH),
+            &OpenOptions::default(),
+        );
+        assert_eq!(result, Err(OpenError::Rejected));
+    }
+}
+
+#[test]
+fn swapped_asymmetric_blocks_are_rejected() {
+    let k = keys();
+    let text = vec![b'x'; 600];
+    let sealed = seal(&k.s, k.r.public(), Mode::Asymmetric, FRESH, &text, &SealOptions::default())
+        .unwrap();
+    let env = Envelope::from_bytes(&sealed.bytes).unwrap();
+    let Body::Asymmetric { blocks } = &env.body else {
+        panic!("asymmetric body expected")
+    };
+    assert!(blocks.len() >= 3);
+    let with_blocks = |blocks: Vec<Vec<u8>>| Envelope {
+        header: env.header.clone(),
+        body: Body::Asymmetric { blocks },
+    };
+    let mut swapped = blocks.clone();
+    swapped.swap(0, 1);
+    let mut dropped = blocks.clone();
+    dropped.pop();
+    for forged in [swapped, dropped] {
+        let bytes = with_blocks(forged).to_bytes();
+        assert!(decrypt(&k.r, &bytes, &OpenOptions::default()).is_err());
+    }
+    // Control: the untouched blocks still open.
+    assert!(decrypt(&k.r, &with_blocks(blocks.clone()).to_bytes(), &OpenOptions::default()).is_ok());
+}
+
+#[test]
+fn header_version_other_than_ours_is_rejected() {
+    let k = keys();
+    let sealed = seal(&k.s, k.r.public(), Mode::Hybrid, FRESH, b"hi", &SealOptions::default())
+        .unwrap();
+    let mut env = Envelope::from_bytes(&sealed.bytes).unwrap();
+    env.header.version += 1;
+    assert!(decrypt(&k.r, &env.to_bytes(), &OpenOptions::default()).is_err());
+}
+
+#[test]
+fn block_counts_are_bounded_before_decryption() {
+    // 64 KiB at 2048 bits needs at most 351 blocks of 256 bytes.
+    let max = asymmetric::max_blocks(256, 64 * 1024);
+    assert_eq!(max, (64 * 1024 + 1024usize).div_ceil(190));
+    let ok = vec![vec![0u8; 256]; max];
+    assert!(asymmetric::shape_acceptable(256, &ok, 64 * 1024));
+    let too_many = vec![vec![0u8; 256]; max + 1];
+    assert!(!asymmetric::shape_acceptable(256, &too_many, 64 * 1024));
+    assert!(!asymmetric::shape_acceptable(256, &[], 64 * 1024));
+    assert!(!asymmetric::shape_acceptable(256, &[vec![0u8; 255]], 64 * 1024));
+}

@@ -1,0 +1,127 @@
+//! The envelope's wire structures and their encoding. No cryptography here:
+//! this module only says what the bytes are.
+
+use bincode::{Decode, Encode};
+
+use crate::codec;
+use crate::fingerprint::Fingerprint;
+use crate::limits::{AEAD_NONCE_LEN, MAX_ENVELOPE_LEN};
+
+/// How an envelope is encrypted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
+#[non_exhaustive]
+pub enum Mode {
+    /// Part 1: plaintext and signature split into RSA-OAEP blocks.
+    Asymmetric,
+    /// Part 2: AES-256-GCM under a fresh key wrapped with RSA-OAEP.
+    Hybrid,
+}
+
+impl Mode {
+    /// The lower-case name used on the command line and in logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Asymmetric => "asymmetric",
+            Mode::Hybrid => "hybrid",
+        }
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "asymmetric" => Ok(Mode::Asymmetric),
+            "hybrid" => Ok(Mode::Hybrid),
+            other => Err(format!("unknown mode `{other}`: use asymmetric or hybrid")),
+        }
+    }
+}
+
+/// A random 128-bit message identifier, chosen by the sender and signed.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Encode, Decode)]
+pub struct MessageId(pub [u8; 16]);
+
+impl std::fmt::Display for MessageId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+impl std::fmt::Debug for MessageId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MessageId({self})")
+    }
+}
+
+/// The cleartext header. Everything in it is also authenticated: the mode
+/// and recipient by the signature, the whole header by AES-GCM's associated
+/// data in hybrid mode.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub(crate) struct Header {
+    pub version: u16,
+    pub mode: Mode,
+    /// Lets a recipient with several keys pick the right one, and reject an
+    /// envelope meant for someone else before any private-key operation.
+    pub recipient: Fingerprint,
+}
+
+/// The encrypted part.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub(crate) enum Body {
+    Asymmetric {
+        /// RSA-OAEP ciphertexts, each exactly the modulus length.
+        blocks: Vec<Vec<u8>>,
+    },
+    Hybrid {
+        /// The AES key, RSA-OAEP encrypted to the recipient.
+        wrapped_key: Vec<u8>,
+        nonce: [u8; AEAD_NONCE_LEN],
+        /// AES-256-GCM ciphertext of the encoded [`Inner`], tag appended.
+        ciphertext: Vec<u8>,
+    },
+}
+
+/// A whole envelope as it travels.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub(crate) struct Envelope {
+    pub header: Header,
+    pub body: Body,
+}
+
+impl Envelope {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        codec::decode::<Self, MAX_ENVELOPE_LEN>(bytes).ok()
+    }
+}
+
+/// What is encrypted: the sender's identity, the signed metadata, the
+/// plaintext and the signature. Keeping the sender's fingerprint and the
+/// signature inside hides who wrote to whom from an eavesdropper and stops a
+/// guessed plaintext from being confirmed against a cleartext signature.
+#[derive(Clone, PartialEq, Eq, Encode, Decode)]
+pub(crate) struct Inner {
+    pub sender: Fingerprint,
+    pub message_id: MessageId,
+    pub timestamp: u64,
+    pub freshness: Vec<u8>,
+    pub plaintext: Vec<u8>,
+    pub signature: Vec<u8>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.plaintext);
+    }
+}

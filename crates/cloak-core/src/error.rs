@@ -1,0 +1,111 @@
+//! Typed errors of the core crate. Opening an envelope has exactly one
+//! failure value, so no caller can leak where a forgery was caught.
+
+use std::path::PathBuf;
+
+/// Failure to generate, load or save a key.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// A key size outside the supported set was requested or found.
+    #[error("unsupported RSA key size {bits} bits: use 2048, 3072 or 4096 (3072 is the default)")]
+    UnsupportedSize {
+        /// The rejected size in bits.
+        bits: usize,
+    },
+    /// A private key file is readable by group or others.
+    #[error(
+        "private key {} is accessible by others (mode {mode:03o}); run `chmod 600 {}`",
+        path.display(),
+        path.display()
+    )]
+    InsecurePermissions {
+        /// The offending file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// Writing would replace an existing key file.
+    #[error("{} already exists; refusing to overwrite it (pass --force to replace it)", path.display())]
+    AlreadyExists {
+        /// The existing file.
+        path: PathBuf,
+    },
+    /// The file holds a public key where a private key is needed.
+    #[error("{} holds a public key, but a private key is needed here", path.display())]
+    PublicWherePrivateExpected {
+        /// The file that was read.
+        path: PathBuf,
+    },
+    /// The file holds a private key where a public key is needed.
+    #[error("{} holds a private key, but a public key is expected here; never share private keys", path.display())]
+    PrivateWherePublicExpected {
+        /// The file that was read.
+        path: PathBuf,
+    },
+    /// The file is not a PEM RSA key we understand.
+    #[error("{} is not a valid RSA key file: {reason}", path.display())]
+    Malformed {
+        /// The file that was read.
+        path: PathBuf,
+        /// What was wrong, for a human.
+        reason: String,
+    },
+    /// Reading or writing the file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file concerned.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The RSA backend failed to generate or encode a key.
+    #[error("RSA key operation failed: {0}")]
+    Backend(String),
+}
+
+/// Failure to seal an envelope. These depend only on the caller's own
+/// inputs, never on secret data, so they may be detailed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SealError {
+    /// The plaintext exceeds the limit of the chosen mode.
+    #[error(
+        "message of {len} bytes exceeds the {mode} mode limit of {max} bytes{}",
+        if *mode == crate::Mode::Asymmetric { "; use hybrid mode for large messages" } else { "" }
+    )]
+    TooLarge {
+        /// The mode that was asked for.
+        mode: crate::Mode,
+        /// Plaintext length.
+        len: usize,
+        /// The limit in force.
+        max: usize,
+    },
+    /// The freshness value is longer than [`crate::limits::MAX_FRESHNESS_LEN`].
+    #[error("freshness value of {len} bytes exceeds the limit of {max} bytes")]
+    FreshnessTooLong {
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// An RSA or AEAD primitive failed (e.g. the RNG).
+    #[error("cryptographic operation failed: {0}")]
+    Crypto(String),
+}
+
+/// Failure to open an envelope.
+///
+/// Deliberately carries no detail: whether a byte was flipped in a padding
+/// block, a tag, a length or a signature, the answer is the same value,
+/// returned after the same work, so a remote party cannot use the recipient as
+/// a decryption or padding oracle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The envelope was not accepted: not for us, not decryptable, malformed,
+    /// stale, of a refused mode, or not signed by the claimed sender.
+    #[error("envelope rejected")]
+    Rejected,
+}

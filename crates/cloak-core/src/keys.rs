@@ -1,0 +1,314 @@
+//! RSA key pairs and public keys: generation, PEM encodings and key files.
+//!
+//! Private keys are written as PKCS#8 PEM, created with mode 0600 from the
+//! first byte, and read back only from files nobody else can read (as ssh
+//! does). PKCS#1 files, as written by `openssl genrsa -traditional` and the
+//! Python proof of concept, load unchanged. Private key material is zeroized
+//! when dropped (by `rsa::PrivateKey` itself, and by us for PEM text).
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use rsa::pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey};
+use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding};
+use rsa::traits::PublicKeyParts;
+use zeroize::Zeroizing;
+
+use crate::backend::{Active, Backend};
+use crate::error::KeyError;
+use crate::fingerprint::Fingerprint;
+use crate::limits::{MAX_RSA_BITS, MIN_RSA_BITS, SUPPORTED_RSA_BITS};
+
+/// An RSA public key with its fingerprint computed once.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PublicKey {
+    key: rsa::PublicKey,
+    fingerprint: Fingerprint,
+}
+
+impl std::fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PublicKey({} bits, {})", self.bits(), self.fingerprint)
+    }
+}
+
+impl PublicKey {
+    fn from_rsa(key: rsa::PublicKey) -> Result<Self, KeyError> {
+        check_size(key.size() * 8)?;
+        let der = key
+            .to_public_key_der()
+            .map_err(|e| KeyError::Backend(e.to_string()))?;
+        let fingerprint = Fingerprint(Active::sha256(der.as_bytes()));
+        Ok(PublicKey { key, fingerprint })
+    }
+
+    /// Parses a PEM public key: SPKI (`PUBLIC KEY`) or PKCS#1
+    /// (`RSA PUBLIC KEY`). `origin` names the source in errors.
+    pub fn from_pem(pem: &str, origin: &Path) -> Result<Self, KeyError> {
+        let malformed = |reason: String| KeyError::Malformed {
+            path: origin.to_path_buf(),
+            reason,
+        };
+        let key = match pem_label(pem) {
+            Some("PUBLIC KEY") => {
+                rsa::PublicKey::from_public_key_pem(pem).map_err(|e| malformed(e.to_string()))?
+            }
+            Some("RSA PUBLIC KEY") => {
+                rsa::PublicKey::from_pkcs1_pem(pem).map_err(|e| malformed(e.to_string()))?
+            }
+            Some("PRIVATE KEY" | "RSA PRIVATE KEY" | "ENCRYPTED PRIVATE KEY") => {
+                return Err(KeyError::PrivateWherePublicExpected {
+                    path: origin.to_path_buf(),
+                });
+            }
+            Some(other) => return Err(malformed(format!("unexpected PEM block `{other}`"))),
+            None => return Err(malformed("no PEM `-----BEGIN ...-----` line found".into())),
+        };
+        Self::from_rsa(key)
+    }
+
+    /// Reads a public key file (no permission check: public keys are public).
+    pub fn load(path: &Path) -> Result<Self, KeyError> {
+        let pem = read_text(path)?;
+        Self::from_pem(&pem, path)
+    }
+
+    /// SPKI PEM text.
+    pub fn to_pem(&self) -> Result<String, KeyError> {
+        self.key
+            .to_public_key_pem(LineEnding::LF)
+            .map_err(|e| KeyError::Backend(e.to_string()))
+    }
+
+    /// The key's fingerprint.
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.fingerprint
+    }
+
+    /// Modulus size in bits.
+    pub fn bits(&self) -> usize {
+        self.key.size() * 8
+    }
+
+    pub(crate) fn rsa(&self) -> &rsa::PublicKey {
+        &self.key
+    }
+}
+
+/// A private key with its public half.
+pub struct KeyPair {
+    private: rsa::PrivateKey,
+    public: PublicKey,
+}
+
+impl std::fmt::Debug for KeyPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print private material, even in debug output.
+        write!(f, "KeyPair({:?})", self.public)
+    }
+}
+
+impl KeyPair {
+    /// Generates a fresh key pair of `bits` bits (2048, 3072 or 4096).
+    pub fn generate(bits: usize) -> Result<Self, KeyError> {
+        if !SUPPORTED_RSA_BITS.contains(&bits) {
+            return Err(KeyError::UnsupportedSize { bits });
+        }
+        let private = rsa::PrivateKey::new(&mut rand::rng(), bits)
+            .map_err(|e| KeyError::Backend(e.to_string()))?;
+        Self::from_rsa(private)
+    }
+
+    fn from_rsa(private: rsa::PrivateKey) -> Result<Self, KeyError> {
+        let public = PublicKey::from_rsa(private.to_public_key())?;
+        Ok(KeyPair { private, public })
+    }
+
+    /// Parses a PEM private key: PKCS#8 (`PRIVATE KEY`) or PKCS#1
+    /// (`RSA PRIVATE KEY`). `origin` names the source in errors.
+    pub fn from_pem(pem: &str, origin: &Path) -> Result<Self, KeyError> {
+        let malformed = |reason: String| KeyError::Malformed {
+            path: origin.to_path_buf(),
+            reason,
+        };
+        let private = match pem_label(pem) {
+            Some("PRIVATE KEY") => {
+                rsa::PrivateKey::from_pkcs8_pem(pem).map_err(|e| malformed(e.to_string()))?
+            }
+            Some("RSA PRIVATE KEY") => {
+                rsa::PrivateKey::from_pkcs1_pem(pem).map_err(|e| malformed(e.to_string()))?
+            }
+            Some("ENCRYPTED PRIVATE KEY") => {
+                return Err(malformed(
+                    "passphrase-protected keys are not supported; decrypt it with `openssl pkcs8`"
+                        .into(),
+                ));
+            }
+            Some("PUBLIC KEY" | "RSA PUBLIC KEY") => {
+                return Err(KeyError::PublicWherePrivateExpected {
+                    path: origin.to_path_buf(),
+                });
+            }
+            Some(other) => return Err(malformed(format!("unexpected PEM block `{other}`"))),
+            None => return Err(malformed("no PEM `-----BEGIN ...-----` line found".into())),
+        };
+        Self::from_rsa(private)
+    }
+
+    /// Reads a private key file, refusing one that group or others can read.
+    pub fn load(path: &Path) -> Result<Self, KeyError> {
+        check_private_permissions(path)?;
+        let pem = read_text(path)?;
+        Self::from_pem(&pem, path)
+    }
+
+    /// PKCS#8 PEM text, zeroized when dropped.
+    pub fn to_pkcs8_pem(&self) -> Result<Zeroizing<String>, KeyError> {
+        self.private
+            .to_pkcs8_pem(LineEnding::LF)
+            .map_err(|e| KeyError::Backend(e.to_string()))
+    }
+
+    /// Writes `private_path` (PKCS#8, mode 0600) and `public_path` (SPKI).
+    ///
+    /// Without `overwrite`, fails if either file exists and writes nothing.
+    /// With it, each file is replaced atomically: written to a temporary file
+    /// in the same directory (mode 0600 from creation) and renamed over.
+    pub fn save(
+        &self,
+        private_path: &Path,
+        public_path: &Path,
+        overwrite: bool,
+    ) -> Result<(), KeyError> {
+        if !overwrite {
+            for path in [private_path, public_path] {
+                if path.exists() {
+                    return Err(KeyError::AlreadyExists {
+                        path: path.to_path_buf(),
+                    });
+                }
+            }
+        }
+        let private_pem = self.to_pkcs8_pem()?;
+        let public_pem = self.public.to_pem()?;
+        write_file(private_path, private_pem.as_bytes(), 0o600, overwrite)?;
+        write_file(public_path, public_pem.as_bytes(), 0o644, overwrite)
+    }
+
+    /// The public half.
+    pub fn public(&self) -> &PublicKey {
+        &self.public
+    }
+
+    /// Fingerprint of the public half.
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.public.fingerprint
+    }
+
+    pub(crate) fn rsa(&self) -> &rsa::PrivateKey {
+        &self.private
+    }
+}
+
+fn check_size(bits: usize) -> Result<(), KeyError> {
+    if (MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
+        Ok(())
+    } else {
+        Err(KeyError::UnsupportedSize { bits })
+    }
+}
+
+/// The label of the first `-----BEGIN X-----` line.
+fn pem_label(pem: &str) -> Option<&str> {
+    let start = pem.find("-----BEGIN ")? + "-----BEGIN ".len();
+    let rest = &pem[start..];
+    rest.find("-----").map(|end| &rest[..end])
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
+    move |source| KeyError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn read_text(path: &Path) -> Result<Zeroizing<String>, KeyError> {
+    // Key files are a few KiB; anything far larger is not a key and is not
+    // worth reading into memory.
+    const MAX_KEY_FILE: u64 = 64 * 1024;
+    let meta = fs::metadata(path).map_err(io_err(path))?;
+    if meta.len() > MAX_KEY_FILE {
+        return Err(KeyError::Malformed {
+            path: path.to_path_buf(),
+            reason: format!("file is {} bytes, too large for a key", meta.len()),
+        });
+    }
+    let bytes = Zeroizing::new(fs::read(path).map_err(io_err(path))?);
+    match std::str::from_utf8(&bytes) {
+        Ok(text) => Ok(Zeroizing::new(text.to_owned())),
+        Err(_) => Err(KeyError::Malformed {
+            path: path.to_path_buf(),
+            reason: "not a text (PEM) file".into(),
+        }),
+    }
+}
+
+#[cfg(unix)]
+fn check_private_permissions(path: &Path) -> Result<(), KeyError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(path).map_err(io_err(path))?.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(KeyError::InsecurePermissions {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_private_permissions(_path: &Path) -> Result<(), KeyError> {
+    Ok(())
+}
+
+fn open_options(mode: u32) -> OpenOptions {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(mode);
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    options
+}
+
+fn write_file(path: &Path, contents: &[u8], mode: u32, replace: bool) -> Result<(), KeyError> {
+    let target: PathBuf = if replace {
+        let mut name = path.file_name().unwrap_or_default().to_os_string();
+        name.push(format!(".tmp{}", std::process::id()));
+        path.with_file_name(name)
+    } else {
+        path.to_path_buf()
+    };
+    let write = || -> std::io::Result<()> {
+        let mut file = open_options(mode).open(&target)?;
+        file.write_all(contents)?;
+        file.sync_all()
+    };
+    if let Err(e) = write() {
+        if replace {
+            let _ = fs::remove_file(&target);
+        }
+        return Err(KeyError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        });
+    }
+    if replace {
+        fs::rename(&target, path).map_err(io_err(path))?;
+    }
+    Ok(())
+}

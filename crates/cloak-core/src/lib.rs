@@ -1,0 +1,32 @@
+//! CloakRoom's core: RSA key files, fingerprints and sealed envelopes.
+//!
+//! An envelope carries one message from a sender S to a recipient R and gives
+//! confidentiality (only R can open it), sender authentication and integrity
+//! (a RSA-PSS signature by S over a context that names S, R, the mode, a
+//! freshness value, a message id and a digest of the plaintext), and sound key
+//! distribution in hybrid mode (a fresh AES-256-GCM key wrapped with R's key
+//! and covered by the signature).
+//!
+//! Opening is split into two typed phases, [`envelope::decrypt`] and
+//! [`envelope::Decrypted::verify`], so that callers can report which property
+//! failed without ever seeing unverified plaintext. Every failure inside a
+//! phase collapses into the single opaque [`OpenError::Rejected`].
+//!
+//! The wire format is documented in `docs/PROTOCOL.md`.
+#![forbid(unsafe_code)]
+
+mod backend;
+pub mod codec;
+pub mod envelope;
+mod error;
+mod fingerprint;
+pub mod keys;
+pub mod limits;
+
+pub use envelope::{
+    Decrypted, FreshnessCheck, MessageId, Mode, OpenOptions, Opened, SealOptions, Sealed, decrypt, open,
+    seal,
+};
+pub use error::{KeyError, OpenError, SealError};
+pub use fingerprint::{Fingerprint, ParseFingerprintError};
+pub use keys::{KeyPair, PublicKey};

@@ -1,0 +1,69 @@
+//! Every domain-separation label and size limit of the envelope format, with
+//! the reason for each. Changing a label is a protocol version change.
+
+/// Protocol version carried in every envelope header. Bumped whenever the
+/// encoding or the signed content changes, so old peers fail loudly.
+pub const ENVELOPE_VERSION: u16 = 1;
+
+/// First field of the signed content: a signature made for CloakRoom
+/// envelopes can never be replayed as a signature in another protocol (or in
+/// another version of this one), and vice versa.
+pub const SIGNATURE_LABEL: &[u8] = b"CloakRoom envelope signature v1";
+
+/// OAEP label for asymmetric-mode blocks. The block index and count are
+/// appended, so a block cannot be moved to another position or envelope size
+/// without failing OAEP decoding.
+pub const ASYMMETRIC_BLOCK_LABEL: &[u8] = b"CloakRoom asymmetric block v1";
+
+/// OAEP label for the wrapped AES key in hybrid mode: a wrapped key cannot be
+/// passed off as an asymmetric block, nor the reverse.
+pub const HYBRID_KEY_WRAP_LABEL: &[u8] = b"CloakRoom hybrid key wrap v1";
+
+/// Smallest RSA modulus we generate or load. 2048 bits is NIST's floor for
+/// use beyond 2030; anything smaller is refused rather than silently weak.
+pub const MIN_RSA_BITS: usize = 2048;
+
+/// Largest RSA modulus we load: the backend's own upper bound, and a cap on
+/// the CPU an attacker-supplied key can cost us.
+pub const MAX_RSA_BITS: usize = 4096;
+
+/// Key sizes `generate` accepts. 3072 bits gives ~128-bit security.
+pub const SUPPORTED_RSA_BITS: [usize; 3] = [2048, 3072, 4096];
+
+/// Default size of generated keys.
+pub const DEFAULT_RSA_BITS: usize = 3072;
+
+/// Default limit on an asymmetric-mode plaintext. Each 190-318 byte block
+/// costs one RSA private-key operation to open, so a large asymmetric message
+/// is a CPU cost for the recipient; hybrid mode has no such cost.
+pub const DEFAULT_MAX_ASYMMETRIC_PLAINTEXT: usize = 64 * 1024;
+
+/// Largest plaintext a single in-memory hybrid envelope may hold.
+pub const MAX_HYBRID_PLAINTEXT: usize = 16 * 1024 * 1024;
+
+/// Largest freshness value (a server challenge is 32 bytes). Bounded so the
+/// signed content has a known maximum size.
+pub const MAX_FRESHNESS_LEN: usize = 64;
+
+/// Largest encoded envelope we decode. Passed to bincode as its allocation
+/// limit, so a forged length prefix inside an envelope can never make the
+/// decoder reserve more than this.
+pub const MAX_ENVELOPE_LEN: usize = MAX_HYBRID_PLAINTEXT + 64 * 1024;
+
+/// Length of an AES-256-GCM key.
+pub const AEAD_KEY_LEN: usize = 32;
+
+/// Length of an AES-GCM nonce.
+pub const AEAD_NONCE_LEN: usize = 12;
+
+/// Length of the AES-GCM authentication tag.
+pub const AEAD_TAG_LEN: usize = 16;
+
+/// Bytes of SHA-256 output (OAEP hash, PSS hash, fingerprints, digests).
+pub const HASH_LEN: usize = 32;
+
+/// Largest plaintext one OAEP-SHA256 block can carry for a modulus of
+/// `modulus_len` bytes (RFC 8017 §7.1.1: k - 2·hLen - 2).
+pub const fn oaep_block_capacity(modulus_len: usize) -> usize {
+    modulus_len.saturating_sub(2 * HASH_LEN + 2)
+}
