@@ -22,12 +22,26 @@ fn bench(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(size as u64));
         group.bench_function(BenchmarkId::new("seal", &id), |b| {
             b.iter(|| {
-                seal(&sender, recipient.public(), mode, FRESH, &text, &SealOptions::default())
-                    .expect("seal")
+                seal(
+                    &sender,
+                    recipient.public(),
+                    mode,
+                    FRESH,
+                    &text,
+                    &SealOptions::default(),
+                )
+                .expect("seal")
             })
         });
-        let sealed = seal(&sender, recipient.public(), mode, FRESH, &text, &SealOptions::default())
-            .expect("seal");
+        let sealed = seal(
+            &sender,
+            recipient.public(),
+            mode,
+            FRESH,
+            &text,
+            &SealOptions::default(),
+        )
+        .expect("seal");
         group.bench_function(BenchmarkId::new("open", &id), |b| {
             b.iter(|| {
                 open(

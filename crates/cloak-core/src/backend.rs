@@ -109,7 +109,13 @@ impl Backend for RustCrypto {
     ) -> Result<Vec<u8>, PrimitiveError> {
         let cipher = Aes256Gcm::new(&Key::<Aes256Gcm>::from(*key));
         cipher
-            .encrypt(&Nonce::from(*nonce), Payload { msg: plaintext, aad })
+            .encrypt(
+                &Nonce::from(*nonce),
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
             .map_err(|_| PrimitiveError("AES-GCM encryption failed".into()))
     }
 
@@ -121,7 +127,13 @@ impl Backend for RustCrypto {
     ) -> Option<Zeroizing<Vec<u8>>> {
         let cipher = Aes256Gcm::new(&Key::<Aes256Gcm>::from(*key));
         cipher
-            .decrypt(&Nonce::from(*nonce), Payload { msg: ciphertext, aad })
+            .decrypt(
+                &Nonce::from(*nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad,
+                },
+            )
             .ok()
             .map(Zeroizing::new)
     }

@@ -11,7 +11,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use rsa::pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey};
-use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding};
+use rsa::pkcs8::{
+    DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding,
+};
 use rsa::traits::PublicKeyParts;
 use zeroize::Zeroizing;
 
@@ -257,7 +259,11 @@ fn read_text(path: &Path) -> Result<Zeroizing<String>, KeyError> {
 #[cfg(unix)]
 fn check_private_permissions(path: &Path) -> Result<(), KeyError> {
     use std::os::unix::fs::PermissionsExt;
-    let mode = fs::metadata(path).map_err(io_err(path))?.permissions().mode() & 0o777;
+    let mode = fs::metadata(path)
+        .map_err(io_err(path))?
+        .permissions()
+        .mode()
+        & 0o777;
     if mode & 0o077 != 0 {
         return Err(KeyError::InsecurePermissions {
             path: path.to_path_buf(),

@@ -24,8 +24,8 @@ pub mod keys;
 pub mod limits;
 
 pub use envelope::{
-    Decrypted, FreshnessCheck, MessageId, Mode, OpenOptions, Opened, SealOptions, Sealed, decrypt, open,
-    seal,
+    Decrypted, FreshnessCheck, MessageId, Mode, OpenOptions, Opened, SealOptions, Sealed, decrypt,
+    open, seal,
 };
 pub use error::{KeyError, OpenError, SealError};
 pub use fingerprint::{Fingerprint, ParseFingerprintError};

@@ -46,7 +46,11 @@ pub(crate) fn encrypt(recipient: &PublicKey, inner: &[u8]) -> Result<Body, SealE
 /// Structural checks on public data only, made before any private-key
 /// operation (so they may return early): bounds the RSA work an envelope can
 /// cost us.
-pub(crate) fn shape_acceptable(modulus_len: usize, blocks: &[Vec<u8>], max_plaintext: usize) -> bool {
+pub(crate) fn shape_acceptable(
+    modulus_len: usize,
+    blocks: &[Vec<u8>],
+    max_plaintext: usize,
+) -> bool {
     !blocks.is_empty()
         && blocks.len() <= max_blocks(modulus_len, max_plaintext)
         && blocks.iter().all(|b| b.len() == modulus_len)

@@ -38,8 +38,8 @@ pub(crate) fn encrypt(header: &Header, key: MessageKey, inner: &[u8]) -> Result<
     let mut nonce = [0u8; AEAD_NONCE_LEN];
     Active::fill_random(&mut nonce);
     let aad = associated_data(header, &key.wrapped, &nonce);
-    let ciphertext = Active::aead_seal(&key.key, &nonce, &aad, inner)
-        .map_err(|e| SealError::Crypto(e.0))?;
+    let ciphertext =
+        Active::aead_seal(&key.key, &nonce, &aad, inner).map_err(|e| SealError::Crypto(e.0))?;
     Ok(Body::Hybrid {
         wrapped_key: key.wrapped,
         nonce,
@@ -62,13 +62,12 @@ pub(crate) fn decrypt(
     let mut key = Zeroizing::new([0u8; AEAD_KEY_LEN]);
     Active::fill_random(key.as_mut());
     let modulus_len = Active::modulus_len(recipient.public().rsa());
-    if wrapped_key.len() == modulus_len {
-        if let Ok(unwrapped) = Active::oaep_decrypt(recipient.rsa(), HYBRID_KEY_WRAP_LABEL, wrapped_key)
-        {
-            if unwrapped.len() == AEAD_KEY_LEN {
-                key.copy_from_slice(&unwrapped);
-            }
-        }
+    if wrapped_key.len() == modulus_len
+        && let Ok(unwrapped) =
+            Active::oaep_decrypt(recipient.rsa(), HYBRID_KEY_WRAP_LABEL, wrapped_key)
+        && unwrapped.len() == AEAD_KEY_LEN
+    {
+        key.copy_from_slice(&unwrapped);
     }
     let aad = associated_data(header, wrapped_key, nonce);
     Active::aead_open(&key, nonce, &aad, ciphertext)

@@ -8,7 +8,7 @@
 
 use bincode::Encode;
 
-use super::wire::{Mode, MessageId};
+use super::wire::{MessageId, Mode};
 use crate::backend::{Active, Backend};
 use crate::codec;
 use crate::fingerprint::Fingerprint;

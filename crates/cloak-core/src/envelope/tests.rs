@@ -27,8 +27,15 @@ const FRESH: &[u8] = b"challenge-0123456789abcdef";
 /// intact, re-encrypts it to T. T must not accept it as S writing to T.
 fn forward(mode: Mode) -> Result<Opened, OpenError> {
     let k = keys();
-    let sealed = seal(&k.s, k.r.public(), mode, FRESH, b"for R only", &SealOptions::default())
-        .unwrap();
+    let sealed = seal(
+        &k.s,
+        k.r.public(),
+        mode,
+        FRESH,
+        b"for R only",
+        &SealOptions::default(),
+    )
+    .unwrap();
     let decrypted = decrypt(&k.r, &sealed.bytes, &OpenOptions::default()).unwrap();
     let header = Header {
         version: ENVELOPE_VERSION,
@@ -62,7 +69,15 @@ fn surreptitious_forwarding_is_rejected() {
 fn rewritten_mode_in_header_is_rejected() {
     let k = keys();
     for mode in [Mode::Asymmetric, Mode::Hybrid] {
-        let sealed = seal(&k.s, k.r.public(), mode, FRESH, b"hi", &SealOptions::default()).unwrap();
+        let sealed = seal(
+            &k.s,
+            k.r.public(),
+            mode,
+            FRESH,
+            b"hi",
+            &SealOptions::default(),
+        )
+        .unwrap();
         let mut env = Envelope::from_bytes(&sealed.bytes).unwrap();
         env.header.mode = match mode {
             Mode::Asymmetric => Mode::Hybrid,
@@ -83,8 +98,15 @@ fn rewritten_mode_in_header_is_rejected() {
 fn swapped_asymmetric_blocks_are_rejected() {
     let k = keys();
     let text = vec![b'x'; 600];
-    let sealed = seal(&k.s, k.r.public(), Mode::Asymmetric, FRESH, &text, &SealOptions::default())
-        .unwrap();
+    let sealed = seal(
+        &k.s,
+        k.r.public(),
+        Mode::Asymmetric,
+        FRESH,
+        &text,
+        &SealOptions::default(),
+    )
+    .unwrap();
     let env = Envelope::from_bytes(&sealed.bytes).unwrap();
     let Body::Asymmetric { blocks } = &env.body else {
         panic!("asymmetric body expected")
@@ -103,14 +125,28 @@ fn swapped_asymmetric_blocks_are_rejected() {
         assert!(decrypt(&k.r, &bytes, &OpenOptions::default()).is_err());
     }
     // Control: the untouched blocks still open.
-    assert!(decrypt(&k.r, &with_blocks(blocks.clone()).to_bytes(), &OpenOptions::default()).is_ok());
+    assert!(
+        decrypt(
+            &k.r,
+            &with_blocks(blocks.clone()).to_bytes(),
+            &OpenOptions::default()
+        )
+        .is_ok()
+    );
 }
 
 #[test]
 fn header_version_other_than_ours_is_rejected() {
     let k = keys();
-    let sealed = seal(&k.s, k.r.public(), Mode::Hybrid, FRESH, b"hi", &SealOptions::default())
-        .unwrap();
+    let sealed = seal(
+        &k.s,
+        k.r.public(),
+        Mode::Hybrid,
+        FRESH,
+        b"hi",
+        &SealOptions::default(),
+    )
+    .unwrap();
     let mut env = Envelope::from_bytes(&sealed.bytes).unwrap();
     env.header.version += 1;
     assert!(decrypt(&k.r, &env.to_bytes(), &OpenOptions::default()).is_err());
@@ -126,5 +162,9 @@ fn block_counts_are_bounded_before_decryption() {
     let too_many = vec![vec![0u8; 256]; max + 1];
     assert!(!asymmetric::shape_acceptable(256, &too_many, 64 * 1024));
     assert!(!asymmetric::shape_acceptable(256, &[], 64 * 1024));
-    assert!(!asymmetric::shape_acceptable(256, &[vec![0u8; 255]], 64 * 1024));
+    assert!(!asymmetric::shape_acceptable(
+        256,
+        &[vec![0u8; 255]],
+        64 * 1024
+    ));
 }
