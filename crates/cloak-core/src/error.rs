@@ -59,6 +59,14 @@ pub enum KeyError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// A key file that must exist does not.
+    #[error("{} not found: {hint}", path.display())]
+    Missing {
+        /// The file looked for.
+        path: PathBuf,
+        /// How to create or obtain it.
+        hint: String,
+    },
     /// The RSA backend failed to generate or encode a key.
     #[error("RSA key operation failed: {0}")]
     Backend(String),

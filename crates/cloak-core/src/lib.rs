@@ -20,12 +20,15 @@ pub mod codec;
 pub mod envelope;
 mod error;
 mod fingerprint;
+pub mod keydir;
 pub mod keys;
 pub mod limits;
+pub mod session;
+pub mod text;
 
 pub use envelope::{
     Decrypted, FreshnessCheck, MessageId, Mode, OpenOptions, Opened, SealOptions, Sealed, decrypt,
-    open, seal,
+    open, peek_mode, seal,
 };
 pub use error::{KeyError, OpenError, SealError};
 pub use fingerprint::{Fingerprint, ParseFingerprintError};

@@ -67,3 +67,29 @@ pub const HASH_LEN: usize = 32;
 pub const fn oaep_block_capacity(modulus_len: usize) -> usize {
     modulus_len.saturating_sub(2 * HASH_LEN + 2)
 }
+
+/// Version of the session protocol, the first two bytes of every frame's
+/// payload, so a peer of another version is recognised before anything else
+/// is decoded.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Largest frame payload: one envelope of the largest size plus room for
+/// the message around it. Checked on the 4-byte prefix before allocating.
+pub const MAX_FRAME_LEN: usize = MAX_ENVELOPE_LEN + 4096;
+
+/// Length of the random challenges each side issues for freshness.
+pub const CHALLENGE_LEN: usize = 32;
+
+/// Label of the HMAC a server returns as a receipt, keyed by a secret that
+/// travelled inside the client's envelope.
+pub const RECEIPT_LABEL: &[u8] = b"CloakRoom receipt v1";
+
+/// Label of the signature by which a client proves it holds its key when
+/// fetching its messages.
+pub const FETCH_PROOF_LABEL: &[u8] = b"CloakRoom fetch proof v1";
+
+/// Largest number of envelopes in one delivery.
+pub const MAX_DELIVERY_ENVELOPES: usize = 64;
+
+/// Largest human-readable error detail a peer may send.
+pub const MAX_ERROR_DETAIL: usize = 1024;

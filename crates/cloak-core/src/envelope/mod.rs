@@ -215,6 +215,13 @@ fn encrypt_inner(
     Ok(Envelope { header, body })
 }
 
+/// The mode an encoded envelope declares, read from its cleartext header
+/// without any cryptography (so unauthenticated): lets a recipient refuse a
+/// mode with a clear answer before spending a private-key operation.
+pub fn peek_mode(bytes: &[u8]) -> Option<Mode> {
+    Envelope::from_bytes(bytes).map(|e| e.header.mode)
+}
+
 /// Phase one of opening: decodes `bytes` and decrypts it with `recipient`.
 ///
 /// Fails with [`OpenError::Rejected`] if the envelope is malformed, of

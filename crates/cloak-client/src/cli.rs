@@ -1,0 +1,172 @@
+//! Command line of `cloak-client`: `send_msg`, `recv_msg`,
+//! `generate_key_pair`, with the original's names (kebab-case aliases too).
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use cloak_core::Mode;
+use cloak_core::keydir::{KeyDir, Role};
+use cloak_core::limits::DEFAULT_RSA_BITS;
+
+use crate::session::ClientConfig;
+
+/// CloakRoom client: sends and receives sealed messages.
+#[derive(Debug, Parser)]
+#[command(name = "cloak-client", version, about)]
+pub struct Cli {
+    /// Server address, HOST:PORT.
+    #[arg(
+        long,
+        global = true,
+        env = "CLOAK_ADDR",
+        default_value = "127.0.0.1:8000"
+    )]
+    addr: String,
+    /// Key folder.
+    #[arg(long, global = true, env = "CLOAK_KEYS", default_value = "keys")]
+    keys: PathBuf,
+    /// How messages are sealed: asymmetric (RSA blocks) or hybrid (AES-GCM).
+    #[arg(long, global = true, default_value = "hybrid", value_parser = parse_mode)]
+    mode: Mode,
+    /// Print the frames as an eavesdropper would capture them (on stderr).
+    #[arg(long, global = true)]
+    show_wire: bool,
+    /// Seconds to wait for the server at each step.
+    #[arg(long, global = true, default_value_t = 30)]
+    timeout: u64,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Send a message to the server.
+    #[command(name = "send_msg", visible_alias = "send-msg")]
+    SendMsg(SendArgs),
+    /// Receive the messages waiting for this client.
+    #[command(name = "recv_msg", visible_alias = "recv-msg")]
+    RecvMsg,
+    /// Create this client's key pair in the key folder.
+    #[command(name = "generate_key_pair", visible_alias = "generate-key-pair")]
+    GenerateKeyPair {
+        /// Key size in bits: 2048, 3072 or 4096.
+        #[arg(long, default_value_t = DEFAULT_RSA_BITS)]
+        bits: usize,
+        /// Replace existing key files.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+struct SendArgs {
+    /// The message; `-` reads it from stdin.
+    #[arg(required_unless_present = "file", conflicts_with = "file")]
+    text: Option<String>,
+    /// Read the message from a file.
+    #[arg(long)]
+    file: Option<PathBuf>,
+}
+
+fn parse_mode(s: &str) -> Result<Mode, String> {
+    s.parse()
+}
+
+/// Parses the command line and runs it; errors become one line on stderr.
+pub fn run() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
+    match execute(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cloak-client: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Help and version go to stdout with success; a usage error is reduced to
+/// its first line, so scripts and people see one clear sentence.
+fn usage_error(e: clap::Error) -> ExitCode {
+    if !e.use_stderr() {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    let rendered = e.render().to_string();
+    let first = rendered.lines().next().unwrap_or("invalid arguments");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    eprintln!("cloak-client: error: {first} (see `cloak-client --help`)");
+    ExitCode::from(2)
+}
+
+fn execute(cli: Cli) -> anyhow::Result<()> {
+    let config = ClientConfig {
+        addr: cli.addr,
+        keys: KeyDir::new(cli.keys),
+        mode: cli.mode,
+        show_wire: cli.show_wire,
+        timeout: Duration::from_secs(cli.timeout.max(1)),
+    };
+    match cli.command {
+        Command::GenerateKeyPair { bits, force } => {
+            let pair = config.keys.generate(Role::Client, bits, force)?;
+            println!(
+                "wrote {} (private: keep it on this machine)",
+                config.keys.private_path(Role::Client).display()
+            );
+            println!(
+                "wrote {} (give it to the server)",
+                config.keys.public_path(Role::Client).display()
+            );
+            println!("fingerprint {}", pair.fingerprint());
+            Ok(())
+        }
+        Command::SendMsg(args) => {
+            let text = read_message(args, crate::send::max_text(config.mode))?;
+            let line = runtime()?.block_on(crate::send::send(&config, text))?;
+            println!("{line}");
+            Ok(())
+        }
+        Command::RecvMsg => {
+            let out = runtime()?.block_on(crate::recv::recv(&config))?;
+            print!("{out}");
+            Ok(())
+        }
+    }
+}
+
+/// The message bytes from the argument, stdin or a file, reading at most
+/// one byte past `max` so an oversize input is refused without loading it.
+fn read_message(args: SendArgs, max: usize) -> anyhow::Result<Vec<u8>> {
+    let limit = max as u64 + 1;
+    let mut bytes = Vec::new();
+    match (args.text, args.file) {
+        (Some(text), None) if text == "-" => {
+            std::io::stdin()
+                .take(limit)
+                .read_to_end(&mut bytes)
+                .context("reading the message from stdin")?;
+        }
+        (Some(text), None) => bytes = text.into_bytes(),
+        (None, Some(path)) => {
+            std::fs::File::open(&path)
+                .and_then(|f| f.take(limit).read_to_end(&mut bytes))
+                .with_context(|| format!("reading {}", path.display()))?;
+        }
+        _ => bail!("give the message as an argument, `-` for stdin, or --file PATH"),
+    }
+    Ok(bytes)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}

@@ -1,0 +1,12 @@
+//! `cloak-client`: sends sealed messages to a `cloak-server` and fetches the
+//! messages waiting for it. The binary only parses arguments and calls
+//! [`cli::run`].
+#![forbid(unsafe_code)]
+
+pub mod cli;
+mod recv;
+mod send;
+mod session;
+mod wire;
+
+pub use session::ClientConfig;

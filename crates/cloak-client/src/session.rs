@@ -1,0 +1,87 @@
+//! Opening a session: connect with a timeout, read the server's hello,
+//! check its protocol version, pinned key and modes, and turn a refusal
+//! from the server into one clear sentence.
+
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use cloak_core::keydir::KeyDir;
+use cloak_core::session::{
+    Connection, ConnectionError, ErrorCode, PayloadError, ServerHello, ServerMessage,
+};
+use cloak_core::{Mode, PublicKey};
+use tokio::net::TcpStream;
+
+/// What every client command needs.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// `HOST:PORT` of the server.
+    pub addr: String,
+    /// The key folder.
+    pub keys: KeyDir,
+    /// How messages are sealed, both ways.
+    pub mode: Mode,
+    /// Print every frame as an eavesdropper sees it.
+    pub show_wire: bool,
+    /// Limit on connecting and on every read and write.
+    pub timeout: Duration,
+}
+
+/// Connects and checks the hello against the pinned server key.
+pub(crate) async fn open(
+    config: &ClientConfig,
+    pinned: &PublicKey,
+) -> anyhow::Result<(Connection, ServerHello)> {
+    let stream = tokio::time::timeout(config.timeout, TcpStream::connect(&config.addr))
+        .await
+        .map_err(|_| anyhow!("cannot reach the server at {}: timed out", config.addr))?
+        .with_context(|| format!("cannot reach the server at {}", config.addr))?;
+    let mut conn = Connection::new(stream, config.timeout);
+    if config.show_wire {
+        conn.set_tap(crate::wire::tap());
+    }
+    let hello = match conn.expect_message::<ServerMessage>().await {
+        Ok(ServerMessage::Hello(hello)) => hello,
+        Ok(ServerMessage::Error { code, detail }) => return Err(refusal(code, &detail)),
+        Ok(_) => bail!("the server did not start with a hello"),
+        Err(ConnectionError::Payload(PayloadError::UnsupportedVersion { theirs, ours })) => bail!(
+            "the server speaks protocol version {theirs}, this client speaks version {ours}: upgrade the older side"
+        ),
+        Err(e) => return Err(anyhow!(e).context("no greeting from the server")),
+    };
+    if hello.server != pinned.fingerprint() {
+        bail!(
+            "server key mismatch: the server at {} presented {}, but {} pins {}; refusing to talk \
+             (if the server's key really changed, replace that file)",
+            config.addr,
+            hello.server,
+            config
+                .keys
+                .public_path(cloak_core::keydir::Role::Server)
+                .display(),
+            pinned.fingerprint()
+        );
+    }
+    if !hello.modes.contains(&config.mode) {
+        let accepted: Vec<_> = hello.modes.iter().map(|m| m.as_str()).collect();
+        bail!(
+            "the server does not accept {} mode (it accepts {}); use --mode {}",
+            config.mode,
+            accepted.join(", "),
+            accepted.first().copied().unwrap_or("hybrid")
+        );
+    }
+    Ok((conn, hello))
+}
+
+/// One sentence for a refusal from the server.
+pub(crate) fn refusal(code: ErrorCode, detail: &str) -> anyhow::Error {
+    let detail = cloak_core::text::printable(detail.as_bytes());
+    match code {
+        ErrorCode::NotAuthorized => anyhow!("not authorized: {detail}"),
+        ErrorCode::Rejected => anyhow!("rejected by the server: {detail}"),
+        ErrorCode::ModeNotAccepted => anyhow!("mode not accepted: {detail}"),
+        ErrorCode::UnsupportedVersion => anyhow!("protocol version mismatch: {detail}"),
+        _ => anyhow!("the server refused: {detail} ({code:?})"),
+    }
+}

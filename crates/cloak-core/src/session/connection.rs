@@ -1,0 +1,146 @@
+//! A TCP connection that reads and writes whole frames. It owns the stream
+//! and its read buffer; every read and write has a timeout; a clean EOF
+//! between frames is `Ok(None)`, an EOF inside a frame is an error.
+
+use std::io;
+use std::time::Duration;
+
+use bincode::{Decode, Encode};
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+use super::frame::{self, FrameError};
+use super::messages::{PayloadError, decode_payload, encode_payload};
+use crate::limits::MAX_FRAME_LEN;
+
+/// Which way a frame went, for a wire tap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Written by us.
+    Sent,
+    /// Read from the peer.
+    Received,
+}
+
+/// A callback that sees every frame (prefix included) as it crosses the wire.
+pub type Tap = Box<dyn FnMut(Direction, &[u8]) + Send>;
+
+/// Why a connection failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectionError {
+    /// The socket failed.
+    #[error("connection failed: {0}")]
+    Io(#[from] io::Error),
+    /// The peer sent or accepted nothing for the whole timeout.
+    #[error("peer did not respond within {0:?}")]
+    Timeout(Duration),
+    /// The peer closed the connection in the middle of a frame.
+    #[error("peer closed the connection mid-frame ({0} bytes of a frame received)")]
+    EofMidFrame(usize),
+    /// The peer closed the connection where a reply was expected.
+    #[error("peer closed the connection")]
+    Closed,
+    /// The frame's length prefix is over the limit.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// The frame's payload did not decode.
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
+}
+
+/// One framed connection.
+pub struct Connection {
+    stream: TcpStream,
+    buffer: BytesMut,
+    io_timeout: Duration,
+    tap: Option<Tap>,
+}
+
+/// Grow the read buffer by at most this much per read: memory follows the
+/// bytes that actually arrive, never a length the peer merely declared.
+const READ_CHUNK: usize = 64 * 1024;
+
+impl Connection {
+    /// Wraps `stream`; each read or write fails after `io_timeout`.
+    pub fn new(stream: TcpStream, io_timeout: Duration) -> Self {
+        let _ = stream.set_nodelay(true);
+        Connection {
+            stream,
+            buffer: BytesMut::with_capacity(8 * 1024),
+            io_timeout,
+            tap: None,
+        }
+    }
+
+    /// Calls `tap` with every frame read or written.
+    pub fn set_tap(&mut self, tap: Tap) {
+        self.tap = Some(tap);
+    }
+
+    /// Reads one frame's payload; `Ok(None)` on a clean EOF between frames.
+    pub async fn read_frame(&mut self) -> Result<Option<Vec<u8>>, ConnectionError> {
+        loop {
+            if let Some(total) = frame::parse(&self.buffer, MAX_FRAME_LEN)? {
+                let whole = self.buffer.split_to(total);
+                if let Some(tap) = &mut self.tap {
+                    tap(Direction::Received, &whole);
+                }
+                let mut payload = whole;
+                payload.advance(frame::HEADER_LEN);
+                return Ok(Some(payload.to_vec()));
+            }
+            self.buffer.reserve(READ_CHUNK);
+            let read = timeout(self.io_timeout, self.stream.read_buf(&mut self.buffer))
+                .await
+                .map_err(|_| ConnectionError::Timeout(self.io_timeout))??;
+            if read == 0 {
+                return if self.buffer.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(ConnectionError::EofMidFrame(self.buffer.len()))
+                };
+            }
+        }
+    }
+
+    /// Writes one frame.
+    pub async fn write_frame(&mut self, payload: &[u8]) -> Result<(), ConnectionError> {
+        let bytes = frame::encode(payload);
+        if let Some(tap) = &mut self.tap {
+            tap(Direction::Sent, &bytes);
+        }
+        timeout(self.io_timeout, async {
+            self.stream.write_all(&bytes).await?;
+            self.stream.flush().await
+        })
+        .await
+        .map_err(|_| ConnectionError::Timeout(self.io_timeout))??;
+        Ok(())
+    }
+
+    /// Reads and decodes one message; `Ok(None)` on a clean EOF.
+    pub async fn read_message<T: Decode<()>>(&mut self) -> Result<Option<T>, ConnectionError> {
+        match self.read_frame().await? {
+            None => Ok(None),
+            Some(payload) => Ok(Some(decode_payload(&payload)?)),
+        }
+    }
+
+    /// Reads one message where the peer must answer.
+    pub async fn expect_message<T: Decode<()>>(&mut self) -> Result<T, ConnectionError> {
+        self.read_message().await?.ok_or(ConnectionError::Closed)
+    }
+
+    /// Encodes and writes one message.
+    pub async fn write_message<T: Encode>(&mut self, message: &T) -> Result<(), ConnectionError> {
+        self.write_frame(&encode_payload(message)).await
+    }
+
+    /// Closes the write half, telling the peer we are done.
+    pub async fn shutdown(&mut self) {
+        let _ = timeout(self.io_timeout, self.stream.shutdown()).await;
+    }
+}

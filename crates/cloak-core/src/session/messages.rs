@@ -1,0 +1,188 @@
+//! The session messages and their payload encoding: a 2-byte big-endian
+//! protocol version, then the bincode message. Client and server messages
+//! are separate types, so a message sent in the wrong direction does not
+//! even decode.
+
+use bincode::{Decode, Encode};
+
+use crate::codec::{self, DecodeError};
+use crate::envelope::{MessageId, Mode};
+use crate::fingerprint::Fingerprint;
+use crate::limits::{CHALLENGE_LEN, HASH_LEN, MAX_FRAME_LEN, PROTOCOL_VERSION};
+
+/// A random challenge.
+pub type Challenge = [u8; CHALLENGE_LEN];
+
+/// The server's opening message on every connection.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct ServerHello {
+    /// Fingerprint of the server's key; the client compares it with the key
+    /// it pins and hangs up on a mismatch.
+    pub server: Fingerprint,
+    /// Fresh per connection; envelopes for this server must be signed over
+    /// it, so a recorded session replayed later is rejected.
+    pub challenge: Challenge,
+    /// Modes the server accepts.
+    pub modes: Vec<Mode>,
+}
+
+/// A request to fetch the client's messages.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct FetchRequest {
+    /// The client's key fingerprint.
+    pub client: Fingerprint,
+    /// The client's own fresh challenge: the server's reply envelopes are
+    /// signed over it, so an old reply cannot be replayed to the client.
+    pub challenge: Challenge,
+    /// The mode the client wants replies sealed in.
+    pub mode: Mode,
+    /// RSA-PSS signature by the client over the fetch proof (see
+    /// `proofs::fetch_proof_bytes`), showing it holds its private key.
+    pub proof: Vec<u8>,
+}
+
+/// What a client sends after the hello.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+#[non_exhaustive]
+pub enum ClientMessage {
+    /// Deliver one message: an envelope sealed to the server whose plaintext
+    /// is an encoded `SendPayload`.
+    Send {
+        /// The encoded envelope.
+        envelope: Vec<u8>,
+    },
+    /// Fetch the messages waiting for this client.
+    Fetch(FetchRequest),
+}
+
+/// Proof that the server opened, verified and accepted a message.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct Receipt {
+    /// The accepted message's id.
+    pub message_id: MessageId,
+    /// HMAC-SHA256 keyed with the receipt key from inside the envelope.
+    pub mac: [u8; HASH_LEN],
+}
+
+/// Why the server refused a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// The peer speaks another protocol version.
+    UnsupportedVersion,
+    /// The envelope or proof failed to decrypt or verify (deliberately
+    /// undifferentiated).
+    Rejected,
+    /// The sender's key is not among the server's authorized keys.
+    NotAuthorized,
+    /// The server does not accept this mode.
+    ModeNotAccepted,
+    /// The request did not decode.
+    Malformed,
+    /// The server failed internally; the request may be retried.
+    Internal,
+}
+
+/// What the server sends.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+#[non_exhaustive]
+pub enum ServerMessage {
+    /// The first message of every connection.
+    Hello(ServerHello),
+    /// The answer to a successful `Send`.
+    Receipt(Receipt),
+    /// The answer to a successful `Fetch`: envelopes sealed to the client.
+    Delivery {
+        /// Encoded envelopes, oldest first.
+        envelopes: Vec<Vec<u8>>,
+    },
+    /// A refusal; the connection closes after it.
+    Error {
+        /// The machine-readable reason.
+        code: ErrorCode,
+        /// A human-readable detail.
+        detail: String,
+    },
+}
+
+/// Why a payload could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PayloadError {
+    /// The payload is shorter than the version prefix.
+    #[error("payload too short to hold a protocol version")]
+    Truncated,
+    /// The peer speaks another version.
+    #[error("peer speaks protocol version {theirs}; this program speaks version {ours}")]
+    UnsupportedVersion {
+        /// The peer's version.
+        theirs: u16,
+        /// Ours.
+        ours: u16,
+    },
+    /// The message did not decode.
+    #[error(transparent)]
+    Malformed(#[from] DecodeError),
+}
+
+/// Encodes `message` as a payload with the version prefix.
+pub fn encode_payload<T: Encode>(message: &T) -> Vec<u8> {
+    let mut out = PROTOCOL_VERSION.to_be_bytes().to_vec();
+    out.extend_from_slice(&codec::encode(message));
+    out
+}
+
+/// Decodes a payload, checking the version first.
+pub fn decode_payload<T: Decode<()>>(payload: &[u8]) -> Result<T, PayloadError> {
+    let (version, body) = payload
+        .split_first_chunk::<2>()
+        .ok_or(PayloadError::Truncated)?;
+    let theirs = u16::from_be_bytes(*version);
+    if theirs != PROTOCOL_VERSION {
+        return Err(PayloadError::UnsupportedVersion {
+            theirs,
+            ours: PROTOCOL_VERSION,
+        });
+    }
+    Ok(codec::decode::<T, MAX_FRAME_LEN>(body)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_version_check() {
+        let hello = ServerMessage::Hello(ServerHello {
+            server: Fingerprint([1; 32]),
+            challenge: [2; 32],
+            modes: vec![Mode::Asymmetric, Mode::Hybrid],
+        });
+        let payload = encode_payload(&hello);
+        assert_eq!(&payload[..2], &PROTOCOL_VERSION.to_be_bytes());
+        assert_eq!(decode_payload::<ServerMessage>(&payload).unwrap(), hello);
+
+        let mut other = payload.clone();
+        other[1] = 9;
+        assert!(matches!(
+            decode_payload::<ServerMessage>(&other),
+            Err(PayloadError::UnsupportedVersion { theirs: 9, .. })
+        ));
+        assert!(matches!(
+            decode_payload::<ServerMessage>(&payload[..1]),
+            Err(PayloadError::Truncated)
+        ));
+        // A server message is not a client message.
+        assert!(decode_payload::<ClientMessage>(&payload).is_err());
+    }
+
+    #[test]
+    fn forged_lengths_do_not_allocate() {
+        // A Send whose envelope claims 2^60 bytes must fail on the limit.
+        let mut payload = PROTOCOL_VERSION.to_be_bytes().to_vec();
+        payload.push(0); // variant Send
+        payload.push(253); // varint marker: u64 follows
+        payload.extend_from_slice(&(1u64 << 60).to_be_bytes());
+        assert!(decode_payload::<ClientMessage>(&payload).is_err());
+    }
+}

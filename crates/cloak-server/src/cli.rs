@@ -1,0 +1,181 @@
+//! Command line of `cloak-server`: serve (no subcommand), or
+//! `generate_key_pair`.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use cloak_core::Mode;
+use cloak_core::keydir::{KeyDir, Role};
+use cloak_core::limits::DEFAULT_RSA_BITS;
+use tracing::{info, warn};
+
+use crate::authorized::Authorized;
+use crate::config::{DEFAULT_ADDR, DEFAULT_GREETING, ServerConfig};
+
+/// CloakRoom server: receives and verifies sealed messages over TCP.
+#[derive(Debug, Parser)]
+#[command(name = "cloak-server", version, about)]
+pub struct Cli {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, global = true, env = "CLOAK_ADDR", default_value = DEFAULT_ADDR)]
+    addr: SocketAddr,
+    /// Key folder.
+    #[arg(long, global = true, env = "CLOAK_KEYS", default_value = "keys")]
+    keys: PathBuf,
+    /// Accept only this mode (default: both).
+    #[arg(long, global = true, value_parser = parse_mode)]
+    mode: Option<Mode>,
+    /// Message sent to a client that has nothing queued.
+    #[arg(long, default_value = DEFAULT_GREETING)]
+    greeting: String,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create the server's key pair in the key folder.
+    #[command(name = "generate_key_pair", visible_alias = "generate-key-pair")]
+    GenerateKeyPair {
+        /// Key size in bits: 2048, 3072 or 4096.
+        #[arg(long, default_value_t = DEFAULT_RSA_BITS)]
+        bits: usize,
+        /// Replace existing key files.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+fn parse_mode(s: &str) -> Result<Mode, String> {
+    s.parse()
+}
+
+/// Parses the command line and runs it; errors become one line on stderr.
+pub fn run() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
+    match execute(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cloak-server: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Help and version go to stdout with success; a usage error is reduced to
+/// its first line, so scripts and people see one clear sentence.
+fn usage_error(e: clap::Error) -> ExitCode {
+    if !e.use_stderr() {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    let rendered = e.render().to_string();
+    let first = rendered.lines().next().unwrap_or("invalid arguments");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    eprintln!("cloak-server: error: {first} (see `cloak-server --help`)");
+    ExitCode::from(2)
+}
+
+fn execute(cli: Cli) -> anyhow::Result<()> {
+    let keys = KeyDir::new(&cli.keys);
+    match cli.command {
+        Some(Command::GenerateKeyPair { bits, force }) => generate(&keys, bits, force),
+        None => {
+            let mut config = ServerConfig::new(cli.addr);
+            config.only_mode = cli.mode;
+            config.greeting = cli.greeting;
+            serve(&keys, config)
+        }
+    }
+}
+
+fn generate(keys: &KeyDir, bits: usize, force: bool) -> anyhow::Result<()> {
+    let pair = keys.generate(Role::Server, bits, force)?;
+    println!(
+        "wrote {} (private: keep it on this machine)",
+        keys.private_path(Role::Server).display()
+    );
+    println!(
+        "wrote {} (give it to clients)",
+        keys.public_path(Role::Server).display()
+    );
+    println!("fingerprint {}", pair.fingerprint());
+    Ok(())
+}
+
+fn serve(keys: &KeyDir, config: ServerConfig) -> anyhow::Result<()> {
+    init_logging();
+    let key = keys.load_own(Role::Server)?;
+    let authorized = Authorized::load(keys)?;
+    if authorized.is_empty() {
+        warn!(
+            "no authorized clients: put client_public.pem or authorized/NAME.pem in {}",
+            keys.root().display()
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener = crate::server::bind(config.addr)
+            .with_context(|| format!("cannot listen on {}", config.addr))?;
+        let local = listener.local_addr()?;
+        // The first line on stdout, for scripts and tests: the real address.
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on {local}")?;
+        out.flush()?;
+        drop(out);
+        info!(
+            "server key {}, {} authorized client(s), modes {:?}",
+            key.fingerprint(),
+            authorized.len(),
+            config.modes()
+        );
+        crate::server::run(listener, key, authorized, config, shutdown_signal()).await;
+        info!("stopped");
+        Ok(())
+    })
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CLOAK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .init();
+}

@@ -1,0 +1,67 @@
+//! Server settings, with every limit documented where it is defined.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use cloak_core::Mode;
+
+/// Default listening address: the Python original's port, on loopback so a
+/// fresh install is not reachable from the network until asked.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8000";
+
+/// Default greeting for a client with nothing queued, as in the original.
+pub const DEFAULT_GREETING: &str = "This is a message from the server!";
+
+/// Connections served at once. Beyond it, new connections wait in the
+/// kernel's backlog: RSA work is CPU-bound, so more concurrency than this
+/// only adds memory (each connection may buffer up to a frame).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 128;
+
+/// Longest a single read or write may stall: a slow or vanished client
+/// frees its slot after this.
+pub const DEFAULT_IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Longest a whole connection may last, however it trickles bytes.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(60);
+
+/// How long shutdown waits for connections in flight to finish.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Everything the server needs to run.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to bind.
+    pub addr: SocketAddr,
+    /// Accept only this mode; both when `None`.
+    pub only_mode: Option<Mode>,
+    /// Text sent to a client with nothing queued.
+    pub greeting: String,
+    /// See [`DEFAULT_MAX_CONNECTIONS`].
+    pub max_connections: usize,
+    /// See [`DEFAULT_IO_TIMEOUT`].
+    pub io_timeout: Duration,
+    /// See [`DEFAULT_DEADLINE`].
+    pub deadline: Duration,
+}
+
+impl ServerConfig {
+    /// Defaults for everything but the address.
+    pub fn new(addr: SocketAddr) -> Self {
+        ServerConfig {
+            addr,
+            only_mode: None,
+            greeting: DEFAULT_GREETING.to_owned(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            io_timeout: DEFAULT_IO_TIMEOUT,
+            deadline: DEFAULT_DEADLINE,
+        }
+    }
+
+    /// The modes this server accepts, for its hello.
+    pub fn modes(&self) -> Vec<Mode> {
+        match self.only_mode {
+            Some(mode) => vec![mode],
+            None => vec![Mode::Asymmetric, Mode::Hybrid],
+        }
+    }
+}

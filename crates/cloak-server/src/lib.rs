@@ -1,0 +1,11 @@
+//! `cloak-server`: accepts CloakRoom sessions over TCP, opens and verifies
+//! the messages clients send, and delivers messages to clients that prove
+//! who they are. The binary only parses arguments and calls [`cli::run`].
+#![forbid(unsafe_code)]
+
+pub mod authorized;
+pub mod cli;
+pub mod config;
+mod handler;
+mod report;
+pub mod server;

@@ -1,0 +1,6 @@
+//! The `cloak-server` binary: argument parsing lives in the library.
+#![forbid(unsafe_code)]
+
+fn main() -> std::process::ExitCode {
+    cloak_server::cli::run()
+}

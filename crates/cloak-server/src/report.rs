@@ -1,0 +1,41 @@
+//! What the server prints on stdout for each request, as the Python
+//! original did: one "passed" or "failed" line per property, a reason on
+//! failure, and the message only once everything passed. Each report is
+//! written with a single locked write so concurrent sessions never
+//! interleave their lines.
+
+use std::io::Write;
+
+pub(crate) const CONFIDENTIALITY_PASSED: &str = "Message confidentiality passed.";
+pub(crate) const CONFIDENTIALITY_FAILED: &str = "Message confidentiality failed.";
+pub(crate) const INTEGRITY_PASSED: &str = "Message integrity & sender authentication passed.";
+pub(crate) const INTEGRITY_FAILED: &str = "Message integrity & sender authentication failed.";
+
+/// The lines of one report.
+#[derive(Debug, Default)]
+pub(crate) struct Report {
+    lines: Vec<String>,
+}
+
+impl Report {
+    pub fn line(&mut self, text: impl Into<String>) {
+        self.lines.push(text.into());
+    }
+
+    pub fn failed(&mut self, headline: &str, reason: impl std::fmt::Display) {
+        self.lines.push(headline.to_owned());
+        self.lines.push(format!("  Reason: {reason}"));
+    }
+
+    /// Prints the report; a closed stdout must not stop the server.
+    pub fn print(&self) {
+        if self.lines.is_empty() {
+            return;
+        }
+        let mut text = self.lines.join("\n");
+        text.push('\n');
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+}

@@ -1,0 +1,100 @@
+//! The accept loop: binds with `SO_REUSEADDR` (the original could not
+//! restart for a minute after a crash), caps concurrent connections with a
+//! semaphore, gives each connection a deadline, backs off on accept errors,
+//! and on shutdown stops accepting and lets connections in flight finish.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cloak_core::KeyPair;
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tracing::{error, info, warn};
+
+use crate::authorized::Authorized;
+use crate::config::{SHUTDOWN_GRACE, ServerConfig};
+use crate::handler::{State, serve};
+
+/// Binds `addr` with `SO_REUSEADDR`.
+pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
+/// Serves `listener` until `shutdown` completes, then waits up to
+/// [`SHUTDOWN_GRACE`] for connections in flight.
+pub async fn run(
+    listener: TcpListener,
+    key: KeyPair,
+    authorized: Authorized,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()>,
+) {
+    let limit = Arc::new(Semaphore::new(config.max_connections));
+    let deadline = config.deadline;
+    let state = Arc::new(State {
+        key,
+        authorized,
+        config,
+    });
+    let mut tasks = JoinSet::new();
+    tokio::pin!(shutdown);
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        let permit = tokio::select! {
+            _ = &mut shutdown => break,
+            permit = Arc::clone(&limit).acquire_owned() => permit.expect("semaphore is never closed"),
+        };
+        let accepted = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(pair) => {
+                backoff = Duration::from_millis(10);
+                pair
+            }
+            Err(e) => {
+                // Usually out of file descriptors: wait rather than spin.
+                error!("accept failed: {e}; retrying in {backoff:?}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        let state = Arc::clone(&state);
+        tasks.spawn(async move {
+            if tokio::time::timeout(deadline, serve(state, stream, peer))
+                .await
+                .is_err()
+            {
+                warn!(%peer, "connection exceeded its {deadline:?} deadline; closed");
+            }
+            drop(permit);
+        });
+        // Reap finished connections so the set does not grow without bound.
+        while tasks.try_join_next().is_some() {}
+    }
+    while tasks.try_join_next().is_some() {}
+    info!(
+        "shutting down: waiting for {} connection(s) in flight",
+        tasks.len()
+    );
+    if tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await
+    .is_err()
+    {
+        warn!("connections still open after {SHUTDOWN_GRACE:?}; closing them");
+    }
+}
