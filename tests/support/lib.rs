@@ -1,1 +1,410 @@
-//! placeholder
+//! Support for the end-to-end tests: the real binaries, real key files in
+//! temporary folders, a server on `127.0.0.1:0`, and a recording relay.
+//!
+//! The binaries are the ones `cargo test --workspace` builds next to this
+//! test executable (`target/<profile>/cloak-server`).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use cloak_core::KeyPair;
+use cloak_core::keydir::{KeyDir, Role};
+
+/// Path of a workspace binary built by `cargo test --workspace`.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} not built: run the tests with `cargo test --workspace`",
+        path.display()
+    );
+    // `cargo test -p cloak-tests` alone does not rebuild the binaries; a
+    // stale one would test old code, so refuse it.
+    let built = modified(&path);
+    let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates");
+    let newest = ["cloak-core", name]
+        .iter()
+        .filter_map(|c| newest_source(&crates.join(c).join("src")))
+        .max();
+    if let Some(newer) = newest.filter(|(time, _)| *time > built) {
+        panic!(
+            "{} is older than {}: run the tests with `cargo test --workspace`",
+            path.display(),
+            newer.1.display()
+        );
+    }
+    path
+}
+
+fn modified(path: &Path) -> std::time::SystemTime {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .expect("modification time")
+}
+
+fn newest_source(dir: &Path) -> Option<(std::time::SystemTime, PathBuf)> {
+    let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        let candidate = if path.is_dir() {
+            newest_source(&path)
+        } else if path.extension().is_some_and(|e| e == "rs" || e == "toml") {
+            Some((modified(&path), path))
+        } else {
+            None
+        };
+        if let Some(c) = candidate
+            && newest.as_ref().is_none_or(|n| c.0 > n.0)
+        {
+            newest = Some(c);
+        }
+    }
+    newest
+}
+
+/// A server and a client key pair, saved once per test binary.
+struct KeyTemplate {
+    dir: tempfile::TempDir,
+}
+
+fn template(bits: usize) -> &'static Path {
+    static T2048: OnceLock<KeyTemplate> = OnceLock::new();
+    static T3072: OnceLock<KeyTemplate> = OnceLock::new();
+    let cell = match bits {
+        2048 => &T2048,
+        3072 => &T3072,
+        _ => panic!("test keys are 2048 or 3072 bits"),
+    };
+    cell.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let keys = KeyDir::new(dir.path());
+        keys.generate(Role::Server, bits, false)
+            .expect("server key");
+        keys.generate(Role::Client, bits, false)
+            .expect("client key");
+        KeyTemplate { dir }
+    })
+    .dir
+    .path()
+}
+
+/// A fresh key folder for one test.
+pub struct Keys {
+    dir: tempfile::TempDir,
+}
+
+impl Keys {
+    /// Server and client keys of `bits` bits (generated once per binary).
+    pub fn new(bits: usize) -> Self {
+        let keys = Keys::empty();
+        keys.copy_from(template(bits));
+        keys
+    }
+
+    /// An empty folder.
+    pub fn empty() -> Self {
+        Keys {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    /// Copies every `.pem` of `from` here, private keys with mode 0600.
+    pub fn copy_from(&self, from: &Path) {
+        for entry in std::fs::read_dir(from).expect("read key dir") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_some_and(|e| e == "pem") {
+                self.install(&path, path.file_name().unwrap().to_str().unwrap());
+            }
+        }
+    }
+
+    /// Copies `from` to `name` in this folder.
+    pub fn install(&self, from: &Path, name: &str) {
+        let to = self.dir.path().join(name);
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::copy(from, &to).expect("copy key");
+        let mode = if name.contains("private") {
+            0o600
+        } else {
+            0o644
+        };
+        std::fs::set_permissions(&to, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Loads a key pair stored here.
+    pub fn pair(&self, role: Role) -> KeyPair {
+        KeyDir::new(self.path()).load_own(role).expect("load key")
+    }
+}
+
+/// Repository path of a test fixture.
+pub fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(rel)
+}
+
+/// A running `cloak-server`, killed on drop.
+pub struct Server {
+    child: Child,
+    /// The address it reported.
+    pub addr: SocketAddr,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+}
+
+fn collect(stream: impl Read + Send + 'static, into: Arc<Mutex<String>>) {
+    thread::spawn(move || {
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap_or(0) > 0 {
+            into.lock().unwrap().push_str(&line);
+            line.clear();
+        }
+    });
+}
+
+impl Server {
+    /// Starts the server on a free loopback port with `keys` and `args`.
+    pub fn start(keys: &Path, args: &[&str]) -> Server {
+        let mut child = Command::new(bin("cloak-server"))
+            .arg("--keys")
+            .arg(keys)
+            .args(["--addr", "127.0.0.1:0"])
+            .args(args)
+            .env("CLOAK_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start cloak-server");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let stderr = Arc::new(Mutex::new(String::new()));
+        collect(child.stderr.take().unwrap(), Arc::clone(&stderr));
+        let mut first = String::new();
+        stdout.read_line(&mut first).expect("read first line");
+        let addr = first
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| {
+                thread::sleep(Duration::from_millis(200));
+                panic!(
+                    "unexpected first line {first:?}; stderr: {}",
+                    stderr.lock().unwrap()
+                )
+            })
+            .parse()
+            .expect("address");
+        let out = Arc::new(Mutex::new(String::new()));
+        collect(stdout, Arc::clone(&out));
+        Server {
+            child,
+            addr,
+            stdout: out,
+            stderr,
+        }
+    }
+
+    /// Everything printed on stdout after the first line so far.
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    /// Everything logged on stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits up to 10 s for stdout to contain `needle`.
+    pub fn wait_stdout(&self, needle: &str) -> String {
+        wait_for(|| self.stdout().contains(needle), || self.stdout(), needle)
+    }
+
+    /// Waits up to 10 s for stderr to contain `needle`.
+    pub fn wait_stderr(&self, needle: &str) -> String {
+        wait_for(|| self.stderr().contains(needle), || self.stderr(), needle)
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "server ignored SIGTERM");
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn wait_for(done: impl Fn() -> bool, show: impl Fn() -> String, what: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what:?}; got:\n{}",
+            show()
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    show()
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `cloak-client` against `addr` with `keys`.
+pub fn client(keys: &Path, addr: SocketAddr, args: &[&str]) -> Output {
+    Command::new(bin("cloak-client"))
+        .arg("--keys")
+        .arg(keys)
+        .arg("--addr")
+        .arg(addr.to_string())
+        .args(["--timeout", "20"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run cloak-client")
+}
+
+/// The text of a client's stdout and stderr.
+pub fn texts(output: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A one-connection relay that records what the client sent.
+pub struct Recorder {
+    /// Where the client should connect.
+    pub addr: SocketAddr,
+    recorded: Arc<Mutex<Vec<u8>>>,
+    done: thread::JoinHandle<()>,
+}
+
+impl Recorder {
+    /// Relays one connection to `server`.
+    pub fn start(server: SocketAddr) -> Recorder {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let recorded = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&recorded);
+        let done = thread::spawn(move || {
+            let (client, _) = listener.accept().unwrap();
+            let upstream = TcpStream::connect(server).unwrap();
+            let (mut c_read, mut u_write) =
+                (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+            let up = thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                while let Ok(n) = c_read.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    sink.lock().unwrap().extend_from_slice(&buf[..n]);
+                    if u_write.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = u_write.shutdown(std::net::Shutdown::Write);
+            });
+            let (mut u_read, mut c_write) = (upstream, client);
+            let _ = std::io::copy(&mut u_read, &mut c_write);
+            let _ = c_write.shutdown(std::net::Shutdown::Write);
+            let _ = up.join();
+        });
+        Recorder {
+            addr,
+            recorded,
+            done,
+        }
+    }
+
+    /// Waits for the relayed connection to end; returns the client's bytes.
+    pub fn finish(self) -> Vec<u8> {
+        self.done.join().unwrap();
+        self.recorded.lock().unwrap().clone()
+    }
+}
+
+/// A raw connection for speaking (or abusing) the protocol by hand.
+pub struct Raw {
+    /// The socket.
+    pub stream: TcpStream,
+}
+
+impl Raw {
+    /// Connects, with 10 s read and write timeouts.
+    pub fn connect(addr: SocketAddr) -> Raw {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream
+            .set_write_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        Raw { stream }
+    }
+
+    /// Reads one frame's payload, `None` on EOF.
+    pub fn read_frame(&mut self) -> Option<Vec<u8>> {
+        let mut prefix = [0u8; 4];
+        self.stream.read_exact(&mut prefix).ok()?;
+        let mut payload = vec![0u8; u32::from_be_bytes(prefix) as usize];
+        self.stream.read_exact(&mut payload).ok()?;
+        Some(payload)
+    }
+
+    /// Reads and decodes one server message.
+    pub fn read_server(&mut self) -> Option<cloak_core::session::ServerMessage> {
+        let payload = self.read_frame()?;
+        cloak_core::session::messages::decode_payload(&payload).ok()
+    }
+
+    /// Writes raw bytes.
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    /// Whether the server closed the connection (EOF or reset) within 10 s.
+    pub fn closed_by_server(&mut self) -> bool {
+        let mut buf = [0u8; 1024];
+        loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+                Err(_) => return false,
+            }
+        }
+    }
+}

@@ -5,6 +5,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -14,7 +15,10 @@ use cloak_core::limits::DEFAULT_RSA_BITS;
 use tracing::{info, warn};
 
 use crate::authorized::Authorized;
-use crate::config::{DEFAULT_ADDR, DEFAULT_GREETING, ServerConfig};
+use crate::config::{
+    DEFAULT_ADDR, DEFAULT_DEADLINE, DEFAULT_GREETING, DEFAULT_IO_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
+    ServerConfig,
+};
 
 /// CloakRoom server: receives and verifies sealed messages over TCP.
 #[derive(Debug, Parser)]
@@ -32,6 +36,15 @@ pub struct Cli {
     /// Message sent to a client that has nothing queued.
     #[arg(long, default_value = DEFAULT_GREETING)]
     greeting: String,
+    /// Seconds a read or write may stall before the connection is dropped.
+    #[arg(long, default_value_t = DEFAULT_IO_TIMEOUT.as_secs())]
+    io_timeout: u64,
+    /// Seconds a whole connection may last.
+    #[arg(long, default_value_t = DEFAULT_DEADLINE.as_secs())]
+    deadline: u64,
+    /// Connections served at once; more wait in the backlog.
+    #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -91,6 +104,9 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             let mut config = ServerConfig::new(cli.addr);
             config.only_mode = cli.mode;
             config.greeting = cli.greeting;
+            config.io_timeout = Duration::from_secs(cli.io_timeout.max(1));
+            config.deadline = Duration::from_secs(cli.deadline.max(1));
+            config.max_connections = cli.max_connections.max(1);
             serve(&keys, config)
         }
     }

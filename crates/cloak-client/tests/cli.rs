@@ -1,0 +1,80 @@
+//! Golden tests of `cloak-client`'s command line: one-line errors with a
+//! non-zero status, never a panic.
+
+use std::process::{Command, Output};
+
+fn client(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cloak-client"))
+        .args(args)
+        .env_remove("CLOAK_KEYS")
+        .env_remove("CLOAK_ADDR")
+        .output()
+        .expect("run cloak-client")
+}
+
+#[test]
+fn help_lists_the_original_commands() {
+    let out = client(&["--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for command in ["send_msg", "recv_msg", "generate_key_pair"] {
+        assert!(help.contains(command), "{help}");
+    }
+}
+
+#[test]
+fn bad_inputs_are_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().to_str().unwrap();
+    let missing = dir.path().join("missing.txt");
+    let cases: &[(&[&str], &str, i32)] = &[
+        (&["send_msg"], "required", 2),
+        (&["--mode", "rot13", "recv_msg"], "unknown mode", 2),
+        (&["send_msg", "x", "--file", "y"], "cannot be used with", 2),
+        (
+            &[
+                "--keys",
+                keys,
+                "send_msg",
+                "--file",
+                missing.to_str().unwrap(),
+            ],
+            "missing.txt",
+            1,
+        ),
+        (
+            &["--keys", keys, "recv_msg"],
+            "cloak-client generate_key_pair",
+            1,
+        ),
+        (
+            &["generate_key_pair", "--keys", keys, "--bits", "512"],
+            "use 2048, 3072 or 4096",
+            1,
+        ),
+    ];
+    for (args, expected, code) in cases {
+        let out = client(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(*code), "{args:?}: {err}");
+        assert!(err.contains(expected), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(!err.contains("panicked"));
+    }
+}
+
+#[test]
+fn missing_server_key_says_where_it_comes_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().to_str().unwrap();
+    let out = client(&["generate_key_pair", "--keys", keys, "--bits", "2048"]);
+    assert!(out.status.success());
+    let out = client(&["--keys", keys, "send_msg", "hi"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.contains("server_public.pem not found")
+            && err.contains("cloak-server generate_key_pair"),
+        "{err}"
+    );
+}

@@ -1,0 +1,162 @@
+//! Refusals the user must see clearly, each leaving the server serving:
+//! an unauthorized client, a client pinning another server key, a refused
+//! mode, a server that is not there.
+
+use cloak_core::keydir::{KeyDir, Role};
+use cloak_tests::{Keys, Server, client, texts};
+
+/// A client key folder with a client key the server does not know.
+fn stranger(of: &Keys) -> Keys {
+    let stranger = Keys::empty();
+    KeyDir::new(stranger.path())
+        .generate(Role::Client, 2048, false)
+        .unwrap();
+    stranger.install(&of.path().join("server_public.pem"), "server_public.pem");
+    stranger
+}
+
+fn assert_still_serving(keys: &Keys, server: &Server) {
+    let out = client(keys.path(), server.addr, &["send_msg", "still serving"]);
+    assert!(out.status.success(), "{}", texts(&out).1);
+    server.wait_stdout("still serving");
+}
+
+#[test]
+fn unauthorized_client_is_refused() {
+    let keys = Keys::new(2048);
+    let server = Server::start(keys.path(), &[]);
+    let stranger = stranger(&keys);
+    let out = client(stranger.path(), server.addr, &["send_msg", "let me in"]);
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stderr.contains("not authorized"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    let printed = server.wait_stdout("is not authorized");
+    assert!(printed.contains("Message integrity & sender authentication failed."));
+    assert!(!printed.contains("let me in"), "never shown: {printed}");
+
+    let out = client(stranger.path(), server.addr, &["recv_msg"]);
+    let (stdout, stderr) = texts(&out);
+    assert!(!out.status.success());
+    assert!(stderr.contains("not authorized"), "{stderr}");
+    assert!(!stdout.contains("This is a message from the server!"));
+
+    assert_still_serving(&keys, &server);
+}
+
+#[test]
+fn authorized_folder_names_clients() {
+    let keys = Keys::new(2048);
+    let alice = stranger(&keys);
+    keys.install(
+        &alice.path().join("client_public.pem"),
+        "authorized/alice.pem",
+    );
+    let server = Server::start(keys.path(), &[]);
+    let out = client(alice.path(), server.addr, &["send_msg", "hi from alice"]);
+    assert!(out.status.success(), "{}", texts(&out).1);
+    let printed = server.wait_stdout("hi from alice");
+    assert!(printed.contains("Message from alice ("), "{printed}");
+}
+
+#[test]
+fn client_pinning_another_server_key_refuses_to_talk() {
+    let keys = Keys::new(2048);
+    let server = Server::start(keys.path(), &[]);
+    let other = Keys::empty();
+    other.install(
+        &keys.path().join("client_private.pem"),
+        "client_private.pem",
+    );
+    KeyDir::new(other.path())
+        .generate(Role::Server, 2048, false)
+        .unwrap();
+    for command in [&["send_msg", "for the wrong server"][..], &["recv_msg"]] {
+        let out = client(other.path(), server.addr, command);
+        let (stdout, stderr) = texts(&out);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr.contains("server key mismatch"), "{stderr}");
+        assert!(stdout.is_empty(), "{stdout}");
+    }
+    assert!(!server.stdout().contains("for the wrong server"));
+    assert_still_serving(&keys, &server);
+}
+
+#[test]
+fn server_mode_restriction_is_explained() {
+    let keys = Keys::new(2048);
+    let server = Server::start(keys.path(), &["--mode", "hybrid"]);
+    let out = client(
+        keys.path(),
+        server.addr,
+        &["--mode", "asymmetric", "send_msg", "old style"],
+    );
+    let (_, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains("does not accept asymmetric mode") && stderr.contains("--mode hybrid"),
+        "{stderr}"
+    );
+    assert_still_serving(&keys, &server);
+}
+
+#[test]
+fn unreachable_server_and_missing_keys_are_one_line_errors() {
+    let keys = Keys::new(2048);
+    // A port with nothing listening: bind, note it, close.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let out = client(keys.path(), addr, &["send_msg", "anyone?"]);
+    let (_, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("cannot reach the server at"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+
+    let empty = Keys::empty();
+    let out = client(empty.path(), addr, &["send_msg", "x"]);
+    let (_, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains("client_private.pem not found")
+            && stderr.contains("cloak-client generate_key_pair"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"));
+}
+
+#[test]
+fn asymmetric_size_limit_suggests_hybrid() {
+    let keys = Keys::new(2048);
+    let server = Server::start(keys.path(), &[]);
+    let big = keys.path().join("big.txt");
+    std::fs::write(&big, vec![b'a'; 70_000]).unwrap();
+    let out = client(
+        keys.path(),
+        server.addr,
+        &[
+            "--mode",
+            "asymmetric",
+            "send_msg",
+            "--file",
+            big.to_str().unwrap(),
+        ],
+    );
+    let (_, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("use --mode hybrid"), "{stderr}");
+    let out = client(
+        keys.path(),
+        server.addr,
+        &[
+            "--mode",
+            "hybrid",
+            "send_msg",
+            "--file",
+            big.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", texts(&out).1);
+    server.wait_stdout(&"a".repeat(1000));
+}
