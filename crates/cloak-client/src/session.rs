@@ -76,7 +76,13 @@ pub(crate) async fn open(
 
 /// One sentence for a refusal from the server.
 pub(crate) fn refusal(code: ErrorCode, detail: &str) -> anyhow::Error {
-    let detail = cloak_core::text::printable(detail.as_bytes());
+    // The detail is the server's text: bounded and with control characters
+    // escaped before it reaches the terminal.
+    let cut = detail
+        .char_indices()
+        .nth(cloak_core::limits::MAX_ERROR_DETAIL)
+        .map_or(detail.len(), |(i, _)| i);
+    let detail = cloak_core::text::printable(detail[..cut].as_bytes());
     match code {
         ErrorCode::NotAuthorized => anyhow!("not authorized: {detail}"),
         ErrorCode::Rejected => anyhow!("rejected by the server: {detail}"),
