@@ -160,3 +160,27 @@ fn asymmetric_size_limit_suggests_hybrid() {
     assert!(out.status.success(), "{}", texts(&out).1);
     server.wait_stdout(&"a".repeat(1000));
 }
+
+#[test]
+fn server_of_another_protocol_version_is_named() {
+    use std::io::Write;
+    let keys = Keys::new(2048);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let fake = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        // A version-2 payload: whatever follows cannot be trusted to parse.
+        let payload = [0u8, 2, 0, 0, 0];
+        let mut frame = (payload.len() as u32).to_be_bytes().to_vec();
+        frame.extend_from_slice(&payload);
+        stream.write_all(&frame).unwrap();
+    });
+    let out = client(keys.path(), addr, &["send_msg", "hello?"]);
+    fake.join().unwrap();
+    let (_, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains("server speaks protocol version 2, this client speaks version 1"),
+        "{stderr}"
+    );
+}
