@@ -235,6 +235,15 @@ impl Server {
         wait_for(|| self.stdout().contains(needle), || self.stdout(), needle)
     }
 
+    /// Waits up to 10 s for stdout to contain `needle` `count` times.
+    pub fn wait_stdout_count(&self, needle: &str, count: usize) -> String {
+        wait_for(
+            || self.stdout().matches(needle).count() >= count,
+            || self.stdout(),
+            needle,
+        )
+    }
+
     /// Waits up to 10 s for stderr to contain `needle`.
     pub fn wait_stderr(&self, needle: &str) -> String {
         wait_for(|| self.stderr().contains(needle), || self.stderr(), needle)
