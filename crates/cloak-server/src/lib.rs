@@ -9,3 +9,4 @@ pub mod config;
 mod handler;
 mod report;
 pub mod server;
+pub mod store;

@@ -1,0 +1,142 @@
+//! Where the server keeps messages: received messages (the inbox) and
+//! messages queued for clients (mailboxes). Everything is kept encrypted:
+//! received envelopes exactly as they arrived, sealed to the server key;
+//! queued messages sealed by the server to itself until delivery re-seals
+//! them to the client.
+//!
+//! [`MessageStore`] is the seam for another backend (a shared networked
+//! database for several server instances); [`sqlite::SqliteStore`] is the
+//! embedded default.
+
+pub mod sqlite;
+
+use std::collections::HashMap;
+
+use cloak_core::{Fingerprint, MessageId, Mode};
+
+/// A received, verified message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inbound {
+    /// The sender's message id (unique per sender).
+    pub message_id: MessageId,
+    /// The verified sender.
+    pub sender: Fingerprint,
+    /// The sender's name when it arrived.
+    pub sender_name: String,
+    /// Seconds since the Unix epoch, server clock.
+    pub received_at: u64,
+    /// The mode it travelled in.
+    pub mode: Mode,
+    /// Length of the message text in bytes.
+    pub size: u64,
+    /// The envelope as received, sealed to the server's key.
+    pub envelope: Vec<u8>,
+}
+
+/// A message queued for a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outbound {
+    /// Its id; kept on every delivery so the client can acknowledge it.
+    pub message_id: MessageId,
+    /// The client it is for.
+    pub recipient: Fingerprint,
+    /// That client's name when it was queued.
+    pub recipient_name: String,
+    /// Seconds since the Unix epoch.
+    pub created_at: u64,
+    /// Length of the text in bytes.
+    pub size: u64,
+    /// The text sealed by the server to itself.
+    pub envelope: Vec<u8>,
+}
+
+/// Whether a message was new.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Insert {
+    /// Written and committed.
+    Stored,
+    /// Already there (a retry with the same id): nothing written.
+    Duplicate,
+}
+
+/// Limits the store enforces, with a clear error when reached.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Total bytes of stored envelopes.
+    pub max_bytes: u64,
+    /// Messages queued for one client.
+    pub max_mailbox: usize,
+}
+
+/// Default total size: generous for a message server, far from filling a
+/// disk unnoticed.
+pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
+
+/// Default mailbox size: a client that never collects its messages cannot
+/// grow the store without bound.
+pub const DEFAULT_MAX_MAILBOX: usize = 1000;
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_bytes: DEFAULT_MAX_BYTES,
+            max_mailbox: DEFAULT_MAX_MAILBOX,
+        }
+    }
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Storing would exceed the total size limit.
+    #[error("the message store is full ({used} of {max} bytes used)")]
+    Full {
+        /// Bytes in use.
+        used: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// The client's mailbox holds the maximum number of messages.
+    #[error("the mailbox of `{name}` is full ({max} messages waiting)")]
+    MailboxFull {
+        /// The client.
+        name: String,
+        /// The limit.
+        max: usize,
+    },
+    /// No message has this id.
+    #[error("no message with id `{0}` (see `cloak-server inbox`)")]
+    NotFound(String),
+    /// Several messages start with this id prefix.
+    #[error("id `{0}` is ambiguous: give more characters")]
+    Ambiguous(String),
+    /// The database failed (disk full, unwritable, corrupt...).
+    #[error("message store failed: {0}")]
+    Backend(String),
+}
+
+/// The operations the server and its operator commands need.
+pub trait MessageStore: Send + Sync {
+    /// Durably stores a received message (committed before returning), once
+    /// per (sender, id).
+    fn store_inbound(&self, message: &Inbound) -> Result<Insert, StoreError>;
+    /// Every received message, oldest first, without the envelopes.
+    fn inbox(&self) -> Result<Vec<Inbound>, StoreError>;
+    /// The received message whose hex id starts with `prefix`.
+    fn find_inbound(&self, prefix: &str) -> Result<Inbound, StoreError>;
+    /// Queues a message for a client.
+    fn enqueue(&self, message: &Outbound) -> Result<(), StoreError>;
+    /// Up to `limit` queued messages for `recipient`, oldest first, and how
+    /// many are queued in all.
+    fn pending(
+        &self,
+        recipient: &Fingerprint,
+        limit: usize,
+    ) -> Result<(Vec<Outbound>, usize), StoreError>;
+    /// Removes the listed messages from `recipient`'s mailbox (and only
+    /// from it); returns how many were removed.
+    fn acknowledge(&self, recipient: &Fingerprint, ids: &[MessageId]) -> Result<usize, StoreError>;
+    /// Queued messages per recipient.
+    fn queued_counts(&self) -> Result<HashMap<Fingerprint, usize>, StoreError>;
+}

@@ -1,0 +1,419 @@
+//! The embedded store: SQLite (bundled) in WAL mode with `synchronous=FULL`,
+//! so a committed transaction survives power loss and `kill -9`, and the
+//! operator commands can read and write while the server runs.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use cloak_core::{Fingerprint, MessageId, Mode};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
+
+use super::{Inbound, Insert, Limits, MessageStore, Outbound, StoreError};
+
+/// File name of the database inside the data folder.
+pub const DB_FILE: &str = "cloakroom.db";
+
+/// Bumped when the schema changes; an unknown version is refused.
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS inbound (
+    sender      BLOB NOT NULL,
+    id          TEXT NOT NULL,
+    sender_name TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    mode        TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    bytes       INTEGER NOT NULL,
+    envelope    BLOB NOT NULL,
+    PRIMARY KEY (sender, id)
+);
+CREATE INDEX IF NOT EXISTS inbound_id ON inbound (id);
+CREATE TABLE IF NOT EXISTS outbound (
+    seq            INTEGER PRIMARY KEY AUTOINCREMENT,
+    id             TEXT NOT NULL UNIQUE,
+    recipient      BLOB NOT NULL,
+    recipient_name TEXT NOT NULL,
+    created_at     INTEGER NOT NULL,
+    size           INTEGER NOT NULL,
+    bytes          INTEGER NOT NULL,
+    envelope       BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbound_recipient ON outbound (recipient, seq);
+";
+
+/// The SQLite store. One connection per process, behind a mutex: SQLite
+/// serialises writers anyway, and each transaction is short.
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+    limits: Limits,
+    path: PathBuf,
+}
+
+fn backend(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn hex_id(id: &MessageId) -> String {
+    id.to_string()
+}
+
+fn parse_id(hex: &str) -> Result<MessageId, StoreError> {
+    let mut id = [0u8; 16];
+    if hex.len() != 32 {
+        return Err(StoreError::Backend(format!("bad stored id `{hex}`")));
+    }
+    for (i, byte) in id.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
+            .map_err(|_| StoreError::Backend(format!("bad stored id `{hex}`")))?;
+    }
+    Ok(MessageId(id))
+}
+
+fn fingerprint(bytes: Vec<u8>) -> Result<Fingerprint, StoreError> {
+    let array: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| StoreError::Backend("bad stored fingerprint".into()))?;
+    Ok(Fingerprint(array))
+}
+
+fn mode(text: &str) -> Result<Mode, StoreError> {
+    text.parse().map_err(StoreError::Backend)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in `dir`, mode 0700.
+    pub fn open(dir: &Path, limits: Limits) -> Result<Self, StoreError> {
+        create_private_dir(dir)?;
+        let path = dir.join(DB_FILE);
+        let conn = Connection::open(&path)
+            .map_err(|e| StoreError::Backend(format!("{}: {e}", path.display())))?;
+        conn.busy_timeout(Duration::from_secs(5)).map_err(backend)?;
+        // WAL lets operator commands read while the server writes;
+        // synchronous=FULL makes every commit durable before it returns.
+        let journal: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))
+            .map_err(backend)?;
+        if !journal.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Backend(format!(
+                "{}: cannot enable WAL (journal mode is {journal})",
+                path.display()
+            )));
+        }
+        conn.execute_batch("PRAGMA synchronous=FULL;")
+            .map_err(backend)?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(backend)?;
+        match version {
+            0 => conn
+                .execute_batch(&format!(
+                    "BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                ))
+                .map_err(backend)?,
+            SCHEMA_VERSION => {}
+            other => {
+                return Err(StoreError::Backend(format!(
+                    "{} has schema version {other}; this server knows version {SCHEMA_VERSION}",
+                    path.display()
+                )));
+            }
+        }
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+            limits,
+            path,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent
+        // (transactions roll back), so a poisoned lock is still usable.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn check_room(&self, tx: &rusqlite::Transaction<'_>, adding: u64) -> Result<(), StoreError> {
+        let used: i64 = tx
+            .query_row(
+                "SELECT (SELECT COALESCE(SUM(bytes), 0) FROM inbound)
+                      + (SELECT COALESCE(SUM(bytes), 0) FROM outbound)",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(backend)?;
+        let used = used.max(0) as u64;
+        if used + adding > self.limits.max_bytes {
+            return Err(StoreError::Full {
+                used,
+                max: self.limits.max_bytes,
+            });
+        }
+        Ok(())
+    }
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .map_err(|e| StoreError::Backend(format!("{}: {e}", dir.display())))
+}
+
+/// SQLite's "disk full" deserves its own words.
+fn write_error(e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DiskFull) => StoreError::Backend("the disk is full".into()),
+        Some(ErrorCode::ReadOnly) => StoreError::Backend("the data folder is read-only".into()),
+        _ => backend(e),
+    }
+}
+
+impl MessageStore for SqliteStore {
+    fn store_inbound(&self, m: &Inbound) -> Result<Insert, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(write_error)?;
+        let exists = tx
+            .query_row(
+                "SELECT 1 FROM inbound WHERE sender = ?1 AND id = ?2",
+                params![m.sender.as_bytes().as_slice(), hex_id(&m.message_id)],
+                |_| Ok(()),
+            )
+            .optional()
+            .map_err(backend)?
+            .is_some();
+        if exists {
+            return Ok(Insert::Duplicate);
+        }
+        self.check_room(&tx, m.envelope.len() as u64)?;
+        tx.execute(
+            "INSERT INTO inbound (sender, id, sender_name, received_at, mode, size, bytes, envelope)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                m.sender.as_bytes().as_slice(),
+                hex_id(&m.message_id),
+                m.sender_name,
+                m.received_at as i64,
+                m.mode.as_str(),
+                m.size as i64,
+                m.envelope.len() as i64,
+                m.envelope,
+            ],
+        )
+        .map_err(write_error)?;
+        tx.commit().map_err(write_error)?;
+        Ok(Insert::Stored)
+    }
+
+    fn inbox(&self) -> Result<Vec<Inbound>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT sender, id, sender_name, received_at, mode, size
+                 FROM inbound ORDER BY received_at, rowid",
+            )
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, Vec<u8>>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, i64>(3)?,
+                    row.get::<_, String>(4)?,
+                    row.get::<_, i64>(5)?,
+                ))
+            })
+            .map_err(backend)?;
+        rows.map(|row| {
+            let (sender, id, sender_name, received_at, mode_text, size) = row.map_err(backend)?;
+            Ok(Inbound {
+                message_id: parse_id(&id)?,
+                sender: fingerprint(sender)?,
+                sender_name,
+                received_at: received_at as u64,
+                mode: mode(&mode_text)?,
+                size: size as u64,
+                envelope: Vec::new(),
+            })
+        })
+        .collect()
+    }
+
+    fn find_inbound(&self, prefix: &str) -> Result<Inbound, StoreError> {
+        let wanted = prefix.to_ascii_lowercase();
+        if wanted.is_empty() || !wanted.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(StoreError::NotFound(prefix.to_owned()));
+        }
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT sender, id, sender_name, received_at, mode, size, envelope
+                 FROM inbound WHERE substr(id, 1, ?2) = ?1 LIMIT 2",
+            )
+            .map_err(backend)?;
+        let mut found = stmt
+            .query_map(params![wanted, wanted.len() as i64], |row| {
+                Ok((
+                    row.get::<_, Vec<u8>>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, i64>(3)?,
+                    row.get::<_, String>(4)?,
+                    row.get::<_, i64>(5)?,
+                    row.get::<_, Vec<u8>>(6)?,
+                ))
+            })
+            .map_err(backend)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(backend)?;
+        match found.len() {
+            0 => Err(StoreError::NotFound(prefix.to_owned())),
+            1 => {
+                let (sender, id, sender_name, received_at, mode_text, size, envelope) =
+                    found.remove(0);
+                Ok(Inbound {
+                    message_id: parse_id(&id)?,
+                    sender: fingerprint(sender)?,
+                    sender_name,
+                    received_at: received_at as u64,
+                    mode: mode(&mode_text)?,
+                    size: size as u64,
+                    envelope,
+                })
+            }
+            _ => Err(StoreError::Ambiguous(prefix.to_owned())),
+        }
+    }
+
+    fn enqueue(&self, m: &Outbound) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(write_error)?;
+        let queued: i64 = tx
+            .query_row(
+                "SELECT COUNT(*) FROM outbound WHERE recipient = ?1",
+                params![m.recipient.as_bytes().as_slice()],
+                |row| row.get(0),
+            )
+            .map_err(backend)?;
+        if queued as usize >= self.limits.max_mailbox {
+            return Err(StoreError::MailboxFull {
+                name: m.recipient_name.clone(),
+                max: self.limits.max_mailbox,
+            });
+        }
+        self.check_room(&tx, m.envelope.len() as u64)?;
+        tx.execute(
+            "INSERT INTO outbound (id, recipient, recipient_name, created_at, size, bytes, envelope)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                hex_id(&m.message_id),
+                m.recipient.as_bytes().as_slice(),
+                m.recipient_name,
+                m.created_at as i64,
+                m.size as i64,
+                m.envelope.len() as i64,
+                m.envelope,
+            ],
+        )
+        .map_err(write_error)?;
+        tx.commit().map_err(write_error)
+    }
+
+    fn pending(
+        &self,
+        recipient: &Fingerprint,
+        limit: usize,
+    ) -> Result<(Vec<Outbound>, usize), StoreError> {
+        let conn = self.conn();
+        let total: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM outbound WHERE recipient = ?1",
+                params![recipient.as_bytes().as_slice()],
+                |row| row.get(0),
+            )
+            .map_err(backend)?;
+        let mut stmt = conn
+            .prepare(
+                "SELECT id, recipient_name, created_at, size, envelope FROM outbound
+                 WHERE recipient = ?1 ORDER BY seq LIMIT ?2",
+            )
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map(
+                params![recipient.as_bytes().as_slice(), limit as i64],
+                |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, i64>(2)?,
+                        row.get::<_, i64>(3)?,
+                        row.get::<_, Vec<u8>>(4)?,
+                    ))
+                },
+            )
+            .map_err(backend)?;
+        let messages = rows
+            .map(|row| {
+                let (id, recipient_name, created_at, size, envelope) = row.map_err(backend)?;
+                Ok(Outbound {
+                    message_id: parse_id(&id)?,
+                    recipient: *recipient,
+                    recipient_name,
+                    created_at: created_at as u64,
+                    size: size as u64,
+                    envelope,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok((messages, total as usize))
+    }
+
+    fn acknowledge(&self, recipient: &Fingerprint, ids: &[MessageId]) -> Result<usize, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(write_error)?;
+        let mut removed = 0;
+        for id in ids {
+            removed += tx
+                .execute(
+                    "DELETE FROM outbound WHERE recipient = ?1 AND id = ?2",
+                    params![recipient.as_bytes().as_slice(), hex_id(id)],
+                )
+                .map_err(write_error)?;
+        }
+        tx.commit().map_err(write_error)?;
+        Ok(removed)
+    }
+
+    fn queued_counts(&self) -> Result<HashMap<Fingerprint, usize>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT recipient, COUNT(*) FROM outbound GROUP BY recipient")
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, i64>(1)?))
+            })
+            .map_err(backend)?;
+        rows.map(|row| {
+            let (fp, count) = row.map_err(backend)?;
+            Ok((fingerprint(fp)?, count as usize))
+        })
+        .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;

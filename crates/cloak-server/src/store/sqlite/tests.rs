@@ -1,0 +1,136 @@
+//! The SQLite store on real files in a temporary folder.
+
+use super::*;
+
+fn inbound(sender: u8, id: u8, at: u64, bytes: usize) -> Inbound {
+    Inbound {
+        message_id: MessageId([id; 16]),
+        sender: Fingerprint([sender; 32]),
+        sender_name: format!("c{sender}"),
+        received_at: at,
+        mode: Mode::Hybrid,
+        size: 5,
+        envelope: vec![0xee; bytes],
+    }
+}
+
+fn outbound(to: u8, id: u8) -> Outbound {
+    Outbound {
+        message_id: MessageId([id; 16]),
+        recipient: Fingerprint([to; 32]),
+        recipient_name: format!("c{to}"),
+        created_at: 1,
+        size: 3,
+        envelope: vec![id; 10],
+    }
+}
+
+#[test]
+fn inbound_is_stored_once_survives_reopen_and_is_found_by_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = SqliteStore::open(dir.path(), Limits::default()).unwrap();
+        assert_eq!(
+            store.store_inbound(&inbound(1, 0xab, 20, 10)).unwrap(),
+            Insert::Stored
+        );
+        assert_eq!(
+            store.store_inbound(&inbound(1, 0xab, 21, 10)).unwrap(),
+            Insert::Duplicate
+        );
+        // Same id from another sender is another message.
+        assert_eq!(
+            store.store_inbound(&inbound(2, 0xab, 10, 10)).unwrap(),
+            Insert::Stored
+        );
+        assert_eq!(
+            store.store_inbound(&inbound(2, 0xcd, 30, 10)).unwrap(),
+            Insert::Stored
+        );
+    }
+    let store = SqliteStore::open(dir.path(), Limits::default()).unwrap();
+    let inbox = store.inbox().unwrap();
+    let order: Vec<_> = inbox.iter().map(|m| m.received_at).collect();
+    assert_eq!(order, [10, 20, 30], "oldest first");
+    assert!(inbox.iter().all(|m| m.envelope.is_empty()));
+
+    let found = store.find_inbound("CDCD").unwrap();
+    assert_eq!(found, inbound(2, 0xcd, 30, 10));
+    assert!(matches!(
+        store.find_inbound("abab"),
+        Err(StoreError::Ambiguous(_))
+    ));
+    assert!(matches!(
+        store.find_inbound("ffff"),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.find_inbound("' OR 1=1 --"),
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+#[test]
+fn mailboxes_are_ordered_acknowledged_per_recipient_and_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits {
+        max_mailbox: 3,
+        ..Limits::default()
+    };
+    let store = SqliteStore::open(dir.path(), limits).unwrap();
+    for id in [3, 1, 2] {
+        store.enqueue(&outbound(7, id)).unwrap();
+    }
+    store.enqueue(&outbound(8, 9)).unwrap();
+    assert!(matches!(
+        store.enqueue(&outbound(7, 4)),
+        Err(StoreError::MailboxFull { max: 3, .. })
+    ));
+
+    let (first, total) = store.pending(&Fingerprint([7; 32]), 2).unwrap();
+    assert_eq!(total, 3);
+    let ids: Vec<_> = first.iter().map(|m| m.message_id.0[0]).collect();
+    assert_eq!(ids, [3, 1], "in queue order, limited");
+
+    // Client 8 cannot remove client 7's messages.
+    let ids = [MessageId([3; 16]), MessageId([1; 16])];
+    assert_eq!(store.acknowledge(&Fingerprint([8; 32]), &ids).unwrap(), 0);
+    assert_eq!(store.acknowledge(&Fingerprint([7; 32]), &ids).unwrap(), 2);
+    assert_eq!(store.acknowledge(&Fingerprint([7; 32]), &ids).unwrap(), 0);
+    let counts = store.queued_counts().unwrap();
+    assert_eq!(counts[&Fingerprint([7; 32])], 1);
+    assert_eq!(counts[&Fingerprint([8; 32])], 1);
+}
+
+#[test]
+fn total_size_is_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits {
+        max_bytes: 100,
+        ..Limits::default()
+    };
+    let store = SqliteStore::open(dir.path(), limits).unwrap();
+    store.store_inbound(&inbound(1, 1, 1, 60)).unwrap();
+    let err = store.store_inbound(&inbound(1, 2, 2, 60)).unwrap_err();
+    assert!(
+        matches!(err, StoreError::Full { used: 60, max: 100 }),
+        "{err}"
+    );
+    assert_eq!(store.inbox().unwrap().len(), 1, "nothing partial");
+    store.store_inbound(&inbound(1, 3, 3, 40)).unwrap();
+}
+
+#[test]
+fn wal_and_full_sync_are_in_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path(), Limits::default()).unwrap();
+    let conn = store.conn();
+    let journal: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    let sync: i64 = conn
+        .query_row("PRAGMA synchronous", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(journal, "wal");
+    assert_eq!(sync, 2, "FULL");
+}
