@@ -162,6 +162,9 @@ pub fn fixture(rel: &str) -> PathBuf {
 /// A running `cloak-server`, killed on drop.
 pub struct Server {
     child: Child,
+    /// Its data folder (a fresh temporary one unless given).
+    pub data: PathBuf,
+    _own_data: Option<tempfile::TempDir>,
     /// The address it reported.
     pub addr: SocketAddr,
     stdout: Arc<Mutex<String>>,
@@ -180,11 +183,23 @@ fn collect(stream: impl Read + Send + 'static, into: Arc<Mutex<String>>) {
 }
 
 impl Server {
-    /// Starts the server on a free loopback port with `keys` and `args`.
+    /// Starts the server on a free loopback port with `keys` and `args`,
+    /// and a fresh data folder.
     pub fn start(keys: &Path, args: &[&str]) -> Server {
+        let own = tempfile::tempdir().expect("tempdir");
+        let data = own.path().join("data");
+        let mut server = Server::start_with_data(keys, &data, args);
+        server._own_data = Some(own);
+        server
+    }
+
+    /// Starts the server with the data folder `data` (to restart on it).
+    pub fn start_with_data(keys: &Path, data: &Path, args: &[&str]) -> Server {
         let mut child = Command::new(bin("cloak-server"))
             .arg("--keys")
             .arg(keys)
+            .arg("--data")
+            .arg(data)
             .args(["--addr", "127.0.0.1:0"])
             .args(args)
             .env("CLOAK_LOG", "debug")
@@ -214,6 +229,8 @@ impl Server {
         collect(stdout, Arc::clone(&out));
         Server {
             child,
+            data: data.to_path_buf(),
+            _own_data: None,
             addr,
             stdout: out,
             stderr,
@@ -247,6 +264,18 @@ impl Server {
     /// Waits up to 10 s for stderr to contain `needle`.
     pub fn wait_stderr(&self, needle: &str) -> String {
         wait_for(|| self.stderr().contains(needle), || self.stderr(), needle)
+    }
+
+    /// Runs an operator command (`inbox`, `read`, `post`, `clients`) on
+    /// this server's keys and data folder.
+    pub fn operator(&self, keys: &Path, args: &[&str]) -> Output {
+        operator(keys, &self.data, args)
+    }
+
+    /// Kills the process with SIGKILL (no chance to clean up).
+    pub fn kill9(mut self) {
+        self.child.kill().expect("kill -9");
+        self.child.wait().expect("wait");
     }
 
     /// Whether the process is still running.
@@ -289,6 +318,19 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Runs a `cloak-server` operator command on `keys` and `data`.
+pub fn operator(keys: &Path, data: &Path, args: &[&str]) -> Output {
+    Command::new(bin("cloak-server"))
+        .arg("--keys")
+        .arg(keys)
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run cloak-server")
 }
 
 /// Runs `cloak-client` against `addr` with `keys`.
@@ -414,6 +456,112 @@ impl Raw {
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
                 Err(_) => return false,
             }
+        }
+    }
+}
+
+/// Speaks the protocol with the client's own keys through the library, for
+/// tests that need control the binary does not give (fixed message ids,
+/// stopping between phases).
+pub struct LibClient {
+    /// The client's key pair.
+    pub me: KeyPair,
+    /// The pinned server key.
+    pub server: cloak_core::PublicKey,
+}
+
+impl LibClient {
+    /// Loads the client's keys from `keys`.
+    pub fn new(keys: &Path) -> LibClient {
+        let dir = KeyDir::new(keys);
+        LibClient {
+            me: dir.load_own(Role::Client).expect("client key"),
+            server: dir.load_peer(Role::Server).expect("server key"),
+        }
+    }
+
+    /// Connects and reads the hello.
+    pub fn hello(&self, addr: SocketAddr) -> (Raw, cloak_core::session::ServerHello) {
+        let mut raw = Raw::connect(addr);
+        match raw.read_server() {
+            Some(cloak_core::session::ServerMessage::Hello(hello)) => (raw, hello),
+            other => panic!("expected a hello, got {other:?}"),
+        }
+    }
+
+    /// The encoded `Send` frame for `text` with `id`, sealed over `hello`,
+    /// and the receipt key inside it.
+    pub fn send_frame(
+        &self,
+        hello: &cloak_core::session::ServerHello,
+        text: &[u8],
+        id: cloak_core::MessageId,
+    ) -> (Vec<u8>, [u8; 32], Vec<u8>) {
+        use cloak_core::session::proofs::SendPayload;
+        let payload = SendPayload::new(text.to_vec());
+        let options = cloak_core::SealOptions {
+            message_id: Some(id),
+            ..Default::default()
+        };
+        let sealed = cloak_core::seal(
+            &self.me,
+            &self.server,
+            cloak_core::Mode::Hybrid,
+            &hello.challenge,
+            &payload.to_bytes(),
+            &options,
+        )
+        .expect("seal");
+        let message = cloak_core::session::ClientMessage::Send {
+            envelope: sealed.bytes.clone(),
+        };
+        let payload_bytes = cloak_core::session::messages::encode_payload(&message);
+        (
+            cloak_core::session::frame::encode(&payload_bytes),
+            payload.receipt_key,
+            sealed.bytes,
+        )
+    }
+
+    /// Sends `text` with `id` on a fresh connection; returns whether a
+    /// receipt came back and verified.
+    pub fn send(&self, addr: SocketAddr, text: &[u8], id: cloak_core::MessageId) -> bool {
+        let (mut raw, hello) = self.hello(addr);
+        let (frame, receipt_key, envelope) = self.send_frame(&hello, text, id);
+        raw.send(&frame);
+        match raw.read_server() {
+            Some(cloak_core::session::ServerMessage::Receipt(receipt)) => {
+                receipt.message_id == id
+                    && cloak_core::session::proofs::verify_receipt(
+                        &receipt_key,
+                        id,
+                        self.server.fingerprint(),
+                        &hello.challenge,
+                        &envelope,
+                        &receipt.mac,
+                    )
+            }
+            _ => false,
+        }
+    }
+
+    /// Fetches without acknowledging (a client that dies after reading);
+    /// returns how many envelopes were delivered.
+    pub fn fetch_without_ack(&self, addr: SocketAddr) -> usize {
+        let (mut raw, hello) = self.hello(addr);
+        let request = cloak_core::session::proofs::sign_fetch(
+            &self.me,
+            hello.server,
+            &hello.challenge,
+            cloak_core::Mode::Hybrid,
+        )
+        .expect("sign");
+        let message = cloak_core::session::ClientMessage::Fetch(request);
+        let payload = cloak_core::session::messages::encode_payload(&message);
+        raw.send(&cloak_core::session::frame::encode(&payload));
+        match raw.read_server() {
+            Some(cloak_core::session::ServerMessage::Delivery { envelopes, .. }) => envelopes.len(),
+            other => panic!("expected a delivery, got {other:?}"),
         }
     }
 }

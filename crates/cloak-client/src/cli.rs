@@ -133,11 +133,7 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             println!("{line}");
             Ok(())
         }
-        Command::RecvMsg => {
-            let out = runtime()?.block_on(crate::recv::recv(&config))?;
-            print!("{out}");
-            Ok(())
-        }
+        Command::RecvMsg => runtime()?.block_on(crate::recv::recv(&config)),
     }
 }
 

@@ -11,8 +11,8 @@ use cloak_core::{FreshnessCheck, OpenOptions, text};
 
 use crate::session::{self, ClientConfig};
 
-/// Fetches and verifies our messages; returns the text to print.
-pub(crate) async fn recv(config: &ClientConfig) -> anyhow::Result<String> {
+/// Fetches and verifies our messages, prints them, and acknowledges them.
+pub(crate) async fn recv(config: &ClientConfig) -> anyhow::Result<()> {
     let me = config.keys.load_own(Role::Client)?;
     let server = config.keys.load_peer(Role::Server)?;
     let (mut conn, hello) = session::open(config, &server).await?;
@@ -22,12 +22,15 @@ pub(crate) async fn recv(config: &ClientConfig) -> anyhow::Result<String> {
     conn.write_message(&ClientMessage::Fetch(request))
         .await
         .context("sending the request")?;
-    let envelopes = match conn
+    let (envelopes, remaining) = match conn
         .expect_message::<ServerMessage>()
         .await
         .context("no answer from the server")?
     {
-        ServerMessage::Delivery { envelopes } => envelopes,
+        ServerMessage::Delivery {
+            envelopes,
+            remaining,
+        } => (envelopes, remaining),
         ServerMessage::Error { code, detail } => return Err(session::refusal(code, &detail)),
         _ => bail!("unexpected answer from the server"),
     };
@@ -42,6 +45,7 @@ pub(crate) async fn recv(config: &ClientConfig) -> anyhow::Result<String> {
         ..OpenOptions::default()
     };
     let mut out = String::new();
+    let mut ids = Vec::with_capacity(envelopes.len());
     for envelope in &envelopes {
         let Ok(decrypted) = cloak_core::decrypt(&me, envelope, &options) else {
             bail!(
@@ -55,6 +59,7 @@ pub(crate) async fn recv(config: &ClientConfig) -> anyhow::Result<String> {
             );
         };
         out.push_str("Message integrity & sender authentication passed.\n");
+        ids.push(opened.message_id);
         out.push_str(&format!(
             "Message from server ({}, {} mode, id {}):\n{}\n",
             opened.sender,
@@ -63,5 +68,42 @@ pub(crate) async fn recv(config: &ClientConfig) -> anyhow::Result<String> {
             text::printable(&opened.plaintext)
         ));
     }
-    Ok(out)
+    if remaining > 0 {
+        out.push_str(&format!(
+            "{remaining} more message(s) waiting: run recv_msg again.\n"
+        ));
+    }
+    // Every message verified: show them, then let the server drop them.
+    // If we die before the acknowledgement lands, they come again.
+    print!("{out}");
+    acknowledge(&mut conn, &me, &hello, &challenge, &ids).await
+}
+
+/// Sends a signed acknowledgement of `ids` and waits for the answer. Every
+/// delivery is acknowledged, even the greeting (which removes nothing), so
+/// the exchange is the same whatever was queued.
+async fn acknowledge(
+    conn: &mut cloak_core::session::Connection,
+    me: &cloak_core::KeyPair,
+    hello: &cloak_core::session::ServerHello,
+    challenge: &cloak_core::session::Challenge,
+    ids: &[cloak_core::MessageId],
+) -> anyhow::Result<()> {
+    let proof = proofs::sign_ack(me, hello.server, &hello.challenge, challenge, ids)?;
+    let ack = ClientMessage::Ack {
+        ids: ids.to_vec(),
+        proof,
+    };
+    let unacknowledged =
+        "the messages were shown but not acknowledged: they will be delivered again";
+    conn.write_message(&ack).await.context(unacknowledged)?;
+    match conn.read_message::<ServerMessage>().await {
+        Ok(Some(ServerMessage::Acked { .. })) => Ok(()),
+        Ok(None) => bail!("the server closed the connection; {unacknowledged}"),
+        Ok(Some(ServerMessage::Error { code, detail })) => {
+            Err(session::refusal(code, &detail).context(unacknowledged))
+        }
+        Ok(Some(_)) => bail!("unexpected answer to the acknowledgement; {unacknowledged}"),
+        Err(e) => Err(anyhow::anyhow!(e).context(unacknowledged)),
+    }
 }

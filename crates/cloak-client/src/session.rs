@@ -88,6 +88,8 @@ pub(crate) fn refusal(code: ErrorCode, detail: &str) -> anyhow::Error {
         ErrorCode::Rejected => anyhow!("rejected by the server: {detail}"),
         ErrorCode::ModeNotAccepted => anyhow!("mode not accepted: {detail}"),
         ErrorCode::UnsupportedVersion => anyhow!("protocol version mismatch: {detail}"),
+        ErrorCode::StorageFull => anyhow!("the server is full: {detail}"),
+        ErrorCode::Internal => anyhow!("the server failed: {detail}"),
         _ => anyhow!("the server refused: {detail} ({code:?})"),
     }
 }

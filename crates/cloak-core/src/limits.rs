@@ -88,7 +88,11 @@ pub const RECEIPT_LABEL: &[u8] = b"CloakRoom receipt v1";
 /// fetching its messages.
 pub const FETCH_PROOF_LABEL: &[u8] = b"CloakRoom fetch proof v1";
 
-/// Largest number of envelopes in one delivery.
+/// Label of the signature by which a client acknowledges delivered
+/// messages, so that only it can remove them from its mailbox.
+pub const ACK_PROOF_LABEL: &[u8] = b"CloakRoom ack proof v1";
+
+/// Largest number of envelopes in one delivery (and ids in one ack).
 pub const MAX_DELIVERY_ENVELOPES: usize = 64;
 
 /// Largest human-readable error detail a peer may send.

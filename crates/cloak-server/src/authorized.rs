@@ -75,6 +75,18 @@ impl Authorized {
         self.by_fingerprint.get(fingerprint)
     }
 
+    /// The client with this name, if authorized.
+    pub fn by_name(&self, name: &str) -> Option<&Client> {
+        self.by_fingerprint.values().find(|c| c.name == name)
+    }
+
+    /// Every authorized client, sorted by name.
+    pub fn clients(&self) -> Vec<&Client> {
+        let mut clients: Vec<_> = self.by_fingerprint.values().collect();
+        clients.sort_by(|a, b| a.name.cmp(&b.name));
+        clients
+    }
+
     /// How many clients are authorized.
     pub fn len(&self) -> usize {
         self.by_fingerprint.len()

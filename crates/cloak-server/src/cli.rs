@@ -1,17 +1,18 @@
 //! Command line of `cloak-server`: serve (no subcommand), or
 //! `generate_key_pair`.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use cloak_core::Mode;
 use cloak_core::keydir::{KeyDir, Role};
-use cloak_core::limits::DEFAULT_RSA_BITS;
+use cloak_core::limits::{DEFAULT_RSA_BITS, MAX_HYBRID_PLAINTEXT};
 use tracing::{info, warn};
 
 use crate::authorized::Authorized;
@@ -19,6 +20,9 @@ use crate::config::{
     DEFAULT_ADDR, DEFAULT_DEADLINE, DEFAULT_GREETING, DEFAULT_IO_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
     ServerConfig,
 };
+use crate::operator;
+use crate::store::sqlite::SqliteStore;
+use crate::store::{DEFAULT_MAX_BYTES, DEFAULT_MAX_MAILBOX, Limits, MessageStore};
 
 /// CloakRoom server: receives and verifies sealed messages over TCP.
 #[derive(Debug, Parser)]
@@ -30,6 +34,15 @@ pub struct Cli {
     /// Key folder.
     #[arg(long, global = true, env = "CLOAK_KEYS", default_value = "keys")]
     keys: PathBuf,
+    /// Data folder (the message store).
+    #[arg(long, global = true, env = "CLOAK_DATA", default_value = "data")]
+    data: PathBuf,
+    /// Largest total size of stored messages, in bytes.
+    #[arg(long, global = true, default_value_t = DEFAULT_MAX_BYTES)]
+    max_store_bytes: u64,
+    /// Most messages queued for one client.
+    #[arg(long, global = true, default_value_t = DEFAULT_MAX_MAILBOX)]
+    max_mailbox: usize,
     /// Accept only this mode (default: both).
     #[arg(long, global = true, value_parser = parse_mode)]
     mode: Option<Mode>,
@@ -61,6 +74,30 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    #[command(flatten)]
+    Operator(Operator),
+}
+
+/// Commands on the message store, safe while the server runs.
+#[derive(Debug, Subcommand)]
+enum Operator {
+    /// List received messages: id, sender, time, mode, size.
+    Inbox,
+    /// Decrypt, re-verify and show a received message.
+    Read {
+        /// Its id, or enough leading characters to be unique.
+        id: String,
+    },
+    /// Queue a message for an authorized client.
+    Post {
+        /// The client's name (see `clients`).
+        #[arg(long)]
+        to: String,
+        /// The message; `-` reads it from stdin.
+        text: String,
+    },
+    /// List authorized clients with fingerprints and queued messages.
+    Clients,
 }
 
 fn parse_mode(s: &str) -> Result<Mode, String> {
@@ -98,8 +135,17 @@ fn usage_error(e: clap::Error) -> ExitCode {
 
 fn execute(cli: Cli) -> anyhow::Result<()> {
     let keys = KeyDir::new(&cli.keys);
-    match cli.command {
-        Some(Command::GenerateKeyPair { bits, force }) => generate(&keys, bits, force),
+    let limits = Limits {
+        max_bytes: cli.max_store_bytes,
+        max_mailbox: cli.max_mailbox.max(1),
+    };
+    let open_store = || -> anyhow::Result<SqliteStore> {
+        SqliteStore::open(&cli.data, limits)
+            .with_context(|| format!("opening the message store in {}", cli.data.display()))
+    };
+    let command = match cli.command {
+        Some(Command::GenerateKeyPair { bits, force }) => return generate(&keys, bits, force),
+        Some(Command::Operator(command)) => command,
         None => {
             let mut config = ServerConfig::new(cli.addr);
             config.only_mode = cli.mode;
@@ -107,9 +153,34 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             config.io_timeout = Duration::from_secs(cli.io_timeout.max(1));
             config.deadline = Duration::from_secs(cli.deadline.max(1));
             config.max_connections = cli.max_connections.max(1);
-            serve(&keys, config)
+            return serve(&keys, config, open_store);
         }
-    }
+    };
+    let store = open_store()?;
+    let output = match command {
+        Operator::Inbox => operator::inbox(&store)?,
+        Operator::Read { id } => {
+            let key = keys.load_own(Role::Server)?;
+            operator::read(&store, &key, &Authorized::load(&keys)?, &id)?
+        }
+        Operator::Post { to, text } => {
+            let key = keys.load_own(Role::Server)?;
+            let text = if text == "-" {
+                let mut bytes = Vec::new();
+                std::io::stdin()
+                    .take(MAX_HYBRID_PLAINTEXT as u64 + 1)
+                    .read_to_end(&mut bytes)
+                    .context("reading the message from stdin")?;
+                bytes
+            } else {
+                text.into_bytes()
+            };
+            operator::post(&store, &key, &Authorized::load(&keys)?, &to, &text)?
+        }
+        Operator::Clients => operator::clients(&store, &Authorized::load(&keys)?)?,
+    };
+    print!("{output}");
+    Ok(())
 }
 
 fn generate(keys: &KeyDir, bits: usize, force: bool) -> anyhow::Result<()> {
@@ -126,10 +197,18 @@ fn generate(keys: &KeyDir, bits: usize, force: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn serve(keys: &KeyDir, config: ServerConfig) -> anyhow::Result<()> {
-    init_logging();
+fn serve(
+    keys: &KeyDir,
+    config: ServerConfig,
+    open_store: impl FnOnce() -> anyhow::Result<SqliteStore>,
+) -> anyhow::Result<()> {
+    // Keys first: a server that cannot start must not create a data folder.
     let key = keys.load_own(Role::Server)?;
     let authorized = Authorized::load(keys)?;
+    let store = open_store()?;
+    init_logging();
+    info!("message store {}", store.path().display());
+    let store: Arc<dyn MessageStore> = Arc::new(store);
     if authorized.is_empty() {
         warn!(
             "no authorized clients: put client_public.pem or authorized/NAME.pem in {}",
@@ -155,7 +234,7 @@ fn serve(keys: &KeyDir, config: ServerConfig) -> anyhow::Result<()> {
             authorized.len(),
             config.modes()
         );
-        crate::server::run(listener, key, authorized, config, shutdown_signal()).await;
+        crate::server::run(listener, key, authorized, config, store, shutdown_signal()).await;
         info!("stopped");
         Ok(())
     })

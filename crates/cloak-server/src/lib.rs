@@ -3,10 +3,13 @@
 //! who they are. The binary only parses arguments and calls [`cli::run`].
 #![forbid(unsafe_code)]
 
+pub mod at_rest;
 pub mod authorized;
 pub mod cli;
 pub mod config;
 mod handler;
+pub mod operator;
+mod process;
 mod report;
 pub mod server;
 pub mod store;

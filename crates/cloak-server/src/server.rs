@@ -18,6 +18,7 @@ use tracing::{error, info, warn};
 use crate::authorized::Authorized;
 use crate::config::{SHUTDOWN_GRACE, ServerConfig};
 use crate::handler::{State, serve};
+use crate::store::MessageStore;
 
 /// Binds `addr` with `SO_REUSEADDR`.
 pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
@@ -37,6 +38,7 @@ pub async fn run(
     key: KeyPair,
     authorized: Authorized,
     config: ServerConfig,
+    store: Arc<dyn MessageStore>,
     shutdown: impl Future<Output = ()>,
 ) {
     let limit = Arc::new(Semaphore::new(config.max_connections));
@@ -45,6 +47,7 @@ pub async fn run(
         key,
         authorized,
         config,
+        store,
     });
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);

@@ -53,6 +53,15 @@ pub enum ClientMessage {
     },
     /// Fetch the messages waiting for this client.
     Fetch(FetchRequest),
+    /// After a `Delivery`: the client verified and kept these messages;
+    /// the server may remove them from its mailbox.
+    Ack {
+        /// Ids of the delivered messages.
+        ids: Vec<MessageId>,
+        /// RSA-PSS signature by the client over the acknowledgement (see
+        /// `proofs::sign_ack`), so nobody else can empty its mailbox.
+        proof: Vec<u8>,
+    },
 }
 
 /// Proof that the server opened, verified and accepted a message.
@@ -81,6 +90,8 @@ pub enum ErrorCode {
     Malformed,
     /// The server failed internally; the request may be retried.
     Internal,
+    /// The server's store is full; nothing was stored.
+    StorageFull,
 }
 
 /// What the server sends.
@@ -95,6 +106,13 @@ pub enum ServerMessage {
     Delivery {
         /// Encoded envelopes, oldest first.
         envelopes: Vec<Vec<u8>>,
+        /// Messages still queued beyond these.
+        remaining: u32,
+    },
+    /// The answer to an `Ack`.
+    Acked {
+        /// How many messages left the mailbox.
+        removed: u32,
     },
     /// A refusal; the connection closes after it.
     Error {

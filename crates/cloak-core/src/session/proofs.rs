@@ -13,7 +13,7 @@ use crate::codec;
 use crate::envelope::{MessageId, Mode};
 use crate::fingerprint::Fingerprint;
 use crate::keys::{KeyPair, PublicKey};
-use crate::limits::{FETCH_PROOF_LABEL, HASH_LEN, RECEIPT_LABEL};
+use crate::limits::{ACK_PROOF_LABEL, FETCH_PROOF_LABEL, HASH_LEN, RECEIPT_LABEL};
 
 /// The plaintext of a `Send` envelope: the message, plus a one-time key for
 /// the receipt. Only the holder of the server's private key can read the
@@ -160,6 +160,71 @@ pub fn verify_fetch(
     );
     client_key.fingerprint() == request.client
         && Active::pss_verify(client_key.rsa(), &bytes, &request.proof)
+}
+
+/// The bytes an acknowledgement signs: the label, this server and both
+/// challenges of this connection (so it cannot be replayed elsewhere), and
+/// the ids.
+fn ack_proof_bytes(
+    server: Fingerprint,
+    server_challenge: &Challenge,
+    client: Fingerprint,
+    client_challenge: &Challenge,
+    ids: &[MessageId],
+) -> Vec<u8> {
+    codec::encode(&(
+        ACK_PROOF_LABEL,
+        server,
+        server_challenge,
+        client,
+        client_challenge,
+        ids,
+    ))
+}
+
+/// Signs an acknowledgement of `ids` for this connection.
+pub fn sign_ack(
+    client: &KeyPair,
+    server: Fingerprint,
+    server_challenge: &Challenge,
+    client_challenge: &Challenge,
+    ids: &[MessageId],
+) -> Result<Vec<u8>, crate::SealError> {
+    let bytes = ack_proof_bytes(
+        server,
+        server_challenge,
+        client.fingerprint(),
+        client_challenge,
+        ids,
+    );
+    Active::pss_sign(client.rsa(), &bytes).map_err(|e| crate::SealError::Crypto(e.0))
+}
+
+/// Whether `proof` acknowledges `ids` by `client_key` on this connection.
+pub fn verify_ack(
+    client_key: &PublicKey,
+    server: Fingerprint,
+    server_challenge: &Challenge,
+    client_challenge: &Challenge,
+    ids: &[MessageId],
+    proof: &[u8],
+) -> bool {
+    let bytes = ack_proof_bytes(
+        server,
+        server_challenge,
+        client_key.fingerprint(),
+        client_challenge,
+        ids,
+    );
+    Active::pss_verify(client_key.rsa(), &bytes, proof)
+}
+
+/// A fresh random message id, chosen before the first attempt so that
+/// retries reuse it.
+pub fn new_message_id() -> MessageId {
+    let mut id = [0u8; 16];
+    Active::fill_random(&mut id);
+    MessageId(id)
 }
 
 /// A fresh random challenge.
