@@ -145,3 +145,33 @@ pub fn clients(store: &dyn MessageStore, authorized: &Authorized) -> anyhow::Res
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Inbound;
+    use crate::store::sqlite::SqliteStore;
+    use cloak_core::{Fingerprint, MessageId, Mode};
+
+    #[test]
+    fn inbox_columns_line_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path(), Default::default()).unwrap();
+        for (id, mode) in [(1u8, Mode::Asymmetric), (2, Mode::Hybrid)] {
+            let message = Inbound {
+                message_id: MessageId([id; 16]),
+                sender: Fingerprint([id; 32]),
+                sender_name: "client".into(),
+                received_at: 1_800_000_000,
+                mode,
+                size: 1234,
+                envelope: vec![0; 8],
+            };
+            store.store_inbound(&message).unwrap();
+        }
+        let table = inbox(&store).unwrap();
+        let widths: Vec<usize> = table.lines().map(|l| l.chars().count()).collect();
+        assert!(widths.windows(2).all(|w| w[0] == w[1]), "{table}");
+        assert!(table.contains("2027-01-15T08:00:00Z"), "{table}");
+    }
+}

@@ -29,7 +29,8 @@ impl Mode {
 
 impl std::fmt::Display for Mode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        // `pad` honours width and alignment, for tables.
+        f.pad(self.as_str())
     }
 }
 
