@@ -565,3 +565,55 @@ impl LibClient {
         }
     }
 }
+
+/// A relay that loses the server's answer on the first connection (the
+/// hello goes through, the receipt does not) and relays later connections
+/// faithfully: a lost receipt, as a flaky network would cause.
+pub struct LossyRelay {
+    /// Where the client should connect.
+    pub addr: SocketAddr,
+}
+
+fn read_frame_bytes(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut prefix = [0u8; 4];
+    stream.read_exact(&mut prefix).ok()?;
+    let mut frame = prefix.to_vec();
+    frame.resize(4 + u32::from_be_bytes(prefix) as usize, 0);
+    stream.read_exact(&mut frame[4..]).ok()?;
+    Some(frame)
+}
+
+impl LossyRelay {
+    /// Relays to `server` for up to `connections` connections.
+    pub fn start(server: SocketAddr, connections: usize) -> LossyRelay {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        thread::spawn(move || {
+            for index in 0..connections {
+                let Ok((client, _)) = listener.accept() else {
+                    return;
+                };
+                let upstream = TcpStream::connect(server).unwrap();
+                let mut c_read = client.try_clone().unwrap();
+                let mut u_write = upstream.try_clone().unwrap();
+                thread::spawn(move || {
+                    let _ = std::io::copy(&mut c_read, &mut u_write);
+                    let _ = u_write.shutdown(std::net::Shutdown::Write);
+                });
+                let (mut u_read, mut c_write) = (upstream, client);
+                if index == 0 {
+                    if let Some(hello) = read_frame_bytes(&mut u_read) {
+                        let _ = c_write.write_all(&hello);
+                    }
+                    // Swallow the answer, then hang up on the client.
+                    let _ = read_frame_bytes(&mut u_read);
+                    let _ = c_write.shutdown(std::net::Shutdown::Both);
+                } else {
+                    let _ = std::io::copy(&mut u_read, &mut c_write);
+                    let _ = c_write.shutdown(std::net::Shutdown::Write);
+                }
+            }
+        });
+        LossyRelay { addr }
+    }
+}

@@ -316,3 +316,22 @@ fn concurrent_senders_are_each_stored_exactly_once() {
     }
     assert_eq!(inbox.lines().count(), 13, "header + 12: {inbox}");
 }
+
+#[test]
+fn client_retries_a_lost_receipt_with_the_same_id() {
+    let keys = Keys::new(2048);
+    let server = Server::start(keys.path(), &[]);
+    let relay = cloak_tests::LossyRelay::start(server.addr, 2);
+    let out = client(keys.path(), relay.addr, &["send_msg", "say it once"]);
+    let (stdout, stderr) = texts(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("attempt 1 failed") && stderr.contains("retrying"),
+        "{stderr}"
+    );
+    let id = delivered_id(&stdout);
+    server.wait_stdout("the client retried");
+    let inbox = ok_stdout(&server.operator(keys.path(), &["inbox"]));
+    assert_eq!(inbox.matches(&id).count(), 1, "{inbox}");
+    assert_eq!(inbox.lines().count(), 2, "header + one: {inbox}");
+}
