@@ -38,22 +38,42 @@ pub(crate) trait Backend {
     fn pss_sign(key: &PrivateKey, msg: &[u8]) -> Result<Vec<u8>, PrimitiveError>;
     /// Whether `sig` is a valid RSA-PSS-SHA256 signature of `msg` by `key`.
     fn pss_verify(key: &PublicKey, msg: &[u8], sig: &[u8]) -> bool;
-    /// AES-256-GCM encryption; returns ciphertext with the tag appended.
-    fn aead_seal(
-        key: &[u8; AEAD_KEY_LEN],
+    /// An AES-256-GCM cipher keyed once for a whole stream.
+    type Cipher: AeadCipher;
+    /// Keys an AES-256-GCM cipher.
+    fn aead(key: &[u8; AEAD_KEY_LEN]) -> Self::Cipher;
+    /// An incremental SHA-256.
+    type Hasher: Hasher;
+    /// A fresh incremental SHA-256.
+    fn hasher() -> Self::Hasher;
+    /// Modulus length of `key` in bytes.
+    fn modulus_len(key: &PublicKey) -> usize;
+}
+
+/// AES-256-GCM under one key.
+pub(crate) trait AeadCipher {
+    /// Encrypts; returns ciphertext with the tag appended.
+    fn seal(
+        &self,
         nonce: &[u8; AEAD_NONCE_LEN],
         aad: &[u8],
         plaintext: &[u8],
     ) -> Result<Vec<u8>, PrimitiveError>;
-    /// AES-256-GCM decryption; `None` on any authentication failure.
-    fn aead_open(
-        key: &[u8; AEAD_KEY_LEN],
+    /// Decrypts; `None` on any authentication failure.
+    fn open(
+        &self,
         nonce: &[u8; AEAD_NONCE_LEN],
         aad: &[u8],
         ciphertext: &[u8],
     ) -> Option<Zeroizing<Vec<u8>>>;
-    /// Modulus length of `key` in bytes.
-    fn modulus_len(key: &PublicKey) -> usize;
+}
+
+/// Incremental SHA-256.
+pub(crate) trait Hasher {
+    /// Absorbs `data`.
+    fn update(&mut self, data: &[u8]);
+    /// The digest.
+    fn finish(self) -> [u8; HASH_LEN];
 }
 
 /// The pure-Rust RustCrypto backend (constant-time RSA from rsa 0.10).
@@ -101,44 +121,64 @@ impl Backend for RustCrypto {
         key.pss_verify::<Sha256>(msg, sig).is_ok()
     }
 
-    fn aead_seal(
-        key: &[u8; AEAD_KEY_LEN],
-        nonce: &[u8; AEAD_NONCE_LEN],
-        aad: &[u8],
-        plaintext: &[u8],
-    ) -> Result<Vec<u8>, PrimitiveError> {
-        let cipher = Aes256Gcm::new(&Key::<Aes256Gcm>::from(*key));
-        cipher
-            .encrypt(
-                &Nonce::from(*nonce),
-                Payload {
-                    msg: plaintext,
-                    aad,
-                },
-            )
-            .map_err(|_| PrimitiveError("AES-GCM encryption failed".into()))
+    type Cipher = Aes256Gcm;
+
+    fn aead(key: &[u8; AEAD_KEY_LEN]) -> Aes256Gcm {
+        Aes256Gcm::new(&Key::<Aes256Gcm>::from(*key))
     }
 
-    fn aead_open(
-        key: &[u8; AEAD_KEY_LEN],
-        nonce: &[u8; AEAD_NONCE_LEN],
-        aad: &[u8],
-        ciphertext: &[u8],
-    ) -> Option<Zeroizing<Vec<u8>>> {
-        let cipher = Aes256Gcm::new(&Key::<Aes256Gcm>::from(*key));
-        cipher
-            .decrypt(
-                &Nonce::from(*nonce),
-                Payload {
-                    msg: ciphertext,
-                    aad,
-                },
-            )
-            .ok()
-            .map(Zeroizing::new)
+    type Hasher = Sha256;
+
+    fn hasher() -> Sha256 {
+        Sha256::new()
     }
 
     fn modulus_len(key: &PublicKey) -> usize {
         key.size()
+    }
+}
+
+impl AeadCipher for Aes256Gcm {
+    fn seal(
+        &self,
+        nonce: &[u8; AEAD_NONCE_LEN],
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, PrimitiveError> {
+        self.encrypt(
+            &Nonce::from(*nonce),
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
+        .map_err(|_| PrimitiveError("AES-GCM encryption failed".into()))
+    }
+
+    fn open(
+        &self,
+        nonce: &[u8; AEAD_NONCE_LEN],
+        aad: &[u8],
+        ciphertext: &[u8],
+    ) -> Option<Zeroizing<Vec<u8>>> {
+        self.decrypt(
+            &Nonce::from(*nonce),
+            Payload {
+                msg: ciphertext,
+                aad,
+            },
+        )
+        .ok()
+        .map(Zeroizing::new)
+    }
+}
+
+impl Hasher for Sha256 {
+    fn update(&mut self, data: &[u8]) {
+        Digest::update(self, data);
+    }
+
+    fn finish(self) -> [u8; HASH_LEN] {
+        self.finalize().into()
     }
 }

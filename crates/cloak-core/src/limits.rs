@@ -97,3 +97,14 @@ pub const MAX_DELIVERY_ENVELOPES: usize = 64;
 
 /// Largest human-readable error detail a peer may send.
 pub const MAX_ERROR_DETAIL: usize = 1024;
+
+/// Plaintext bytes per hybrid data chunk. 64 KiB keeps per-chunk overhead
+/// (16-byte tag, frame header) under 0.05% while bounding the memory a
+/// streaming peer needs to a few chunks.
+pub const STREAM_CHUNK_LEN: usize = 64 * 1024;
+
+/// Largest encoded stream head (header and wrapped key of a 4096-bit key).
+pub const MAX_STREAM_HEAD_LEN: usize = 1024;
+
+/// Largest encoded trailer (claims with a 4096-bit signature).
+pub const MAX_TRAILER_LEN: usize = 2048;

@@ -9,8 +9,8 @@
 //! never available to be shown or stored.
 
 mod asymmetric;
-mod hybrid;
 mod signed;
+pub mod stream;
 mod wire;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -23,10 +23,10 @@ use crate::error::{OpenError, SealError};
 use crate::fingerprint::Fingerprint;
 use crate::keys::{KeyPair, PublicKey};
 use crate::limits::{
-    DEFAULT_MAX_ASYMMETRIC_PLAINTEXT, ENVELOPE_VERSION, MAX_ENVELOPE_LEN, MAX_FRESHNESS_LEN,
-    MAX_HYBRID_PLAINTEXT,
+    DEFAULT_MAX_ASYMMETRIC_PLAINTEXT, ENVELOPE_VERSION, HASH_LEN, MAX_ENVELOPE_LEN,
+    MAX_FRESHNESS_LEN, MAX_HYBRID_PLAINTEXT, STREAM_CHUNK_LEN,
 };
-use wire::{Body, Envelope, Header, Inner};
+use wire::{Body, Claims, Envelope, Header, Inner};
 pub use wire::{MessageId, Mode};
 
 /// Options for [`seal`].
@@ -95,14 +95,16 @@ pub struct Decrypted {
     mode: Mode,
     recipient: Fingerprint,
     wrapped_key: Vec<u8>,
-    inner: Inner,
+    claims: Claims,
+    plaintext: Zeroizing<Vec<u8>>,
+    digest: [u8; HASH_LEN],
 }
 
 impl std::fmt::Debug for Decrypted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Decrypted")
             .field("mode", &self.mode)
-            .field("claimed_sender", &self.inner.sender)
+            .field("claimed_sender", &self.claims.sender)
             .finish_non_exhaustive()
     }
 }
@@ -168,51 +170,44 @@ pub fn seal(
         mode,
         recipient: recipient.fingerprint(),
     };
-    let message_key = match mode {
-        Mode::Hybrid => Some(hybrid::MessageKey::generate(recipient)?),
-        Mode::Asymmetric => None,
+    let (body, message_id) = match mode {
+        Mode::Asymmetric => {
+            let message_id = options.message_id.unwrap_or_else(random_message_id);
+            let claims = signed::sign(
+                sender,
+                mode,
+                recipient.fingerprint(),
+                freshness,
+                message_id,
+                options.timestamp.unwrap_or_else(now),
+                &[],
+                Active::sha256(plaintext),
+            )?;
+            let inner = Inner {
+                claims,
+                plaintext: plaintext.to_vec(),
+            };
+            let inner_bytes = Zeroizing::new(codec::encode(&inner));
+            (asymmetric::encrypt(recipient, &inner_bytes)?, message_id)
+        }
+        Mode::Hybrid => {
+            let (mut sealer, _head) =
+                stream::StreamSealer::new(sender, recipient, freshness, options)?;
+            let message_id = sealer.message_id();
+            let wrapped_key = sealer.wrapped_key().to_vec();
+            let mut chunks = sealer.push(plaintext)?;
+            chunks.extend(sealer.finish()?);
+            let body = Body::Hybrid {
+                wrapped_key,
+                chunks,
+            };
+            (body, message_id)
+        }
     };
-    let wrapped_key = message_key.as_ref().map_or(&[][..], |k| &k.wrapped);
-    let message_id = options.message_id.unwrap_or_else(random_message_id);
-    let timestamp = options.timestamp.unwrap_or_else(now);
-    let signed = signed::signed_bytes(
-        mode,
-        sender.fingerprint(),
-        recipient.fingerprint(),
-        freshness,
-        message_id,
-        timestamp,
-        wrapped_key,
-        plaintext,
-    );
-    let signature = Active::pss_sign(sender.rsa(), &signed).map_err(|e| SealError::Crypto(e.0))?;
-    let inner = Inner {
-        sender: sender.fingerprint(),
-        message_id,
-        timestamp,
-        freshness: freshness.to_vec(),
-        plaintext: plaintext.to_vec(),
-        signature,
-    };
-    let envelope = encrypt_inner(header, recipient, message_key, &inner)?;
     Ok(Sealed {
-        bytes: envelope.to_bytes(),
+        bytes: Envelope { header, body }.to_bytes(),
         message_id,
     })
-}
-
-fn encrypt_inner(
-    header: Header,
-    recipient: &PublicKey,
-    message_key: Option<hybrid::MessageKey>,
-    inner: &Inner,
-) -> Result<Envelope, SealError> {
-    let inner_bytes = Zeroizing::new(codec::encode(inner));
-    let body = match message_key {
-        None => asymmetric::encrypt(recipient, &inner_bytes)?,
-        Some(key) => hybrid::encrypt(&header, key, &inner_bytes)?,
-    };
-    Ok(Envelope { header, body })
 }
 
 /// The mode an encoded envelope declares, read from its cleartext header
@@ -240,44 +235,63 @@ pub fn decrypt(
     {
         return Err(OpenError::Rejected);
     }
-    let (inner_bytes, wrapped_key) = match (header.mode, body) {
-        (Mode::Asymmetric, Body::Asymmetric { blocks }) => (
-            asymmetric::decrypt(recipient, &blocks, options.max_asymmetric_plaintext),
-            Vec::new(),
-        ),
+    match (header.mode, body) {
+        (Mode::Asymmetric, Body::Asymmetric { blocks }) => {
+            let inner_bytes =
+                asymmetric::decrypt(recipient, &blocks, options.max_asymmetric_plaintext)
+                    .ok_or(OpenError::Rejected)?;
+            let mut inner: Inner = codec::decode::<Inner, MAX_ENVELOPE_LEN>(&inner_bytes)
+                .map_err(|_| OpenError::Rejected)?;
+            if inner.claims.freshness.len() > MAX_FRESHNESS_LEN {
+                return Err(OpenError::Rejected);
+            }
+            let plaintext = Zeroizing::new(std::mem::take(&mut inner.plaintext));
+            Ok(Decrypted {
+                mode: Mode::Asymmetric,
+                recipient: header.recipient,
+                wrapped_key: Vec::new(),
+                claims: inner.claims.clone(),
+                digest: Active::sha256(&plaintext),
+                plaintext,
+            })
+        }
         (
             Mode::Hybrid,
             Body::Hybrid {
                 wrapped_key,
-                nonce,
-                ciphertext,
+                chunks,
             },
-        ) => (
-            hybrid::decrypt(recipient, &header, &wrapped_key, &nonce, &ciphertext),
-            wrapped_key,
-        ),
+        ) => {
+            let head = codec::encode(&wire::StreamHead {
+                header,
+                wrapped_key,
+            });
+            let mut opener = stream::StreamOpener::new(recipient, &head, options)?;
+            let (last, data) = chunks.split_last().ok_or(OpenError::Rejected)?;
+            let mut plaintext = Zeroizing::new(Vec::with_capacity(data.len() * STREAM_CHUNK_LEN));
+            for chunk in data {
+                plaintext.extend_from_slice(&opener.chunk(chunk)?);
+            }
+            let (recipient, wrapped_key, claims, digest) = opener.finish(last)?.into_parts();
+            Ok(Decrypted {
+                mode: Mode::Hybrid,
+                recipient,
+                wrapped_key,
+                claims,
+                plaintext,
+                digest,
+            })
+        }
         // A header that names one mode over a body of the other: a rewrite.
-        _ => return Err(OpenError::Rejected),
-    };
-    let inner_bytes = inner_bytes.ok_or(OpenError::Rejected)?;
-    let inner: Inner =
-        codec::decode::<Inner, MAX_ENVELOPE_LEN>(&inner_bytes).map_err(|_| OpenError::Rejected)?;
-    if inner.freshness.len() > MAX_FRESHNESS_LEN {
-        return Err(OpenError::Rejected);
+        _ => Err(OpenError::Rejected),
     }
-    Ok(Decrypted {
-        mode: header.mode,
-        recipient: header.recipient,
-        wrapped_key,
-        inner,
-    })
 }
 
 impl Decrypted {
     /// The fingerprint the sender claims; look up its public key with it.
     /// Unauthenticated until [`Decrypted::verify`] succeeds.
     pub fn claimed_sender(&self) -> Fingerprint {
-        self.inner.sender
+        self.claims.sender
     }
 
     /// The mode the envelope travelled in.
@@ -292,31 +306,22 @@ impl Decrypted {
         sender: &PublicKey,
         freshness: FreshnessCheck<'_>,
     ) -> Result<Opened, OpenError> {
-        let fresh = match freshness {
-            FreshnessCheck::Expect(expected) => self.inner.freshness == expected,
-            FreshnessCheck::Archived => true,
-        };
-        let signed = signed::signed_bytes(
+        signed::verify(
+            &self.claims,
+            sender,
             self.mode,
-            sender.fingerprint(),
             self.recipient,
-            &self.inner.freshness,
-            self.inner.message_id,
-            self.inner.timestamp,
             &self.wrapped_key,
-            &self.inner.plaintext,
-        );
-        let signature_ok = Active::pss_verify(sender.rsa(), &signed, &self.inner.signature);
-        if !(fresh && signature_ok && sender.fingerprint() == self.inner.sender) {
-            return Err(OpenError::Rejected);
-        }
+            self.digest,
+            freshness,
+        )?;
         Ok(Opened {
-            sender: self.inner.sender,
-            message_id: self.inner.message_id,
-            timestamp: self.inner.timestamp,
+            sender: self.claims.sender,
+            message_id: self.claims.message_id,
+            timestamp: self.claims.timestamp,
             mode: self.mode,
-            freshness: std::mem::take(&mut self.inner.freshness),
-            plaintext: std::mem::take(&mut self.inner.plaintext),
+            freshness: std::mem::take(&mut self.claims.freshness),
+            plaintext: std::mem::take(&mut *self.plaintext),
         })
     }
 }

@@ -8,10 +8,13 @@
 
 use bincode::Encode;
 
-use super::wire::{MessageId, Mode};
+use super::FreshnessCheck;
+use super::wire::{Claims, MessageId, Mode};
 use crate::backend::{Active, Backend};
 use crate::codec;
+use crate::error::OpenError;
 use crate::fingerprint::Fingerprint;
+use crate::keys::{KeyPair, PublicKey};
 use crate::limits::{ENVELOPE_VERSION, HASH_LEN, SIGNATURE_LABEL};
 
 /// Every field of the signed content; see docs/PROTOCOL.md.
@@ -40,7 +43,7 @@ pub(crate) fn signed_bytes(
     message_id: MessageId,
     timestamp: u64,
     wrapped_key: &[u8],
-    plaintext: &[u8],
+    plaintext_sha256: [u8; HASH_LEN],
 ) -> Vec<u8> {
     codec::encode(&SignedContent {
         label: SIGNATURE_LABEL,
@@ -52,6 +55,73 @@ pub(crate) fn signed_bytes(
         message_id,
         timestamp,
         wrapped_key,
-        plaintext_sha256: Active::sha256(plaintext),
+        plaintext_sha256,
     })
+}
+
+/// Signs the claims for a message with this context.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn sign(
+    sender: &KeyPair,
+    mode: Mode,
+    recipient: Fingerprint,
+    freshness: &[u8],
+    message_id: MessageId,
+    timestamp: u64,
+    wrapped_key: &[u8],
+    plaintext_sha256: [u8; HASH_LEN],
+) -> Result<Claims, crate::SealError> {
+    let signed = signed_bytes(
+        mode,
+        sender.fingerprint(),
+        recipient,
+        freshness,
+        message_id,
+        timestamp,
+        wrapped_key,
+        plaintext_sha256,
+    );
+    let signature =
+        Active::pss_sign(sender.rsa(), &signed).map_err(|e| crate::SealError::Crypto(e.0))?;
+    Ok(Claims {
+        sender: sender.fingerprint(),
+        message_id,
+        timestamp,
+        freshness: freshness.to_vec(),
+        signature,
+    })
+}
+
+/// Verifies `claims` as signed by `sender` for a message to `recipient` (us)
+/// in `mode` with this wrapped key and plaintext digest. The freshness check
+/// and the signature are both evaluated before the single answer.
+pub(crate) fn verify(
+    claims: &Claims,
+    sender: &PublicKey,
+    mode: Mode,
+    recipient: Fingerprint,
+    wrapped_key: &[u8],
+    plaintext_sha256: [u8; HASH_LEN],
+    freshness: FreshnessCheck<'_>,
+) -> Result<(), OpenError> {
+    let fresh = match freshness {
+        FreshnessCheck::Expect(expected) => claims.freshness == expected,
+        FreshnessCheck::Archived => true,
+    };
+    let signed = signed_bytes(
+        mode,
+        sender.fingerprint(),
+        recipient,
+        &claims.freshness,
+        claims.message_id,
+        claims.timestamp,
+        wrapped_key,
+        plaintext_sha256,
+    );
+    let signature_ok = Active::pss_verify(sender.rsa(), &signed, &claims.signature);
+    if fresh && signature_ok && sender.fingerprint() == claims.sender {
+        Ok(())
+    } else {
+        Err(OpenError::Rejected)
+    }
 }

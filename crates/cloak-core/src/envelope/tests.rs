@@ -23,8 +23,9 @@ fn keys() -> &'static Keys {
 
 const FRESH: &[u8] = b"challenge-0123456789abcdef";
 
-/// R decrypts S's envelope and, keeping S's inner message and signature
-/// intact, re-encrypts it to T. T must not accept it as S writing to T.
+/// R decrypts S's envelope and, keeping S's claims (signature included)
+/// and plaintext intact, re-encrypts them to T. T must not accept it as S
+/// writing to T.
 fn forward(mode: Mode) -> Result<Opened, OpenError> {
     let k = keys();
     let sealed = seal(
@@ -37,18 +38,23 @@ fn forward(mode: Mode) -> Result<Opened, OpenError> {
     )
     .unwrap();
     let decrypted = decrypt(&k.r, &sealed.bytes, &OpenOptions::default()).unwrap();
+    let (claims, plaintext) = (decrypted.claims.clone(), decrypted.plaintext.to_vec());
+    let body = match mode {
+        Mode::Asymmetric => {
+            let inner = Inner { claims, plaintext };
+            asymmetric::encrypt(k.t.public(), &codec::encode(&inner)).unwrap()
+        }
+        Mode::Hybrid => stream::forge_body(k.t.public(), &plaintext, claims),
+    };
     let header = Header {
         version: ENVELOPE_VERSION,
         mode,
         recipient: k.t.fingerprint(),
     };
-    let message_key = match mode {
-        Mode::Hybrid => Some(hybrid::MessageKey::generate(k.t.public()).unwrap()),
-        Mode::Asymmetric => None,
-    };
-    let forwarded = encrypt_inner(header, k.t.public(), message_key, &decrypted.inner)
-        .unwrap()
-        .to_bytes();
+    let forwarded = Envelope { header, body }.to_bytes();
+    // Control: the forged envelope does decrypt for T; only the signature
+    // binding to R stops it.
+    assert!(decrypt(&k.t, &forwarded, &OpenOptions::default()).is_ok());
     open(
         &k.t,
         k.s.public(),

@@ -5,7 +5,7 @@ use bincode::{Decode, Encode};
 
 use crate::codec;
 use crate::fingerprint::Fingerprint;
-use crate::limits::{AEAD_NONCE_LEN, MAX_ENVELOPE_LEN};
+use crate::limits::MAX_ENVELOPE_LEN;
 
 /// How an envelope is encrypted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Encode, Decode)]
@@ -78,15 +78,16 @@ pub(crate) struct Header {
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub(crate) enum Body {
     Asymmetric {
-        /// RSA-OAEP ciphertexts, each exactly the modulus length.
+        /// RSA-OAEP ciphertexts, each exactly the modulus length, of the
+        /// encoded [`Inner`].
         blocks: Vec<Vec<u8>>,
     },
     Hybrid {
         /// The AES key, RSA-OAEP encrypted to the recipient.
         wrapped_key: Vec<u8>,
-        nonce: [u8; AEAD_NONCE_LEN],
-        /// AES-256-GCM ciphertext of the encoded [`Inner`], tag appended.
-        ciphertext: Vec<u8>,
+        /// The STREAM: AES-256-GCM data chunks, then the final chunk that
+        /// holds the encoded [`Trailer`] (see `stream`).
+        chunks: Vec<Vec<u8>>,
     },
 }
 
@@ -107,22 +108,44 @@ impl Envelope {
     }
 }
 
-/// What is encrypted: the sender's identity, the signed metadata, the
-/// plaintext and the signature. Keeping the sender's fingerprint and the
-/// signature inside hides who wrote to whom from an eavesdropper and stops a
-/// guessed plaintext from being confirmed against a cleartext signature.
-#[derive(Clone, PartialEq, Eq, Encode, Decode)]
-pub(crate) struct Inner {
+/// The start of a hybrid stream: everything needed to begin decrypting.
+/// Its SHA-256 is the associated data of every chunk.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub(crate) struct StreamHead {
+    pub header: Header,
+    pub wrapped_key: Vec<u8>,
+}
+
+/// What the sender claims about a message, with its signature; always
+/// encrypted. Keeping the sender's fingerprint and the signature inside hides
+/// who wrote to whom from an eavesdropper and stops a guessed plaintext from
+/// being confirmed against a cleartext signature.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub(crate) struct Claims {
     pub sender: Fingerprint,
     pub message_id: MessageId,
     pub timestamp: u64,
     pub freshness: Vec<u8>,
-    pub plaintext: Vec<u8>,
     pub signature: Vec<u8>,
+}
+
+/// Asymmetric mode's encrypted content: the claims and the plaintext.
+#[derive(Clone, PartialEq, Eq, Encode, Decode)]
+pub(crate) struct Inner {
+    pub claims: Claims,
+    pub plaintext: Vec<u8>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
         zeroize::Zeroize::zeroize(&mut self.plaintext);
     }
+}
+
+/// Hybrid mode's final chunk: the claims and the plaintext length (the
+/// plaintext itself travels in the data chunks before it).
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub(crate) struct Trailer {
+    pub claims: Claims,
+    pub plaintext_len: u64,
 }

@@ -1,0 +1,399 @@
+//! Hybrid mode (Part 2) as a STREAM, so a message of any size passes through
+//! both sides in bounded memory.
+//!
+//! A fresh AES-256-GCM key K per message is wrapped with RSA-OAEP-SHA256 to
+//! the recipient. The plaintext is cut into 64 KiB chunks, each encrypted
+//! under K with the nonce `u88be(counter) ‖ last-flag` (age's STREAM
+//! construction) and the SHA-256 of the stream head as associated data; the
+//! final chunk (flag 1) carries the [`Trailer`]: the sender's claims and
+//! signature and the plaintext length. Reordered, dropped, duplicated or
+//! truncated chunks fail authentication or leave the stream without its
+//! final chunk, and the signature covers a digest of the whole plaintext, so
+//! a stream counts only once its end has been verified.
+
+use zeroize::Zeroizing;
+
+use super::signed;
+use super::wire::{Claims, Header, StreamHead, Trailer};
+use super::{FreshnessCheck, MessageId, Mode, OpenOptions, SealOptions};
+use crate::backend::{Active, AeadCipher, Backend, Hasher};
+use crate::codec;
+use crate::error::{OpenError, SealError};
+use crate::fingerprint::Fingerprint;
+use crate::keys::{KeyPair, PublicKey};
+use crate::limits::{
+    AEAD_KEY_LEN, AEAD_NONCE_LEN, AEAD_TAG_LEN, ENVELOPE_VERSION, HASH_LEN, HYBRID_KEY_WRAP_LABEL,
+    MAX_FRESHNESS_LEN, MAX_STREAM_HEAD_LEN, MAX_TRAILER_LEN, STREAM_CHUNK_LEN,
+};
+
+type Cipher = <Active as Backend>::Cipher;
+type Digest = <Active as Backend>::Hasher;
+
+/// Largest sealed data chunk.
+pub const MAX_SEALED_CHUNK: usize = STREAM_CHUNK_LEN + AEAD_TAG_LEN;
+
+fn nonce(counter: u64, last: bool) -> [u8; AEAD_NONCE_LEN] {
+    let mut nonce = [0u8; AEAD_NONCE_LEN];
+    nonce[3..11].copy_from_slice(&counter.to_be_bytes());
+    nonce[11] = u8::from(last);
+    nonce
+}
+
+fn associated_data(head: &StreamHead) -> [u8; HASH_LEN] {
+    Active::sha256(&codec::encode(head))
+}
+
+/// Seals a hybrid message incrementally.
+pub struct StreamSealer<'k> {
+    sender: &'k KeyPair,
+    recipient: Fingerprint,
+    cipher: Cipher,
+    aad: [u8; HASH_LEN],
+    counter: u64,
+    len: u64,
+    digest: Digest,
+    buffer: Zeroizing<Vec<u8>>,
+    wrapped_key: Vec<u8>,
+    freshness: Vec<u8>,
+    message_id: MessageId,
+    timestamp: u64,
+}
+
+impl<'k> StreamSealer<'k> {
+    /// Starts a stream from `sender` to `recipient`; returns the sealer and
+    /// the encoded stream head, which is sent first.
+    pub fn new(
+        sender: &'k KeyPair,
+        recipient: &PublicKey,
+        freshness: &[u8],
+        options: &SealOptions,
+    ) -> Result<(Self, Vec<u8>), SealError> {
+        if freshness.len() > MAX_FRESHNESS_LEN {
+            return Err(SealError::FreshnessTooLong {
+                len: freshness.len(),
+                max: MAX_FRESHNESS_LEN,
+            });
+        }
+        let mut key = Zeroizing::new([0u8; AEAD_KEY_LEN]);
+        Active::fill_random(key.as_mut());
+        let wrapped_key =
+            Active::oaep_encrypt(recipient.rsa(), HYBRID_KEY_WRAP_LABEL, key.as_ref())
+                .map_err(|e| SealError::Crypto(e.0))?;
+        let head = StreamHead {
+            header: Header {
+                version: ENVELOPE_VERSION,
+                mode: Mode::Hybrid,
+                recipient: recipient.fingerprint(),
+            },
+            wrapped_key,
+        };
+        let sealer = StreamSealer {
+            sender,
+            recipient: recipient.fingerprint(),
+            cipher: Active::aead(&key),
+            aad: associated_data(&head),
+            counter: 0,
+            len: 0,
+            digest: Active::hasher(),
+            buffer: Zeroizing::new(Vec::with_capacity(STREAM_CHUNK_LEN)),
+            wrapped_key: head.wrapped_key.clone(),
+            freshness: freshness.to_vec(),
+            message_id: options.message_id.unwrap_or_else(super::random_message_id),
+            timestamp: options.timestamp.unwrap_or_else(super::now),
+        };
+        Ok((sealer, codec::encode(&head)))
+    }
+
+    pub(crate) fn wrapped_key(&self) -> &[u8] {
+        &self.wrapped_key
+    }
+
+    /// The message id the stream will be signed with.
+    pub fn message_id(&self) -> MessageId {
+        self.message_id
+    }
+
+    fn seal_data(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
+        self.digest.update(plaintext);
+        self.len += plaintext.len() as u64;
+        let sealed = self
+            .cipher
+            .seal(&nonce(self.counter, false), &self.aad, plaintext)
+            .map_err(|e| SealError::Crypto(e.0))?;
+        self.counter += 1;
+        Ok(sealed)
+    }
+
+    /// Absorbs `data`; returns the chunks completed by it, ready to send.
+    pub fn push(&mut self, mut data: &[u8]) -> Result<Vec<Vec<u8>>, SealError> {
+        let mut out = Vec::new();
+        if !self.buffer.is_empty() {
+            let take = (STREAM_CHUNK_LEN - self.buffer.len()).min(data.len());
+            self.buffer.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.buffer.len() == STREAM_CHUNK_LEN {
+                let full = std::mem::take(&mut *self.buffer);
+                out.push(self.seal_data(&full)?);
+                *self.buffer = full;
+                self.buffer.clear();
+            }
+        }
+        while data.len() >= STREAM_CHUNK_LEN {
+            out.push(self.seal_data(&data[..STREAM_CHUNK_LEN])?);
+            data = &data[STREAM_CHUNK_LEN..];
+        }
+        self.buffer.extend_from_slice(data);
+        Ok(out)
+    }
+
+    /// Ends the stream: returns the last data chunk (if any) and the final
+    /// chunk with the signed trailer.
+    pub fn finish(mut self) -> Result<Vec<Vec<u8>>, SealError> {
+        let mut out = Vec::with_capacity(2);
+        if !self.buffer.is_empty() {
+            let rest = std::mem::take(&mut *self.buffer);
+            out.push(self.seal_data(&rest)?);
+        }
+        let digest = self.digest.finish();
+        let claims = signed::sign(
+            self.sender,
+            Mode::Hybrid,
+            self.recipient,
+            &self.freshness,
+            self.message_id,
+            self.timestamp,
+            &self.wrapped_key,
+            digest,
+        )?;
+        let trailer = Zeroizing::new(codec::encode(&Trailer {
+            claims,
+            plaintext_len: self.len,
+        }));
+        let last = self
+            .cipher
+            .seal(&nonce(self.counter, true), &self.aad, &trailer)
+            .map_err(|e| SealError::Crypto(e.0))?;
+        out.push(last);
+        Ok(out)
+    }
+}
+
+/// Opens a hybrid stream incrementally. Plaintext from [`StreamOpener::chunk`]
+/// is decrypted but **not yet authenticated as the sender's**: it may be
+/// hashed or spooled, never shown or stored as trusted, until
+/// [`StreamDecrypted::verify`] succeeds on the final chunk.
+pub struct StreamOpener {
+    header: Header,
+    wrapped_key: Vec<u8>,
+    cipher: Cipher,
+    aad: [u8; HASH_LEN],
+    counter: u64,
+    len: u64,
+    short_seen: bool,
+    digest: Digest,
+}
+
+impl std::fmt::Debug for StreamOpener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamOpener")
+            .field("chunks", &self.counter)
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StreamOpener {
+    /// Starts opening the stream whose encoded head is `head`.
+    ///
+    /// A key that fails to unwrap is replaced by a random one, so the
+    /// failure shows only as the first chunk failing authentication, exactly
+    /// like a forged chunk (no padding oracle).
+    pub fn new(recipient: &KeyPair, head: &[u8], options: &OpenOptions) -> Result<Self, OpenError> {
+        let head: StreamHead =
+            codec::decode::<_, MAX_STREAM_HEAD_LEN>(head).map_err(|_| OpenError::Rejected)?;
+        let header = &head.header;
+        if header.version != ENVELOPE_VERSION
+            || header.mode != Mode::Hybrid
+            || header.recipient != recipient.fingerprint()
+            || options.only_mode.is_some_and(|m| m != Mode::Hybrid)
+            || head.wrapped_key.len() != Active::modulus_len(recipient.public().rsa())
+        {
+            return Err(OpenError::Rejected);
+        }
+        let mut key = Zeroizing::new([0u8; AEAD_KEY_LEN]);
+        Active::fill_random(key.as_mut());
+        if let Ok(unwrapped) =
+            Active::oaep_decrypt(recipient.rsa(), HYBRID_KEY_WRAP_LABEL, &head.wrapped_key)
+            && unwrapped.len() == AEAD_KEY_LEN
+        {
+            key.copy_from_slice(&unwrapped);
+        }
+        Ok(StreamOpener {
+            aad: associated_data(&head),
+            cipher: Active::aead(&key),
+            header: head.header,
+            wrapped_key: head.wrapped_key,
+            counter: 0,
+            len: 0,
+            short_seen: false,
+            digest: Active::hasher(),
+        })
+    }
+
+    /// Decrypts the next data chunk. Chunks must come in order; only the
+    /// last data chunk may be shorter than a full chunk.
+    pub fn chunk(&mut self, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, OpenError> {
+        if self.short_seen || sealed.len() > MAX_SEALED_CHUNK {
+            return Err(OpenError::Rejected);
+        }
+        let plaintext = self
+            .cipher
+            .open(&nonce(self.counter, false), &self.aad, sealed)
+            .ok_or(OpenError::Rejected)?;
+        if plaintext.is_empty() {
+            return Err(OpenError::Rejected);
+        }
+        self.short_seen = plaintext.len() < STREAM_CHUNK_LEN;
+        self.digest.update(&plaintext);
+        self.len += plaintext.len() as u64;
+        self.counter += 1;
+        Ok(plaintext)
+    }
+
+    /// Bytes of plaintext decrypted so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether no plaintext has been decrypted yet.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Decrypts the final chunk and checks it closes this stream.
+    pub fn finish(self, sealed: &[u8]) -> Result<StreamDecrypted, OpenError> {
+        if sealed.len() > MAX_TRAILER_LEN + AEAD_TAG_LEN {
+            return Err(OpenError::Rejected);
+        }
+        let bytes = self
+            .cipher
+            .open(&nonce(self.counter, true), &self.aad, sealed)
+            .ok_or(OpenError::Rejected)?;
+        let trailer: Trailer =
+            codec::decode::<_, MAX_TRAILER_LEN>(&bytes).map_err(|_| OpenError::Rejected)?;
+        if trailer.plaintext_len != self.len || trailer.claims.freshness.len() > MAX_FRESHNESS_LEN {
+            return Err(OpenError::Rejected);
+        }
+        Ok(StreamDecrypted {
+            recipient: self.header.recipient,
+            wrapped_key: self.wrapped_key,
+            claims: trailer.claims,
+            digest: self.digest.finish(),
+            len: self.len,
+        })
+    }
+}
+
+/// A whole stream decrypted under our key, not yet verified.
+#[derive(Debug)]
+pub struct StreamDecrypted {
+    recipient: Fingerprint,
+    wrapped_key: Vec<u8>,
+    claims: Claims,
+    digest: [u8; HASH_LEN],
+    len: u64,
+}
+
+/// A verified stream's metadata (its plaintext went by in the chunks).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamOpened {
+    /// Fingerprint of the key whose signature was verified.
+    pub sender: Fingerprint,
+    /// The sender's message id.
+    pub message_id: MessageId,
+    /// The sender's timestamp (seconds since the Unix epoch).
+    pub timestamp: u64,
+    /// The freshness value it was signed with.
+    pub freshness: Vec<u8>,
+    /// Plaintext length in bytes.
+    pub len: u64,
+    /// SHA-256 of the plaintext.
+    pub plaintext_sha256: [u8; HASH_LEN],
+}
+
+impl StreamDecrypted {
+    /// The fingerprint the sender claims; unauthenticated until verified.
+    pub fn claimed_sender(&self) -> Fingerprint {
+        self.claims.sender
+    }
+
+    /// Verifies the sender's signature over the whole stream.
+    pub fn verify(
+        self,
+        sender: &PublicKey,
+        freshness: FreshnessCheck<'_>,
+    ) -> Result<StreamOpened, OpenError> {
+        signed::verify(
+            &self.claims,
+            sender,
+            Mode::Hybrid,
+            self.recipient,
+            &self.wrapped_key,
+            self.digest,
+            freshness,
+        )?;
+        Ok(StreamOpened {
+            sender: self.claims.sender,
+            message_id: self.claims.message_id,
+            timestamp: self.claims.timestamp,
+            freshness: self.claims.freshness,
+            len: self.len,
+            plaintext_sha256: self.digest,
+        })
+    }
+
+    pub(crate) fn into_parts(self) -> (Fingerprint, Vec<u8>, Claims, [u8; HASH_LEN]) {
+        (self.recipient, self.wrapped_key, self.claims, self.digest)
+    }
+}
+
+/// Builds a hybrid body to `recipient` that carries someone else's `claims`
+/// unchanged: what a dishonest recipient could do with a message it received.
+#[cfg(test)]
+pub(crate) fn forge_body(
+    recipient: &PublicKey,
+    plaintext: &[u8],
+    claims: Claims,
+) -> super::wire::Body {
+    let mut key = Zeroizing::new([0u8; AEAD_KEY_LEN]);
+    Active::fill_random(key.as_mut());
+    let wrapped_key =
+        Active::oaep_encrypt(recipient.rsa(), HYBRID_KEY_WRAP_LABEL, key.as_ref()).unwrap();
+    let head = StreamHead {
+        header: Header {
+            version: ENVELOPE_VERSION,
+            mode: Mode::Hybrid,
+            recipient: recipient.fingerprint(),
+        },
+        wrapped_key,
+    };
+    let (cipher, aad) = (Active::aead(&key), associated_data(&head));
+    let mut chunks: Vec<Vec<u8>> = plaintext
+        .chunks(STREAM_CHUNK_LEN)
+        .enumerate()
+        .map(|(i, c)| cipher.seal(&nonce(i as u64, false), &aad, c).unwrap())
+        .collect();
+    let trailer = codec::encode(&Trailer {
+        claims,
+        plaintext_len: plaintext.len() as u64,
+    });
+    chunks.push(
+        cipher
+            .seal(&nonce(chunks.len() as u64, true), &aad, &trailer)
+            .unwrap(),
+    );
+    super::wire::Body::Hybrid {
+        wrapped_key: head.wrapped_key,
+        chunks,
+    }
+}
