@@ -489,16 +489,18 @@ impl LibClient {
         }
     }
 
-    /// The encoded `Send` frame for `text` with `id`, sealed over `hello`,
-    /// and the receipt key inside it.
+    /// The encoded `Send` frame for `text` with `id`, sealed over `hello`
+    /// (one whole hybrid envelope), the receipt key inside it, and the
+    /// digest of its plaintext.
     pub fn send_frame(
         &self,
         hello: &cloak_core::session::ServerHello,
         text: &[u8],
         id: cloak_core::MessageId,
-    ) -> (Vec<u8>, [u8; 32], Vec<u8>) {
-        use cloak_core::session::proofs::SendPayload;
-        let payload = SendPayload::new(text.to_vec());
+    ) -> (Vec<u8>, [u8; 32], [u8; 32]) {
+        let receipt_key = cloak_core::session::proofs::new_receipt_key();
+        let mut payload = receipt_key.to_vec();
+        payload.extend_from_slice(text);
         let options = cloak_core::SealOptions {
             message_id: Some(id),
             ..Default::default()
@@ -508,18 +510,18 @@ impl LibClient {
             &self.server,
             cloak_core::Mode::Hybrid,
             &hello.challenge,
-            &payload.to_bytes(),
+            &payload,
             &options,
         )
         .expect("seal");
         let message = cloak_core::session::ClientMessage::Send {
-            envelope: sealed.bytes.clone(),
+            envelope: sealed.bytes,
         };
         let payload_bytes = cloak_core::session::messages::encode_payload(&message);
         (
             cloak_core::session::frame::encode(&payload_bytes),
-            payload.receipt_key,
-            sealed.bytes,
+            *receipt_key,
+            sealed.plaintext_sha256,
         )
     }
 
@@ -527,7 +529,7 @@ impl LibClient {
     /// receipt came back and verified.
     pub fn send(&self, addr: SocketAddr, text: &[u8], id: cloak_core::MessageId) -> bool {
         let (mut raw, hello) = self.hello(addr);
-        let (frame, receipt_key, envelope) = self.send_frame(&hello, text, id);
+        let (frame, receipt_key, digest) = self.send_frame(&hello, text, id);
         raw.send(&frame);
         match raw.read_server() {
             Some(cloak_core::session::ServerMessage::Receipt(receipt)) => {
@@ -537,7 +539,7 @@ impl LibClient {
                         id,
                         self.server.fingerprint(),
                         &hello.challenge,
-                        &envelope,
+                        &digest,
                         &receipt.mac,
                     )
             }

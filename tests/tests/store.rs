@@ -50,10 +50,22 @@ fn receipted_message_survives_kill_9_and_restart() {
     );
     assert!(shown.contains("keep me safe"), "{shown}");
     // Encrypted at rest: the plaintext is nowhere in the data folder.
-    for entry in std::fs::read_dir(data.path()).unwrap() {
-        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
-        assert!(!bytes.windows(12).any(|w| w == b"keep me safe"));
+    let mut files = vec![data.path().to_path_buf()];
+    let mut checked = 0;
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                !bytes.windows(12).any(|w| w == b"keep me safe"),
+                "{}",
+                path.display()
+            );
+            checked += 1;
+        }
     }
+    assert!(checked >= 2, "the database and the message file");
 }
 
 #[test]

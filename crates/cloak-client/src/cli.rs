@@ -1,7 +1,6 @@
 //! Command line of `cloak-client`: `send_msg`, `recv_msg`,
 //! `generate_key_pair`, with the original's names (kebab-case aliases too).
 
-use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -12,6 +11,7 @@ use cloak_core::Mode;
 use cloak_core::keydir::{KeyDir, Role};
 use cloak_core::limits::DEFAULT_RSA_BITS;
 
+use crate::send::Source;
 use crate::session::ClientConfig;
 
 /// CloakRoom client: sends and receives sealed messages.
@@ -49,7 +49,12 @@ enum Command {
     SendMsg(SendArgs),
     /// Receive the messages waiting for this client.
     #[command(name = "recv_msg", visible_alias = "recv-msg")]
-    RecvMsg,
+    RecvMsg {
+        /// Write the message(s) to this file (FILE, FILE.2, ...) instead of
+        /// the terminal; needed for messages over 1 MiB.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Create this client's key pair in the key folder.
     #[command(name = "generate_key_pair", visible_alias = "generate-key-pair")]
     GenerateKeyPair {
@@ -128,36 +133,23 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::SendMsg(args) => {
-            let text = read_message(args, crate::send::max_text(config.mode))?;
-            let line = runtime()?.block_on(crate::send::send(&config, text))?;
+            let source = match (args.text, args.file) {
+                (Some(text), None) if text == "-" => Source::Stdin,
+                (Some(text), None) => Source::Text(text.into_bytes()),
+                (None, Some(path)) => {
+                    // Say what is wrong with the file before anything else.
+                    std::fs::File::open(&path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    Source::File(path)
+                }
+                _ => bail!("give the message as an argument, `-` for stdin, or --file PATH"),
+            };
+            let line = runtime()?.block_on(crate::send::send(&config, source))?;
             println!("{line}");
             Ok(())
         }
-        Command::RecvMsg => runtime()?.block_on(crate::recv::recv(&config)),
+        Command::RecvMsg { out } => runtime()?.block_on(crate::recv::recv(&config, out.as_deref())),
     }
-}
-
-/// The message bytes from the argument, stdin or a file, reading at most
-/// one byte past `max` so an oversize input is refused without loading it.
-fn read_message(args: SendArgs, max: usize) -> anyhow::Result<Vec<u8>> {
-    let limit = max as u64 + 1;
-    let mut bytes = Vec::new();
-    match (args.text, args.file) {
-        (Some(text), None) if text == "-" => {
-            std::io::stdin()
-                .take(limit)
-                .read_to_end(&mut bytes)
-                .context("reading the message from stdin")?;
-        }
-        (Some(text), None) => bytes = text.into_bytes(),
-        (None, Some(path)) => {
-            std::fs::File::open(&path)
-                .and_then(|f| f.take(limit).read_to_end(&mut bytes))
-                .with_context(|| format!("reading {}", path.display()))?;
-        }
-        _ => bail!("give the message as an argument, `-` for stdin, or --file PATH"),
-    }
-    Ok(bytes)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

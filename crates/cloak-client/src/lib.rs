@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+mod progress;
 mod recv;
 mod send;
 mod session;

@@ -2,6 +2,9 @@
 //! only envelopes sealed to us, signed by the pinned server key over that
 //! challenge.
 
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
 use anyhow::{Context, bail};
 use cloak_core::keydir::Role;
 use cloak_core::limits::MAX_DELIVERY_ENVELOPES;
@@ -11,8 +14,39 @@ use cloak_core::{FreshnessCheck, OpenOptions, text};
 
 use crate::session::{self, ClientConfig};
 
-/// Fetches and verifies our messages, prints them, and acknowledges them.
-pub(crate) async fn recv(config: &ClientConfig) -> anyhow::Result<()> {
+/// Largest message shown on the terminal; larger ones need `--out`.
+const MAX_TERMINAL_MESSAGE: usize = 1 << 20;
+
+/// `FILE` for the first message of a delivery, `FILE.2`, `FILE.3`... after.
+fn out_path(out: &Path, index: usize) -> PathBuf {
+    if index == 0 {
+        out.to_path_buf()
+    } else {
+        let mut name = out.as_os_str().to_os_string();
+        name.push(format!(".{}", index + 1));
+        PathBuf::from(name)
+    }
+}
+
+/// Writes a verified message to `path` via a temporary file beside it.
+fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let mut file = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("creating a file in {}", dir.display()))?;
+    file.write_all(bytes)
+        .and_then(|()| file.as_file().sync_all())
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.persist(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// Fetches and verifies our messages, shows them (or writes them to `out`),
+/// and acknowledges them.
+pub(crate) async fn recv(config: &ClientConfig, out_file: Option<&Path>) -> anyhow::Result<()> {
     let me = config.keys.load_own(Role::Client)?;
     let server = config.keys.load_peer(Role::Server)?;
     let (mut conn, hello) = session::open(config, &server).await?;
@@ -46,7 +80,7 @@ pub(crate) async fn recv(config: &ClientConfig) -> anyhow::Result<()> {
     };
     let mut out = String::new();
     let mut ids = Vec::with_capacity(envelopes.len());
-    for envelope in &envelopes {
+    for (index, envelope) in envelopes.iter().enumerate() {
         let Ok(decrypted) = cloak_core::decrypt(&me, envelope, &options) else {
             bail!(
                 "Message confidentiality failed: a message from the server does not decrypt with our key"
@@ -61,12 +95,30 @@ pub(crate) async fn recv(config: &ClientConfig) -> anyhow::Result<()> {
         out.push_str("Message integrity & sender authentication passed.\n");
         ids.push(opened.message_id);
         out.push_str(&format!(
-            "Message from server ({}, {} mode, id {}):\n{}\n",
-            opened.sender,
-            opened.mode,
-            opened.message_id,
-            text::printable(&opened.plaintext)
+            "Message from server ({}, {} mode, id {}):\n",
+            opened.sender, opened.mode, opened.message_id,
         ));
+        match out_file {
+            Some(file) => {
+                let path = out_path(file, index);
+                write_file(&path, &opened.plaintext)?;
+                out.push_str(&format!(
+                    "[{} bytes written to {}]\n",
+                    opened.plaintext.len(),
+                    path.display()
+                ));
+            }
+            // Not acknowledged, so it stays queued for a run with --out.
+            None if opened.plaintext.len() > MAX_TERMINAL_MESSAGE => bail!(
+                "message {} is {} bytes: receive it into a file with `recv_msg --out FILE`",
+                opened.message_id,
+                opened.plaintext.len()
+            ),
+            None => {
+                out.push_str(&text::printable(&opened.plaintext));
+                out.push('\n');
+            }
+        }
     }
     if remaining > 0 {
         out.push_str(&format!(

@@ -1,64 +1,110 @@
 //! `send_msg`: seal the message to the pinned server key over the server's
 //! challenge, send it, and succeed only on a receipt that only the real
 //! server could have produced.
+//!
+//! Asymmetric mode sends one envelope (its size is limited). Hybrid mode
+//! streams: the message is read, sealed and sent 64 KiB at a time, so a
+//! file of any size goes through in bounded memory.
 
+use std::fs::File;
+use std::io::{Cursor, Read};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail};
+use anyhow::{Context, anyhow};
+use cloak_core::envelope::stream::StreamSealer;
 use cloak_core::keydir::Role;
-use cloak_core::limits::{DEFAULT_MAX_ASYMMETRIC_PLAINTEXT, MAX_HYBRID_PLAINTEXT};
-use cloak_core::session::proofs::{self, SEND_PAYLOAD_OVERHEAD, SendPayload};
-use cloak_core::session::{ClientMessage, ConnectionError, ServerMessage};
+use cloak_core::limits::DEFAULT_MAX_ASYMMETRIC_PLAINTEXT;
+use cloak_core::session::proofs::{self, RECEIPT_KEY_LEN};
+use cloak_core::session::{ClientMessage, Connection, ConnectionError, ServerHello, ServerMessage};
 use cloak_core::{KeyPair, MessageId, Mode, PublicKey, SealOptions};
+use zeroize::Zeroizing;
 
+use crate::progress::Progress;
 use crate::session::{self, ClientConfig};
 
-/// Largest message text per mode, leaving room for the payload around it.
-pub(crate) fn max_text(mode: Mode) -> usize {
-    match mode {
-        Mode::Asymmetric => DEFAULT_MAX_ASYMMETRIC_PLAINTEXT - SEND_PAYLOAD_OVERHEAD,
-        _ => MAX_HYBRID_PLAINTEXT - SEND_PAYLOAD_OVERHEAD,
-    }
-}
+/// Largest asymmetric message text, leaving room for the receipt key.
+pub(crate) const MAX_ASYMMETRIC_TEXT: usize = DEFAULT_MAX_ASYMMETRIC_PLAINTEXT - RECEIPT_KEY_LEN;
+
+/// Bytes read from the source at a time.
+const READ_LEN: usize = 1024 * 1024;
 
 /// Attempts per message. A retry reuses the message id, so the server
 /// stores the message once however many receipts were lost.
 const ATTEMPTS: u32 = 3;
 
+/// Where the message comes from.
+#[derive(Debug)]
+pub(crate) enum Source {
+    /// Given on the command line.
+    Text(Vec<u8>),
+    /// A file, read as it is sent (and again on a retry).
+    File(PathBuf),
+    /// Standard input, read as it is sent (so it cannot be retried).
+    Stdin,
+}
+
+impl Source {
+    fn open(&self) -> anyhow::Result<(Box<dyn Read>, Option<u64>)> {
+        Ok(match self {
+            Source::Text(text) => (Box::new(Cursor::new(text.clone())), Some(text.len() as u64)),
+            Source::File(path) => {
+                let file =
+                    File::open(path).with_context(|| format!("reading {}", path.display()))?;
+                let len = file.metadata().ok().map(|m| m.len());
+                (Box::new(file), len)
+            }
+            Source::Stdin => (Box::new(std::io::stdin()), None),
+        })
+    }
+
+    fn retryable(&self) -> bool {
+        !matches!(self, Source::Stdin)
+    }
+}
+
 /// Why one attempt failed.
 enum Failure {
-    /// The network failed (possibly after the server stored the message):
-    /// worth retrying with the same id.
+    /// The network failed after the hello (possibly after the server stored
+    /// the message): worth retrying with the same id.
     Network(anyhow::Error),
     /// A definite answer: retrying would not change it.
     Final(anyhow::Error),
 }
 
-/// Sends `text`; returns the line to print on success.
-pub(crate) async fn send(config: &ClientConfig, text: Vec<u8>) -> anyhow::Result<String> {
-    let max = max_text(config.mode);
-    if text.len() > max {
-        let hint = if config.mode == Mode::Asymmetric {
-            "; use --mode hybrid for large messages"
-        } else {
-            ""
-        };
-        bail!(
-            "message of {} bytes is over the {} mode limit of {max} bytes{hint}",
-            text.len(),
-            config.mode
-        );
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Final(e)
     }
+}
+
+fn network(what: &'static str) -> impl FnOnce(ConnectionError) -> Failure {
+    move |e| Failure::Network(anyhow::Error::new(e).context(what))
+}
+
+/// Sends the message; returns the line to print on success.
+pub(crate) async fn send(config: &ClientConfig, source: Source) -> anyhow::Result<String> {
     let me = config.keys.load_own(Role::Client)?;
     let server = config.keys.load_peer(Role::Server)?;
-    let message_id = cloak_core::session::proofs::new_message_id();
+    let message_id = proofs::new_message_id();
     let mut attempt = 1;
     loop {
-        match attempt_once(config, &me, &server, &text, message_id).await {
-            Ok(line) => return Ok(line),
+        let result = match config.mode {
+            Mode::Asymmetric => send_envelope(config, &me, &server, &source, message_id).await,
+            _ => send_stream(config, &me, &server, &source, message_id).await,
+        };
+        match result {
+            Ok(()) => {
+                return Ok(format!(
+                    "Message delivered: id {message_id}, {} mode, receipt verified.",
+                    config.mode
+                ));
+            }
             Err(Failure::Final(e)) => return Err(e),
-            Err(Failure::Network(e)) if attempt >= ATTEMPTS => {
-                return Err(e.context(format!("gave up after {ATTEMPTS} attempts")));
+            Err(Failure::Network(e)) if attempt >= ATTEMPTS || !source.retryable() => {
+                return Err(e.context(format!(
+                    "no receipt after {attempt} attempt(s): the message may not have been delivered"
+                )));
             }
             Err(Failure::Network(e)) => {
                 eprintln!("cloak-client: attempt {attempt} failed ({e:#}); retrying");
@@ -69,19 +115,38 @@ pub(crate) async fn send(config: &ClientConfig, text: Vec<u8>) -> anyhow::Result
     }
 }
 
-async fn attempt_once(
+/// Connects; failing to reach the server, or a server that fails its
+/// checks, is final: only a connection lost after the hello, when the
+/// message may have arrived, is worth a retry.
+async fn connect(
+    config: &ClientConfig,
+    server: &PublicKey,
+) -> Result<(Connection, ServerHello), Failure> {
+    Ok(session::open(config, server).await?)
+}
+
+/// Asymmetric mode: one envelope, the text read whole (it is small).
+async fn send_envelope(
     config: &ClientConfig,
     me: &KeyPair,
     server: &PublicKey,
-    text: &[u8],
+    source: &Source,
     message_id: MessageId,
-) -> Result<String, Failure> {
-    // Failing to reach the server is final: only a connection lost after
-    // the hello, when the message may have arrived, is worth a retry.
-    let (mut conn, hello) = session::open(config, server)
-        .await
-        .map_err(Failure::Final)?;
-    let payload = SendPayload::new(text.to_vec());
+) -> Result<(), Failure> {
+    let receipt_key = proofs::new_receipt_key();
+    let (reader, _) = source.open()?;
+    let mut payload = Zeroizing::new(receipt_key.to_vec());
+    let read = reader
+        .take(MAX_ASYMMETRIC_TEXT as u64 + 1)
+        .read_to_end(&mut payload)
+        .context("reading the message")?;
+    if read > MAX_ASYMMETRIC_TEXT {
+        return Err(Failure::Final(anyhow!(
+            "message is over the asymmetric mode limit of {MAX_ASYMMETRIC_TEXT} bytes; \
+             use --mode hybrid for large messages"
+        )));
+    }
+    let (mut conn, hello) = connect(config, server).await?;
     let options = SealOptions {
         message_id: Some(message_id),
         ..SealOptions::default()
@@ -89,44 +154,119 @@ async fn attempt_once(
     let sealed = cloak_core::seal(
         me,
         server,
-        config.mode,
+        Mode::Asymmetric,
         &hello.challenge,
-        &payload.to_bytes(),
+        &payload,
         &options,
     )
     .map_err(|e| Failure::Final(e.into()))?;
-    let network = |e: ConnectionError, what: &str| {
-        Failure::Network(anyhow::Error::new(e).context(what.to_owned()))
-    };
     conn.write_message(&ClientMessage::Send {
-        envelope: sealed.bytes.clone(),
+        envelope: sealed.bytes,
     })
     .await
-    .map_err(|e| network(e, "sending the message"))?;
+    .map_err(network("sending the message"))?;
+    await_receipt(
+        &mut conn,
+        server,
+        &hello,
+        &receipt_key,
+        message_id,
+        &sealed.plaintext_sha256,
+    )
+    .await
+}
+
+/// Hybrid mode: the stream head, then 64 KiB chunks as the source is read,
+/// then the signed final chunk.
+async fn send_stream(
+    config: &ClientConfig,
+    me: &KeyPair,
+    server: &PublicKey,
+    source: &Source,
+    message_id: MessageId,
+) -> Result<(), Failure> {
+    let receipt_key = proofs::new_receipt_key();
+    let (mut reader, len) = source.open()?;
+    let (mut conn, hello) = connect(config, server).await?;
+    let options = SealOptions {
+        message_id: Some(message_id),
+        ..SealOptions::default()
+    };
+    let (mut sealer, head) = StreamSealer::new(me, server, &hello.challenge, &options)
+        .map_err(|e| Failure::Final(e.into()))?;
+    conn.write_message(&ClientMessage::SendStream { head })
+        .await
+        .map_err(network("sending the message"))?;
+    let sealing = |e: cloak_core::SealError| Failure::Final(e.into());
+    let mut pending = sealer.push(receipt_key.as_ref()).map_err(sealing)?;
+    let progress = Progress::new(len);
+    let mut buffer = Zeroizing::new(vec![0u8; READ_LEN]);
+    loop {
+        for data in pending.drain(..) {
+            conn.write_message(&ClientMessage::Chunk { data })
+                .await
+                .map_err(network("sending the message"))?;
+        }
+        let read = reader.read(&mut buffer).context("reading the message")?;
+        if read == 0 {
+            break;
+        }
+        progress.advance(read as u64);
+        pending = sealer.push(&buffer[..read]).map_err(sealing)?;
+    }
+    let end = sealer.finish().map_err(sealing)?;
+    if let Some(data) = end.last_data {
+        conn.write_message(&ClientMessage::Chunk { data })
+            .await
+            .map_err(network("sending the message"))?;
+    }
+    conn.write_message(&ClientMessage::End {
+        data: end.final_chunk,
+    })
+    .await
+    .map_err(network("sending the message"))?;
+    progress.finish();
+    await_receipt(
+        &mut conn,
+        server,
+        &hello,
+        &receipt_key,
+        message_id,
+        &end.plaintext_sha256,
+    )
+    .await
+}
+
+async fn await_receipt(
+    conn: &mut Connection,
+    server: &PublicKey,
+    hello: &ServerHello,
+    receipt_key: &[u8; RECEIPT_KEY_LEN],
+    message_id: MessageId,
+    plaintext_sha256: &[u8; 32],
+) -> Result<(), Failure> {
     let answer = conn
         .expect_message::<ServerMessage>()
         .await
-        .map_err(|e| network(e, "no receipt from the server"))?;
+        .map_err(network("no receipt from the server"))?;
     match answer {
         ServerMessage::Receipt(receipt) => {
-            let genuine = receipt.message_id == sealed.message_id
+            let genuine = receipt.message_id == message_id
                 && proofs::verify_receipt(
-                    &payload.receipt_key,
-                    sealed.message_id,
+                    receipt_key,
+                    message_id,
                     server.fingerprint(),
                     &hello.challenge,
-                    &sealed.bytes,
+                    plaintext_sha256,
                     &receipt.mac,
                 );
-            if !genuine {
-                return Err(Failure::Final(anyhow!(
+            if genuine {
+                Ok(())
+            } else {
+                Err(Failure::Final(anyhow!(
                     "the server's receipt does not verify: the message may not have been delivered"
-                )));
+                )))
             }
-            Ok(format!(
-                "Message delivered: id {}, {} mode, receipt verified.",
-                sealed.message_id, config.mode
-            ))
         }
         ServerMessage::Error { code, detail } => {
             Err(Failure::Final(session::refusal(code, &detail)))

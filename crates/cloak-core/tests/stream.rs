@@ -22,7 +22,9 @@ fn seal(text: &[u8], piece: usize) -> Sealed {
     for part in text.chunks(piece.max(1)) {
         chunks.extend(sealer.push(part).unwrap());
     }
-    chunks.extend(sealer.finish().unwrap());
+    let end = sealer.finish().unwrap();
+    chunks.extend(end.last_data);
+    chunks.push(end.final_chunk);
     Sealed { head, chunks }
 }
 

@@ -87,6 +87,9 @@ enum Operator {
     Read {
         /// Its id, or enough leading characters to be unique.
         id: String,
+        /// Write the message to this file (needed for messages over 1 MiB).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Queue a message for an authorized client.
     Post {
@@ -159,9 +162,9 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
     let store = open_store()?;
     let output = match command {
         Operator::Inbox => operator::inbox(&store)?,
-        Operator::Read { id } => {
+        Operator::Read { id, out } => {
             let key = keys.load_own(Role::Server)?;
-            operator::read(&store, &key, &Authorized::load(&keys)?, &id)?
+            operator::read(&store, &key, &Authorized::load(&keys)?, &id, out.as_deref())?
         }
         Operator::Post { to, text } => {
             let key = keys.load_own(Role::Server)?;

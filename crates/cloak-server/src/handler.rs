@@ -98,8 +98,34 @@ async fn answer(conn: &mut Connection, peer: SocketAddr, reply: &ServerMessage) 
 
 /// Serves one connection to its end. Never panics on peer input; every
 /// failure is logged with the peer's address and a reason.
+///
+/// The connection deadline bounds every phase except a stream's chunks,
+/// which may take as long as the message needs but must keep arriving: each
+/// frame within the I/O timeout.
 pub(crate) async fn serve(state: Arc<State>, stream: tokio::net::TcpStream, peer: SocketAddr) {
+    let deadline = tokio::time::Instant::now() + state.config.deadline;
     let mut conn = Connection::new(stream, state.config.io_timeout);
+    match tokio::time::timeout_at(deadline, converse(&state, &mut conn, peer)).await {
+        Err(_) => {
+            warn!(%peer, "connection exceeded its {:?} deadline; closed", state.config.deadline);
+        }
+        Ok(Some((challenge, head))) => {
+            // The one phase the connection deadline does not bound.
+            let reply = crate::intake::receive(&state, &mut conn, peer, &challenge, head).await;
+            answer(&mut conn, peer, &reply).await;
+        }
+        Ok(None) => {}
+    }
+    conn.shutdown().await;
+}
+
+/// Everything but a stream's chunks. Returns the challenge and head of a
+/// stream the client has started.
+async fn converse(
+    state: &Arc<State>,
+    conn: &mut Connection,
+    peer: SocketAddr,
+) -> Option<(Challenge, Vec<u8>)> {
     let challenge = proofs::new_challenge();
     let hello = ServerMessage::Hello(ServerHello {
         server: state.key.fingerprint(),
@@ -108,13 +134,12 @@ pub(crate) async fn serve(state: Arc<State>, stream: tokio::net::TcpStream, peer
     });
     if let Err(e) = conn.write_message(&hello).await {
         debug!(%peer, "could not send hello: {e}");
-        return;
+        return None;
     }
-    let Some(request) = next_request(&mut conn, peer).await else {
-        return;
-    };
-    let worker = Arc::clone(&state);
+    let request = next_request(conn, peer).await?;
+    let worker = Arc::clone(state);
     match request {
+        ClientMessage::SendStream { head } => return Some((challenge, head)),
         ClientMessage::Send { envelope } => {
             let reply = decide(
                 peer,
@@ -122,7 +147,7 @@ pub(crate) async fn serve(state: Arc<State>, stream: tokio::net::TcpStream, peer
                 internal,
             )
             .await;
-            answer(&mut conn, peer, &reply).await;
+            answer(conn, peer, &reply).await;
         }
         ClientMessage::Fetch(request) => {
             let (reply, awaiting) = decide(
@@ -134,18 +159,18 @@ pub(crate) async fn serve(state: Arc<State>, stream: tokio::net::TcpStream, peer
                 || (internal(), None),
             )
             .await;
-            if answer(&mut conn, peer, &reply).await
+            if answer(conn, peer, &reply).await
                 && let Some(awaiting) = awaiting
             {
-                await_ack(&state, &mut conn, peer, challenge, awaiting).await;
+                await_ack(state, conn, peer, challenge, awaiting).await;
             }
         }
         _ => {
             let reply = error(ErrorCode::Malformed, "expected a send or fetch request");
-            answer(&mut conn, peer, &reply).await;
+            answer(conn, peer, &reply).await;
         }
     }
-    conn.shutdown().await;
+    None
 }
 
 /// The acknowledgement phase after a delivery. A client that goes away

@@ -4,14 +4,19 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
 use anyhow::{Context, anyhow, bail};
-use cloak_core::session::proofs::SendPayload;
-use cloak_core::{FreshnessCheck, KeyPair, OpenOptions, text};
+use cloak_core::envelope::stream::StreamOpener;
+use cloak_core::session::proofs;
+use cloak_core::{FreshnessCheck, KeyPair, Mode, OpenOptions, text};
 
 use crate::authorized::Authorized;
 use crate::process::now;
 use crate::report::{CONFIDENTIALITY_PASSED, INTEGRITY_PASSED};
-use crate::store::{MessageStore, Outbound};
+use crate::store::spool::FrameReader;
+use crate::store::{Content, MessageStore, Outbound};
 
 fn time(seconds: u64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(seconds)).to_string()
@@ -40,51 +45,171 @@ pub fn inbox(store: &dyn MessageStore) -> anyhow::Result<String> {
     Ok(out)
 }
 
-/// Decrypts and re-verifies a stored message, then shows it.
+/// Largest message `read` prints on the terminal; larger ones need `--out`.
+pub const MAX_TERMINAL_MESSAGE: u64 = 1 << 20;
+
+/// Where `read` puts the message text.
+enum Sink {
+    /// Collected for the terminal.
+    Memory(Vec<u8>),
+    /// Written to a temporary file beside the target, renamed to it only
+    /// once the message verified (dropped, it deletes itself: no partial or
+    /// unverified file is ever left).
+    File {
+        file: std::io::BufWriter<tempfile::NamedTempFile>,
+        target: PathBuf,
+    },
+}
+
+impl Sink {
+    fn new(out: Option<&Path>) -> anyhow::Result<Sink> {
+        let Some(target) = out else {
+            return Ok(Sink::Memory(Vec::new()));
+        };
+        let dir = match target.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        let file = tempfile::NamedTempFile::new_in(dir)
+            .with_context(|| format!("creating a file in {}", dir.display()))?;
+        Ok(Sink::File {
+            file: std::io::BufWriter::with_capacity(256 * 1024, file),
+            target: target.to_path_buf(),
+        })
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        match self {
+            Sink::Memory(text) => text.extend_from_slice(bytes),
+            Sink::File { file, target } => file
+                .write_all(bytes)
+                .with_context(|| format!("writing {}", target.display()))?,
+        }
+        Ok(())
+    }
+
+    /// The text for the terminal, or a line saying where it went.
+    fn finish(self) -> anyhow::Result<String> {
+        match self {
+            Sink::Memory(text) => Ok(format!("{}\n", text::printable(&text))),
+            Sink::File { file, target } => {
+                let file = file
+                    .into_inner()
+                    .map_err(|e| e.into_error())
+                    .with_context(|| format!("writing {}", target.display()))?;
+                file.as_file()
+                    .sync_all()
+                    .with_context(|| format!("writing {}", target.display()))?;
+                let len = file.as_file().metadata().map(|m| m.len()).unwrap_or(0);
+                file.persist(&target)
+                    .with_context(|| format!("writing {}", target.display()))?;
+                Ok(format!("Wrote {len} bytes to {}.\n", target.display()))
+            }
+        }
+    }
+}
+
+/// Feeds the plaintext of a sent message (receipt key, then text) to the
+/// sink, dropping the receipt key.
+struct Payload<'s> {
+    skip: usize,
+    sink: &'s mut Sink,
+}
+
+impl Payload<'_> {
+    fn feed(&mut self, mut bytes: &[u8]) -> anyhow::Result<()> {
+        let skipped = self.skip.min(bytes.len());
+        self.skip -= skipped;
+        bytes = &bytes[skipped..];
+        self.sink.write(bytes)
+    }
+}
+
+/// Decrypts and re-verifies a stored message, then shows it or writes it
+/// to `out`. Nothing is shown or left in `out` unless it verifies.
 pub fn read(
     store: &dyn MessageStore,
     key: &KeyPair,
     authorized: &Authorized,
     id: &str,
+    out: Option<&Path>,
 ) -> anyhow::Result<String> {
     let message = store.find_inbound(id)?;
-    let decrypted =
-        cloak_core::decrypt(key, &message.envelope, &OpenOptions::default()).map_err(|_| {
-            anyhow!(
-                "stored message {} does not decrypt with the server key",
-                message.message_id
-            )
-        })?;
-    let mut out = format!("{CONFIDENTIALITY_PASSED}\n");
+    if out.is_none() && message.size > MAX_TERMINAL_MESSAGE {
+        bail!(
+            "message {} is {} bytes: write it to a file with --out FILE",
+            message.message_id,
+            message.size
+        );
+    }
     let client = authorized.get(&message.sender).ok_or_else(|| {
         anyhow!(
-            "cannot re-verify message {}: its sender key {} is no longer authorized",
+            "cannot verify message {}: its sender key {} is no longer authorized",
             message.message_id,
             message.sender
         )
     })?;
-    // Freshness was checked against the session challenge on arrival.
-    let opened = decrypted
-        .verify(&client.key, FreshnessCheck::Archived)
-        .map_err(|_| anyhow!("stored message {} fails verification", message.message_id))?;
-    let payload = SendPayload::from_bytes(&opened.plaintext).ok_or_else(|| {
+    let damaged = || {
         anyhow!(
-            "stored message {} has a malformed payload",
+            "stored message {} does not open and verify",
             message.message_id
         )
-    })?;
-    out.push_str(&format!("{INTEGRITY_PASSED}\n"));
-    out.push_str(&format!(
-        "Message {} from {} ({}), {} mode, sent {}, received {}:\n{}\n",
-        opened.message_id,
+    };
+    let mut sink = Sink::new(out)?;
+    let mut payload = Payload {
+        skip: proofs::RECEIPT_KEY_LEN,
+        sink: &mut sink,
+    };
+    // Freshness was checked against the session challenge on arrival.
+    let (sender, mode, message_id, timestamp) = match &message.content {
+        Content::Envelope(envelope) => {
+            let opened = cloak_core::decrypt(key, envelope, &OpenOptions::default())
+                .and_then(|d| d.verify(&client.key, FreshnessCheck::Archived))
+                .map_err(|_| damaged())?;
+            if opened.plaintext.len() < proofs::RECEIPT_KEY_LEN {
+                return Err(damaged());
+            }
+            payload.feed(&opened.plaintext)?;
+            (
+                opened.sender,
+                opened.mode,
+                opened.message_id,
+                opened.timestamp,
+            )
+        }
+        Content::Stream(path) => {
+            let mut frames = FrameReader::open(path)?;
+            let head = frames.next_frame()?.ok_or_else(damaged)?;
+            let mut opener =
+                StreamOpener::new(key, &head, &OpenOptions::default()).map_err(|_| damaged())?;
+            let mut pending = frames.next_frame()?.ok_or_else(damaged)?;
+            while let Some(next) = frames.next_frame()? {
+                let plaintext = opener.chunk(&pending).map_err(|_| damaged())?;
+                payload.feed(&plaintext)?;
+                pending = next;
+            }
+            let opened = opener
+                .finish(&pending)
+                .and_then(|d| d.verify(&client.key, FreshnessCheck::Archived))
+                .map_err(|_| damaged())?;
+            (
+                opened.sender,
+                Mode::Hybrid,
+                opened.message_id,
+                opened.timestamp,
+            )
+        }
+        Content::Unloaded => return Err(damaged()),
+    };
+    let mut shown = format!("{CONFIDENTIALITY_PASSED}\n{INTEGRITY_PASSED}\n");
+    shown.push_str(&format!(
+        "Message {message_id} from {} ({sender}), {mode} mode, sent {}, received {}:\n",
         client.name,
-        opened.sender,
-        opened.mode,
-        time(opened.timestamp),
+        time(timestamp),
         time(message.received_at),
-        text::printable(&payload.text)
     ));
-    Ok(out)
+    shown.push_str(&sink.finish()?);
+    Ok(shown)
 }
 
 /// Queues `text` for the authorized client `name`.
@@ -165,7 +290,7 @@ mod tests {
                 received_at: 1_800_000_000,
                 mode,
                 size: 1234,
-                envelope: vec![0; 8],
+                content: Content::Envelope(vec![0; 8]),
             };
             store.store_inbound(&message).unwrap();
         }

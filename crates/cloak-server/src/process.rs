@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use cloak_core::limits::MAX_DELIVERY_ENVELOPES;
 use cloak_core::session::messages::Challenge;
-use cloak_core::session::proofs::{self, SendPayload};
+use cloak_core::session::proofs;
 use cloak_core::session::{ErrorCode, FetchRequest, Receipt, ServerMessage};
 use cloak_core::{FreshnessCheck, MessageId, OpenOptions, SealOptions, text};
 use tracing::{error, warn};
@@ -15,7 +15,7 @@ use crate::handler::State;
 use crate::report::{
     CONFIDENTIALITY_FAILED, CONFIDENTIALITY_PASSED, INTEGRITY_FAILED, INTEGRITY_PASSED, Report,
 };
-use crate::store::{Inbound, Insert, StoreError};
+use crate::store::{Content, Inbound, Insert, StoreError};
 
 pub(crate) fn error(code: ErrorCode, detail: impl Into<String>) -> ServerMessage {
     ServerMessage::Error {
@@ -30,118 +30,197 @@ pub(crate) fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Opens, checks, stores and acknowledges one message. The receipt is
-/// produced only after the store has committed the message.
+/// Opens, checks, stores and acknowledges one message sent whole (an
+/// asymmetric-mode envelope, or a small hybrid one). The receipt is produced
+/// only after the store has committed the message.
 pub(crate) fn send(
     state: &State,
     challenge: &Challenge,
     envelope: &[u8],
 ) -> (Report, ServerMessage) {
     let mut report = Report::default();
-    let mode = cloak_core::peek_mode(envelope);
-    if let (Some(only), Some(mode)) = (state.config.only_mode, mode)
+    if let (Some(only), Some(mode)) = (state.config.only_mode, cloak_core::peek_mode(envelope))
         && mode != only
     {
-        report.failed(
-            CONFIDENTIALITY_FAILED,
-            format!("{mode} mode is not accepted by this server (it runs with --mode {only})"),
-        );
-        let detail = format!("this server accepts only {only} mode; retry with --mode {only}");
-        return (report, error(ErrorCode::ModeNotAccepted, detail));
+        return mode_refused(report, mode, only);
     }
     let options = OpenOptions {
         only_mode: state.config.only_mode,
         ..OpenOptions::default()
     };
     let Ok(decrypted) = cloak_core::decrypt(&state.key, envelope, &options) else {
-        report.failed(
-            CONFIDENTIALITY_FAILED,
-            "the envelope does not decrypt with this server's key (altered, malformed, or sealed to another key)",
-        );
-        return (report, error(ErrorCode::Rejected, "message rejected"));
+        report.failed(CONFIDENTIALITY_FAILED, UNDECRYPTABLE);
+        return (report, rejected());
     };
     report.line(CONFIDENTIALITY_PASSED);
-    let sender = decrypted.claimed_sender();
-    let Some(client) = state.authorized.get(&sender) else {
-        report.failed(
-            INTEGRITY_FAILED,
-            format!("sender key {sender} is not authorized on this server"),
-        );
-        let detail = format!("your key {sender} is not authorized on this server");
-        return (report, error(ErrorCode::NotAuthorized, detail));
+    let Some(client) = authorized_sender(state, &mut report, decrypted.claimed_sender()) else {
+        return (report, not_authorized(decrypted.claimed_sender()));
     };
     let Ok(opened) = decrypted.verify(&client.key, FreshnessCheck::Expect(challenge)) else {
-        report.failed(
-            INTEGRITY_FAILED,
-            format!(
-                "the signature of `{}` does not verify for this session (altered, forged, or replayed)",
-                client.name
-            ),
-        );
-        return (report, error(ErrorCode::Rejected, "message rejected"));
+        report.failed(INTEGRITY_FAILED, unverified(client));
+        return (report, rejected());
     };
-    let Some(payload) = SendPayload::from_bytes(&opened.plaintext) else {
-        report.failed(
-            INTEGRITY_FAILED,
-            format!("`{}` signed a payload that does not decode", client.name),
-        );
-        return (
-            report,
-            error(ErrorCode::Malformed, "malformed message payload"),
-        );
+    let Some((receipt_key, message)) = proofs::split_payload(&opened.plaintext) else {
+        report.failed(INTEGRITY_FAILED, no_receipt_key(client));
+        return (report, malformed_payload());
     };
     report.line(INTEGRITY_PASSED);
-    report.line(format!(
-        "Message from {} ({}, {} mode, id {}):\n{}",
-        client.name,
+    report.line(message_line(
+        client,
         opened.sender,
         opened.mode,
         opened.message_id,
-        text::printable(&payload.text)
     ));
+    report.line(preview(message, message.len() as u64));
     let record = Inbound {
         message_id: opened.message_id,
         sender: opened.sender,
         sender_name: client.name.clone(),
         received_at: now(),
         mode: opened.mode,
-        size: payload.text.len() as u64,
-        envelope: envelope.to_vec(),
+        size: message.len() as u64,
+        content: Content::Envelope(envelope.to_vec()),
     };
-    match state.store.store_inbound(&record) {
-        Ok(Insert::Stored) => report.line(format!("Stored as {}.", opened.message_id)),
+    let receipt = store_and_receipt(
+        state,
+        &mut report,
+        &record,
+        receipt_key,
+        challenge,
+        &opened.plaintext_sha256,
+    );
+    (report, receipt)
+}
+
+pub(crate) const UNDECRYPTABLE: &str = "the message does not decrypt with this server's key (altered, reordered, truncated, malformed, or sealed to another key)";
+
+pub(crate) fn rejected() -> ServerMessage {
+    error(ErrorCode::Rejected, "message rejected")
+}
+
+pub(crate) fn malformed_payload() -> ServerMessage {
+    error(ErrorCode::Malformed, "malformed message payload")
+}
+
+pub(crate) fn unverified(client: &Client) -> String {
+    format!(
+        "the signature of `{}` does not verify for this session (altered, forged, or replayed)",
+        client.name
+    )
+}
+
+pub(crate) fn no_receipt_key(client: &Client) -> String {
+    format!("`{}` signed a message without a receipt key", client.name)
+}
+
+pub(crate) fn mode_refused(
+    mut report: Report,
+    mode: cloak_core::Mode,
+    only: cloak_core::Mode,
+) -> (Report, ServerMessage) {
+    report.failed(
+        CONFIDENTIALITY_FAILED,
+        format!("{mode} mode is not accepted by this server (it runs with --mode {only})"),
+    );
+    let detail = format!("this server accepts only {only} mode; retry with --mode {only}");
+    (report, error(ErrorCode::ModeNotAccepted, detail))
+}
+
+/// The authorized client with this key, or a report line saying it is not.
+pub(crate) fn authorized_sender<'s>(
+    state: &'s State,
+    report: &mut Report,
+    sender: cloak_core::Fingerprint,
+) -> Option<&'s Client> {
+    let client = state.authorized.get(&sender);
+    if client.is_none() {
+        report.failed(
+            INTEGRITY_FAILED,
+            format!("sender key {sender} is not authorized on this server"),
+        );
+    }
+    client
+}
+
+pub(crate) fn not_authorized(sender: cloak_core::Fingerprint) -> ServerMessage {
+    let detail = format!("your key {sender} is not authorized on this server");
+    error(ErrorCode::NotAuthorized, detail)
+}
+
+/// The heading of a verified message in the server's report.
+pub(crate) fn message_line(
+    client: &Client,
+    sender: cloak_core::Fingerprint,
+    mode: cloak_core::Mode,
+    id: MessageId,
+) -> String {
+    format!(
+        "Message from {} ({sender}, {mode} mode, id {id}):",
+        client.name
+    )
+}
+
+/// Most of a message the server prints; the rest is for `read --out`.
+pub(crate) const PREVIEW_LEN: usize = 4096;
+
+/// The message for the report: all of it when short, else its start.
+pub(crate) fn preview(start: &[u8], total: u64) -> String {
+    let shown = &start[..start.len().min(PREVIEW_LEN)];
+    let mut text = text::printable(shown);
+    if total > shown.len() as u64 {
+        text.push_str(&format!(
+            "\n[... {total} bytes in all; see them with `cloak-server read ID --out FILE`]"
+        ));
+    }
+    text
+}
+
+/// Commits a verified message, then (and only then) computes its receipt.
+pub(crate) fn store_and_receipt(
+    state: &State,
+    report: &mut Report,
+    record: &Inbound,
+    receipt_key: &[u8; 32],
+    challenge: &Challenge,
+    plaintext_sha256: &[u8; 32],
+) -> ServerMessage {
+    match state.store.store_inbound(record) {
+        Ok(Insert::Stored) => report.line(format!("Stored as {}.", record.message_id)),
         Ok(Insert::Duplicate) => report.line(format!(
             "Already stored as {} (the client retried): kept once.",
-            opened.message_id
+            record.message_id
         )),
         Err(e) => {
-            error!("could not store message {}: {e}", opened.message_id);
+            error!("could not store message {}: {e}", record.message_id);
             report.line(format!("Not stored: {e}. No receipt sent."));
-            let reply = match e {
-                StoreError::Full { .. } => error(
-                    ErrorCode::StorageFull,
-                    "the server's message store is full; nothing was stored",
-                ),
-                _ => error(
-                    ErrorCode::Internal,
-                    "the server could not store the message; nothing was stored, try again later",
-                ),
-            };
-            return (report, reply);
+            return store_failure(&e);
         }
     }
     let mac = proofs::receipt_mac(
-        &payload.receipt_key,
-        opened.message_id,
+        receipt_key,
+        record.message_id,
         state.key.fingerprint(),
         challenge,
-        envelope,
+        plaintext_sha256,
     );
-    let receipt = Receipt {
-        message_id: opened.message_id,
+    ServerMessage::Receipt(Receipt {
+        message_id: record.message_id,
         mac,
-    };
-    (report, ServerMessage::Receipt(receipt))
+    })
+}
+
+/// The answer when the store could not take a message.
+pub(crate) fn store_failure(e: &StoreError) -> ServerMessage {
+    match e {
+        StoreError::Full { .. } => error(
+            ErrorCode::StorageFull,
+            "the server's message store is full; nothing was stored",
+        ),
+        _ => error(
+            ErrorCode::Internal,
+            "the server could not store the message; nothing was stored, try again later",
+        ),
+    }
 }
 
 /// A delivery waiting for the client's acknowledgement.

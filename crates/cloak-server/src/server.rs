@@ -42,7 +42,6 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) {
     let limit = Arc::new(Semaphore::new(config.max_connections));
-    let deadline = config.deadline;
     let state = Arc::new(State {
         key,
         authorized,
@@ -76,12 +75,7 @@ pub async fn run(
         };
         let state = Arc::clone(&state);
         tasks.spawn(async move {
-            if tokio::time::timeout(deadline, serve(state, stream, peer))
-                .await
-                .is_err()
-            {
-                warn!(%peer, "connection exceeded its {deadline:?} deadline; closed");
-            }
+            serve(state, stream, peer).await;
             drop(permit);
         });
         // Reap finished connections so the set does not grow without bound.

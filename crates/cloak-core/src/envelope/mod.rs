@@ -88,6 +88,8 @@ pub struct Sealed {
     pub bytes: Vec<u8>,
     /// The id the sender chose, to match receipts and retries.
     pub message_id: MessageId,
+    /// SHA-256 of the plaintext, as signed.
+    pub plaintext_sha256: [u8; HASH_LEN],
 }
 
 /// An envelope that decrypted under our key but is not yet verified.
@@ -124,6 +126,8 @@ pub struct Opened {
     pub freshness: Vec<u8>,
     /// The message.
     pub plaintext: Vec<u8>,
+    /// SHA-256 of the message, as signed.
+    pub plaintext_sha256: [u8; HASH_LEN],
 }
 
 fn now() -> u64 {
@@ -170,8 +174,9 @@ pub fn seal(
         mode,
         recipient: recipient.fingerprint(),
     };
-    let (body, message_id) = match mode {
+    let (body, message_id, plaintext_sha256) = match mode {
         Mode::Asymmetric => {
+            let plaintext_sha256 = Active::sha256(plaintext);
             let message_id = options.message_id.unwrap_or_else(random_message_id);
             let claims = signed::sign(
                 sender,
@@ -181,14 +186,15 @@ pub fn seal(
                 message_id,
                 options.timestamp.unwrap_or_else(now),
                 &[],
-                Active::sha256(plaintext),
+                plaintext_sha256,
             )?;
             let inner = Inner {
                 claims,
                 plaintext: plaintext.to_vec(),
             };
             let inner_bytes = Zeroizing::new(codec::encode(&inner));
-            (asymmetric::encrypt(recipient, &inner_bytes)?, message_id)
+            let body = asymmetric::encrypt(recipient, &inner_bytes)?;
+            (body, message_id, plaintext_sha256)
         }
         Mode::Hybrid => {
             let (mut sealer, _head) =
@@ -196,17 +202,20 @@ pub fn seal(
             let message_id = sealer.message_id();
             let wrapped_key = sealer.wrapped_key().to_vec();
             let mut chunks = sealer.push(plaintext)?;
-            chunks.extend(sealer.finish()?);
+            let end = sealer.finish()?;
+            chunks.extend(end.last_data);
+            chunks.push(end.final_chunk);
             let body = Body::Hybrid {
                 wrapped_key,
                 chunks,
             };
-            (body, message_id)
+            (body, message_id, end.plaintext_sha256)
         }
     };
     Ok(Sealed {
         bytes: Envelope { header, body }.to_bytes(),
         message_id,
+        plaintext_sha256,
     })
 }
 
@@ -322,6 +331,7 @@ impl Decrypted {
             mode: self.mode,
             freshness: std::mem::take(&mut self.claims.freshness),
             plaintext: std::mem::take(&mut *self.plaintext),
+            plaintext_sha256: self.digest,
         })
     }
 }

@@ -147,13 +147,14 @@ impl<'k> StreamSealer<'k> {
     }
 
     /// Ends the stream: returns the last data chunk (if any) and the final
-    /// chunk with the signed trailer.
-    pub fn finish(mut self) -> Result<Vec<Vec<u8>>, SealError> {
-        let mut out = Vec::with_capacity(2);
-        if !self.buffer.is_empty() {
+    /// chunk with the signed trailer, and the plaintext's SHA-256.
+    pub fn finish(mut self) -> Result<StreamEnd, SealError> {
+        let last_data = if self.buffer.is_empty() {
+            None
+        } else {
             let rest = std::mem::take(&mut *self.buffer);
-            out.push(self.seal_data(&rest)?);
-        }
+            Some(self.seal_data(&rest)?)
+        };
         let digest = self.digest.finish();
         let claims = signed::sign(
             self.sender,
@@ -169,13 +170,27 @@ impl<'k> StreamSealer<'k> {
             claims,
             plaintext_len: self.len,
         }));
-        let last = self
+        let final_chunk = self
             .cipher
             .seal(&nonce(self.counter, true), &self.aad, &trailer)
             .map_err(|e| SealError::Crypto(e.0))?;
-        out.push(last);
-        Ok(out)
+        Ok(StreamEnd {
+            last_data,
+            final_chunk,
+            plaintext_sha256: digest,
+        })
     }
+}
+
+/// The end of a sealed stream.
+#[derive(Debug)]
+pub struct StreamEnd {
+    /// The last data chunk, if the plaintext left one buffered.
+    pub last_data: Option<Vec<u8>>,
+    /// The final chunk: the sealed, signed trailer.
+    pub final_chunk: Vec<u8>,
+    /// SHA-256 of the whole plaintext, as signed.
+    pub plaintext_sha256: [u8; HASH_LEN],
 }
 
 /// Opens a hybrid stream incrementally. Plaintext from [`StreamOpener::chunk`]

@@ -81,7 +81,18 @@ impl Connection {
     }
 
     /// Reads one frame's payload; `Ok(None)` on a clean EOF between frames.
+    ///
+    /// The whole frame must arrive within the timeout (not merely each
+    /// read), so a peer trickling bytes cannot hold the connection forever:
+    /// it must keep up at least one frame per timeout.
     pub async fn read_frame(&mut self) -> Result<Option<Vec<u8>>, ConnectionError> {
+        let limit = self.io_timeout;
+        timeout(limit, self.read_frame_untimed())
+            .await
+            .map_err(|_| ConnectionError::Timeout(limit))?
+    }
+
+    async fn read_frame_untimed(&mut self) -> Result<Option<Vec<u8>>, ConnectionError> {
         loop {
             if let Some(total) = frame::parse(&self.buffer, MAX_FRAME_LEN)? {
                 let whole = self.buffer.split_to(total);
@@ -93,9 +104,7 @@ impl Connection {
                 return Ok(Some(payload.to_vec()));
             }
             self.buffer.reserve(READ_CHUNK);
-            let read = timeout(self.io_timeout, self.stream.read_buf(&mut self.buffer))
-                .await
-                .map_err(|_| ConnectionError::Timeout(self.io_timeout))??;
+            let read = self.stream.read_buf(&mut self.buffer).await?;
             if read == 0 {
                 return if self.buffer.is_empty() {
                     Ok(None)

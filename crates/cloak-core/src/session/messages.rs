@@ -45,8 +45,8 @@ pub struct FetchRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 #[non_exhaustive]
 pub enum ClientMessage {
-    /// Deliver one message: an envelope sealed to the server whose plaintext
-    /// is an encoded `SendPayload`.
+    /// Deliver one asymmetric-mode message: an envelope sealed to the
+    /// server whose plaintext is a receipt key followed by the text.
     Send {
         /// The encoded envelope.
         envelope: Vec<u8>,
@@ -61,6 +61,23 @@ pub enum ClientMessage {
         /// RSA-PSS signature by the client over the acknowledgement (see
         /// `proofs::sign_ack`), so nobody else can empty its mailbox.
         proof: Vec<u8>,
+    },
+    /// Start a hybrid-mode message of any size: the stream head. Its data
+    /// chunks follow as `Chunk`s, and its final chunk as `End`; the
+    /// plaintext is a receipt key followed by the text.
+    SendStream {
+        /// The encoded stream head (header and wrapped key).
+        head: Vec<u8>,
+    },
+    /// One sealed data chunk of the stream under way.
+    Chunk {
+        /// At most 64 KiB of plaintext, sealed.
+        data: Vec<u8>,
+    },
+    /// The sealed final chunk (the signed trailer) of the stream under way.
+    End {
+        /// The sealed trailer.
+        data: Vec<u8>,
     },
 }
 

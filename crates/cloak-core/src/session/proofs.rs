@@ -2,10 +2,9 @@
 //! sent message (which carries a receipt key), the receipt MAC, and the
 //! proof by which a client shows it holds its key when fetching messages.
 
-use bincode::{Decode, Encode};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
-use zeroize::{Zeroize, ZeroizeOnDrop};
+use zeroize::Zeroizing;
 
 use super::messages::{Challenge, FetchRequest};
 use crate::backend::{Active, Backend};
@@ -15,38 +14,24 @@ use crate::fingerprint::Fingerprint;
 use crate::keys::{KeyPair, PublicKey};
 use crate::limits::{ACK_PROOF_LABEL, FETCH_PROOF_LABEL, HASH_LEN, RECEIPT_LABEL};
 
-/// The plaintext of a `Send` envelope: the message, plus a one-time key for
-/// the receipt. Only the holder of the server's private key can read the
-/// receipt key, so only the real server can produce a valid receipt.
-#[derive(Clone, PartialEq, Eq, Encode, Decode, Zeroize, ZeroizeOnDrop)]
-pub struct SendPayload {
-    /// One-time HMAC key for the receipt.
-    pub receipt_key: [u8; HASH_LEN],
-    /// The message.
-    pub text: Vec<u8>,
+/// Length of the one-time receipt key at the start of every sent
+/// message's plaintext.
+pub const RECEIPT_KEY_LEN: usize = HASH_LEN;
+
+/// A fresh one-time receipt key. The client puts it in front of the
+/// message text inside the envelope; only the holder of the server's private
+/// key can read it, so only the real server can produce a valid receipt.
+/// (A prefix rather than an encoded structure, so a stream of unknown
+/// length can carry it.)
+pub fn new_receipt_key() -> Zeroizing<[u8; RECEIPT_KEY_LEN]> {
+    let mut key = Zeroizing::new([0u8; RECEIPT_KEY_LEN]);
+    Active::fill_random(key.as_mut());
+    key
 }
 
-/// Bytes a payload adds around the text (key + length prefix), so callers
-/// can keep an asymmetric message within the envelope limit.
-pub const SEND_PAYLOAD_OVERHEAD: usize = HASH_LEN + 9;
-
-impl SendPayload {
-    /// A payload with a fresh random receipt key.
-    pub fn new(text: Vec<u8>) -> Self {
-        let mut receipt_key = [0u8; HASH_LEN];
-        Active::fill_random(&mut receipt_key);
-        SendPayload { receipt_key, text }
-    }
-
-    /// Encoded form, the envelope's plaintext.
-    pub fn to_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
-        zeroize::Zeroizing::new(codec::encode(self))
-    }
-
-    /// Decodes a verified envelope's plaintext.
-    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        codec::decode::<Self, { crate::limits::MAX_ENVELOPE_LEN }>(bytes).ok()
-    }
+/// Splits a sent message's plaintext into its receipt key and its text.
+pub fn split_payload(plaintext: &[u8]) -> Option<(&[u8; RECEIPT_KEY_LEN], &[u8])> {
+    plaintext.split_first_chunk::<RECEIPT_KEY_LEN>()
 }
 
 fn receipt_hmac(
@@ -54,7 +39,7 @@ fn receipt_hmac(
     message_id: MessageId,
     server: Fingerprint,
     challenge: &Challenge,
-    envelope: &[u8],
+    plaintext_sha256: &[u8; HASH_LEN],
 ) -> Hmac<Sha256> {
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(receipt_key)
         .expect("HMAC accepts keys of any length");
@@ -63,21 +48,22 @@ fn receipt_hmac(
         message_id,
         server,
         challenge,
-        Active::sha256(envelope),
+        plaintext_sha256,
     )));
     mac
 }
 
-/// The receipt MAC for an accepted envelope: binds the message id, the
-/// server, the session challenge and the exact envelope bytes.
+/// The receipt MAC for an accepted message: binds the message id, the
+/// server, the session challenge and the digest of the exact plaintext the
+/// server verified (both sides computed it anyway, for the signature).
 pub fn receipt_mac(
     receipt_key: &[u8; HASH_LEN],
     message_id: MessageId,
     server: Fingerprint,
     challenge: &Challenge,
-    envelope: &[u8],
+    plaintext_sha256: &[u8; HASH_LEN],
 ) -> [u8; HASH_LEN] {
-    receipt_hmac(receipt_key, message_id, server, challenge, envelope)
+    receipt_hmac(receipt_key, message_id, server, challenge, plaintext_sha256)
         .finalize()
         .into_bytes()
         .into()
@@ -89,10 +75,10 @@ pub fn verify_receipt(
     message_id: MessageId,
     server: Fingerprint,
     challenge: &Challenge,
-    envelope: &[u8],
+    plaintext_sha256: &[u8; HASH_LEN],
     mac: &[u8; HASH_LEN],
 ) -> bool {
-    receipt_hmac(receipt_key, message_id, server, challenge, envelope)
+    receipt_hmac(receipt_key, message_id, server, challenge, plaintext_sha256)
         .verify_slice(mac)
         .is_ok()
 }

@@ -8,9 +8,11 @@
 //! database for several server instances); [`sqlite::SqliteStore`] is the
 //! embedded default.
 
+pub mod spool;
 pub mod sqlite;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 use cloak_core::{Fingerprint, MessageId, Mode};
 
@@ -29,8 +31,19 @@ pub struct Inbound {
     pub mode: Mode,
     /// Length of the message text in bytes.
     pub size: u64,
-    /// The envelope as received, sealed to the server's key.
-    pub envelope: Vec<u8>,
+    /// The message as received, sealed to the server's key.
+    pub content: Content,
+}
+
+/// Where a received message's sealed bytes are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    /// An asymmetric-mode envelope, kept in the database.
+    Envelope(Vec<u8>),
+    /// A hybrid stream, kept as a file of frames (head, chunks, final chunk).
+    Stream(PathBuf),
+    /// Not loaded (listings).
+    Unloaded,
 }
 
 /// A message queued for a client.
@@ -118,8 +131,11 @@ pub enum StoreError {
 
 /// The operations the server and its operator commands need.
 pub trait MessageStore: Send + Sync {
+    /// Starts spooling an incoming stream; nothing is stored until it is
+    /// committed with [`MessageStore::store_inbound`].
+    fn begin_stream(&self) -> Result<spool::Spool, StoreError>;
     /// Durably stores a received message (committed before returning), once
-    /// per (sender, id).
+    /// per (sender, id). A `Content::Stream` must be a committed spool file.
     fn store_inbound(&self, message: &Inbound) -> Result<Insert, StoreError>;
     /// Every received message, oldest first, without the envelopes.
     fn inbox(&self) -> Result<Vec<Inbound>, StoreError>;

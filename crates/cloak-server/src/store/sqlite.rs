@@ -10,13 +10,17 @@ use std::time::Duration;
 use cloak_core::{Fingerprint, MessageId, Mode};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
-use super::{Inbound, Insert, Limits, MessageStore, Outbound, StoreError};
+use super::spool::{MESSAGES_DIR, SPOOL_DIR, Spool};
+use super::{Content, Inbound, Insert, Limits, MessageStore, Outbound, StoreError};
 
 /// File name of the database inside the data folder.
 pub const DB_FILE: &str = "cloakroom.db";
 
 /// Bumped when the schema changes; an unknown version is refused.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
+
+/// From version 1: hybrid messages are streams kept in files.
+const MIGRATE_1_TO_2: &str = "ALTER TABLE inbound ADD COLUMN path TEXT;";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS inbound (
@@ -28,6 +32,7 @@ CREATE TABLE IF NOT EXISTS inbound (
     size        INTEGER NOT NULL,
     bytes       INTEGER NOT NULL,
     envelope    BLOB NOT NULL,
+    path        TEXT,
     PRIMARY KEY (sender, id)
 );
 CREATE INDEX IF NOT EXISTS inbound_id ON inbound (id);
@@ -50,6 +55,7 @@ pub struct SqliteStore {
     conn: Mutex<Connection>,
     limits: Limits,
     path: PathBuf,
+    dir: PathBuf,
 }
 
 fn backend(e: rusqlite::Error) -> StoreError {
@@ -113,6 +119,11 @@ impl SqliteStore {
                     "BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
                 ))
                 .map_err(backend)?,
+            1 => conn
+                .execute_batch(&format!(
+                    "BEGIN; {MIGRATE_1_TO_2} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                ))
+                .map_err(backend)?,
             SCHEMA_VERSION => {}
             other => {
                 return Err(StoreError::Backend(format!(
@@ -121,11 +132,65 @@ impl SqliteStore {
                 )));
             }
         }
-        Ok(SqliteStore {
+        let store = SqliteStore {
             conn: Mutex::new(conn),
             limits,
             path,
-        })
+            dir: dir.to_path_buf(),
+        };
+        store.sweep()?;
+        Ok(store)
+    }
+
+    /// Creates the stream folders and removes what a crash left behind:
+    /// spool files, and stream files no database row refers to.
+    fn sweep(&self) -> Result<(), StoreError> {
+        let spool_dir = self.dir.join(SPOOL_DIR);
+        let messages_dir = self.dir.join(MESSAGES_DIR);
+        for dir in [&spool_dir, &messages_dir] {
+            create_private_dir(dir)?;
+        }
+        let listing = |dir: &Path| -> Result<Vec<PathBuf>, StoreError> {
+            Ok(std::fs::read_dir(dir)
+                .map_err(|e| StoreError::Backend(format!("{}: {e}", dir.display())))?
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .collect())
+        };
+        for leftover in listing(&spool_dir)? {
+            let _ = std::fs::remove_file(leftover);
+        }
+        let referenced: std::collections::HashSet<String> = {
+            let conn = self.conn();
+            let mut stmt = conn
+                .prepare("SELECT path FROM inbound WHERE path IS NOT NULL")
+                .map_err(backend)?;
+            stmt.query_map([], |row| row.get::<_, String>(0))
+                .map_err(backend)?
+                .collect::<Result<_, _>>()
+                .map_err(backend)?
+        };
+        for file in listing(&messages_dir)? {
+            let name = file
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            if !referenced.contains(name) {
+                let _ = std::fs::remove_file(&file);
+            }
+        }
+        Ok(())
+    }
+
+    fn used(&self, conn: &Connection) -> Result<u64, StoreError> {
+        let used: i64 = conn
+            .query_row(
+                "SELECT (SELECT COALESCE(SUM(bytes), 0) FROM inbound)
+                      + (SELECT COALESCE(SUM(bytes), 0) FROM outbound)",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(backend)?;
+        Ok(used.max(0) as u64)
     }
 
     /// The database file.
@@ -140,15 +205,7 @@ impl SqliteStore {
     }
 
     fn check_room(&self, tx: &rusqlite::Transaction<'_>, adding: u64) -> Result<(), StoreError> {
-        let used: i64 = tx
-            .query_row(
-                "SELECT (SELECT COALESCE(SUM(bytes), 0) FROM inbound)
-                      + (SELECT COALESCE(SUM(bytes), 0) FROM outbound)",
-                [],
-                |row| row.get(0),
-            )
-            .map_err(backend)?;
-        let used = used.max(0) as u64;
+        let used = self.used(tx)?;
         if used + adding > self.limits.max_bytes {
             return Err(StoreError::Full {
                 used,
@@ -181,8 +238,14 @@ fn write_error(e: rusqlite::Error) -> StoreError {
     }
 }
 
-impl MessageStore for SqliteStore {
-    fn store_inbound(&self, m: &Inbound) -> Result<Insert, StoreError> {
+impl SqliteStore {
+    fn insert_inbound(
+        &self,
+        m: &Inbound,
+        envelope: &[u8],
+        path: Option<&str>,
+        bytes: u64,
+    ) -> Result<Insert, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(write_error)?;
         let exists = tx
@@ -197,10 +260,11 @@ impl MessageStore for SqliteStore {
         if exists {
             return Ok(Insert::Duplicate);
         }
-        self.check_room(&tx, m.envelope.len() as u64)?;
+        // A stream's bytes are already on disk: count them as if not yet.
+        self.check_room(&tx, bytes)?;
         tx.execute(
-            "INSERT INTO inbound (sender, id, sender_name, received_at, mode, size, bytes, envelope)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO inbound (sender, id, sender_name, received_at, mode, size, bytes, envelope, path)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
                 m.sender.as_bytes().as_slice(),
                 hex_id(&m.message_id),
@@ -208,13 +272,46 @@ impl MessageStore for SqliteStore {
                 m.received_at as i64,
                 m.mode.as_str(),
                 m.size as i64,
-                m.envelope.len() as i64,
-                m.envelope,
+                bytes as i64,
+                envelope,
+                path,
             ],
         )
         .map_err(write_error)?;
         tx.commit().map_err(write_error)?;
         Ok(Insert::Stored)
+    }
+}
+
+impl MessageStore for SqliteStore {
+    fn begin_stream(&self) -> Result<Spool, StoreError> {
+        let used = self.used(&self.conn())?;
+        Spool::create(&self.dir, self.limits.max_bytes.saturating_sub(used))
+    }
+
+    fn store_inbound(&self, m: &Inbound) -> Result<Insert, StoreError> {
+        let (envelope, path, bytes): (&[u8], Option<String>, u64) = match &m.content {
+            Content::Envelope(envelope) => (envelope, None, envelope.len() as u64),
+            Content::Stream(file) => {
+                let name = file
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .ok_or_else(|| StoreError::Backend("bad stream file name".into()))?;
+                let len = std::fs::metadata(file)
+                    .map_err(|e| StoreError::Backend(format!("{}: {e}", file.display())))?
+                    .len();
+                (&[], Some(name.to_owned()), len)
+            }
+            Content::Unloaded => {
+                return Err(StoreError::Backend("no content to store".into()));
+            }
+        };
+        let result = self.insert_inbound(m, envelope, path.as_deref(), bytes);
+        // A stream file the database did not take is removed again.
+        if let (Content::Stream(file), Ok(Insert::Duplicate) | Err(_)) = (&m.content, &result) {
+            let _ = std::fs::remove_file(file);
+        }
+        result
     }
 
     fn inbox(&self) -> Result<Vec<Inbound>, StoreError> {
@@ -246,7 +343,7 @@ impl MessageStore for SqliteStore {
                 received_at: received_at as u64,
                 mode: mode(&mode_text)?,
                 size: size as u64,
-                envelope: Vec::new(),
+                content: Content::Unloaded,
             })
         })
         .collect()
@@ -260,7 +357,7 @@ impl MessageStore for SqliteStore {
         let conn = self.conn();
         let mut stmt = conn
             .prepare(
-                "SELECT sender, id, sender_name, received_at, mode, size, envelope
+                "SELECT sender, id, sender_name, received_at, mode, size, envelope, path
                  FROM inbound WHERE substr(id, 1, ?2) = ?1 LIMIT 2",
             )
             .map_err(backend)?;
@@ -274,6 +371,7 @@ impl MessageStore for SqliteStore {
                     row.get::<_, String>(4)?,
                     row.get::<_, i64>(5)?,
                     row.get::<_, Vec<u8>>(6)?,
+                    row.get::<_, Option<String>>(7)?,
                 ))
             })
             .map_err(backend)?
@@ -282,8 +380,12 @@ impl MessageStore for SqliteStore {
         match found.len() {
             0 => Err(StoreError::NotFound(prefix.to_owned())),
             1 => {
-                let (sender, id, sender_name, received_at, mode_text, size, envelope) =
+                let (sender, id, sender_name, received_at, mode_text, size, envelope, path) =
                     found.remove(0);
+                let content = match path {
+                    Some(name) => Content::Stream(self.dir.join(MESSAGES_DIR).join(name)),
+                    None => Content::Envelope(envelope),
+                };
                 Ok(Inbound {
                     message_id: parse_id(&id)?,
                     sender: fingerprint(sender)?,
@@ -291,7 +393,7 @@ impl MessageStore for SqliteStore {
                     received_at: received_at as u64,
                     mode: mode(&mode_text)?,
                     size: size as u64,
-                    envelope,
+                    content,
                 })
             }
             _ => Err(StoreError::Ambiguous(prefix.to_owned())),

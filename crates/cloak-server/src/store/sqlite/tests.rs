@@ -10,7 +10,7 @@ fn inbound(sender: u8, id: u8, at: u64, bytes: usize) -> Inbound {
         received_at: at,
         mode: Mode::Hybrid,
         size: 5,
-        envelope: vec![0xee; bytes],
+        content: Content::Envelope(vec![0xee; bytes]),
     }
 }
 
@@ -52,7 +52,7 @@ fn inbound_is_stored_once_survives_reopen_and_is_found_by_prefix() {
     let inbox = store.inbox().unwrap();
     let order: Vec<_> = inbox.iter().map(|m| m.received_at).collect();
     assert_eq!(order, [10, 20, 30], "oldest first");
-    assert!(inbox.iter().all(|m| m.envelope.is_empty()));
+    assert!(inbox.iter().all(|m| m.content == Content::Unloaded));
 
     let found = store.find_inbound("CDCD").unwrap();
     assert_eq!(found, inbound(2, 0xcd, 30, 10));
@@ -133,4 +133,64 @@ fn wal_and_full_sync_are_in_force() {
         .unwrap();
     assert_eq!(journal, "wal");
     assert_eq!(sync, 2, "FULL");
+}
+
+#[test]
+fn streams_commit_to_files_and_leftovers_are_swept() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path(), Limits::default()).unwrap();
+    let mut spool = store.begin_stream().unwrap();
+    spool.write_frame(b"head").unwrap();
+    spool.write_frame(&[7u8; 1000]).unwrap();
+    let path = spool.commit().unwrap();
+    let mut message = inbound(1, 9, 5, 0);
+    message.content = Content::Stream(path.clone());
+    assert_eq!(store.store_inbound(&message).unwrap(), Insert::Stored);
+    let found = store.find_inbound("0909").unwrap();
+    assert_eq!(found.content, Content::Stream(path.clone()));
+    let mut reader = crate::store::spool::FrameReader::open(&path).unwrap();
+    assert_eq!(reader.next_frame().unwrap().unwrap(), b"head");
+    assert_eq!(reader.next_frame().unwrap().unwrap(), vec![7u8; 1000]);
+    assert!(reader.next_frame().unwrap().is_none());
+
+    // A retry of the same message: its new file is removed, the old kept.
+    let mut again = store.begin_stream().unwrap();
+    again.write_frame(b"head").unwrap();
+    let second = again.commit().unwrap();
+    message.content = Content::Stream(second.clone());
+    assert_eq!(store.store_inbound(&message).unwrap(), Insert::Duplicate);
+    assert!(!second.exists() && path.exists());
+
+    // An abandoned spool leaves nothing; a crash's leftovers are swept.
+    let abandoned = store.begin_stream().unwrap();
+    drop(abandoned);
+    let orphan = dir.path().join(MESSAGES_DIR).join("orphan.stream");
+    std::fs::write(&orphan, b"x").unwrap();
+    std::fs::write(dir.path().join(SPOOL_DIR).join("crashed.part"), b"x").unwrap();
+    drop(store);
+    let _store = SqliteStore::open(dir.path(), Limits::default()).unwrap();
+    assert!(!orphan.exists() && path.exists());
+    assert_eq!(
+        std::fs::read_dir(dir.path().join(SPOOL_DIR))
+            .unwrap()
+            .count(),
+        0
+    );
+}
+
+#[test]
+fn spool_is_bounded_by_the_room_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits {
+        max_bytes: 100,
+        ..Limits::default()
+    };
+    let store = SqliteStore::open(dir.path(), limits).unwrap();
+    store.store_inbound(&inbound(1, 1, 1, 40)).unwrap();
+    let mut spool = store.begin_stream().unwrap();
+    spool.write_frame(&[0u8; 50]).unwrap();
+    assert!(matches!(
+        spool.write_frame(&[0u8; 10]),
+        Err(StoreError::Full { .. })
+    ));
 }

@@ -1,0 +1,188 @@
+//! Receiving a hybrid message of any size as a stream: every chunk is
+//! decrypted (to hash it) and appended, still sealed, to a spool file; the
+//! plaintext is not kept beyond the receipt key and a short preview. Only
+//! when the final chunk has decrypted and the sender's signature over the
+//! whole stream has verified is the message printed, committed and
+//! receipted. Memory stays at a few chunks whatever the message size.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use cloak_core::envelope::stream::StreamOpener;
+use cloak_core::session::messages::Challenge;
+use cloak_core::session::proofs::RECEIPT_KEY_LEN;
+use cloak_core::session::{ClientMessage, Connection, ServerMessage};
+use cloak_core::{FreshnessCheck, Mode, OpenOptions};
+use tokio::task::block_in_place;
+use tracing::{error, info};
+use zeroize::Zeroizing;
+
+use crate::handler::State;
+use crate::process::{
+    PREVIEW_LEN, UNDECRYPTABLE, authorized_sender, malformed_payload, message_line, mode_refused,
+    no_receipt_key, not_authorized, now, preview, rejected, store_and_receipt, store_failure,
+    unverified,
+};
+use crate::report::{
+    CONFIDENTIALITY_FAILED, CONFIDENTIALITY_PASSED, INTEGRITY_FAILED, INTEGRITY_PASSED, Report,
+};
+use crate::store::{Content, Inbound};
+
+/// Receives the stream that `head` starts; returns the answer to send.
+pub(crate) async fn receive(
+    state: &Arc<State>,
+    conn: &mut Connection,
+    peer: SocketAddr,
+    challenge: &Challenge,
+    head: Vec<u8>,
+) -> ServerMessage {
+    let mut report = Report::default();
+    let reply = receive_into(state, conn, peer, challenge, &head, &mut report).await;
+    block_in_place(|| report.print());
+    reply
+}
+
+async fn receive_into(
+    state: &Arc<State>,
+    conn: &mut Connection,
+    peer: SocketAddr,
+    challenge: &Challenge,
+    head: &[u8],
+    report: &mut Report,
+) -> ServerMessage {
+    if let Some(only) = state.config.only_mode
+        && only != Mode::Hybrid
+    {
+        let (refusal, reply) = mode_refused(Report::default(), Mode::Hybrid, only);
+        *report = refusal;
+        return reply;
+    }
+    let options = OpenOptions {
+        only_mode: state.config.only_mode,
+        ..OpenOptions::default()
+    };
+    let Ok(mut opener) = block_in_place(|| StreamOpener::new(&state.key, head, &options)) else {
+        report.failed(CONFIDENTIALITY_FAILED, UNDECRYPTABLE);
+        return rejected();
+    };
+    let spool = block_in_place(|| {
+        let mut spool = state.store.begin_stream()?;
+        spool.write_frame(head)?;
+        Ok(spool)
+    });
+    let mut spool = match spool {
+        Ok(spool) => spool,
+        Err(e) => {
+            error!(%peer, "cannot spool a stream: {e}");
+            report.line(format!("Not stored: {e}. No receipt sent."));
+            return store_failure(&e);
+        }
+    };
+    // The receipt key and the start of the text, for the report.
+    let mut start = Zeroizing::new(Vec::with_capacity(RECEIPT_KEY_LEN + PREVIEW_LEN));
+    let end = loop {
+        let data = match conn.read_message::<ClientMessage>().await {
+            Ok(Some(ClientMessage::Chunk { data })) => data,
+            Ok(Some(ClientMessage::End { data })) => break data,
+            Ok(Some(_)) => {
+                report.failed(
+                    CONFIDENTIALITY_FAILED,
+                    "the stream was interrupted by another request",
+                );
+                return malformed_payload();
+            }
+            Ok(None) => {
+                info!(%peer, "stream abandoned after {} bytes", opener.len());
+                report.failed(
+                    CONFIDENTIALITY_FAILED,
+                    "the client left before the end of the stream; nothing stored",
+                );
+                return rejected();
+            }
+            Err(e) => {
+                info!(%peer, "stream broken after {} bytes: {e}", opener.len());
+                report.failed(
+                    CONFIDENTIALITY_FAILED,
+                    format!("the stream broke off ({e}); nothing stored"),
+                );
+                return rejected();
+            }
+        };
+        let step = block_in_place(|| {
+            let Ok(plaintext) = opener.chunk(&data) else {
+                return Err(None);
+            };
+            let wanted = (RECEIPT_KEY_LEN + PREVIEW_LEN).saturating_sub(start.len());
+            start.extend_from_slice(&plaintext[..wanted.min(plaintext.len())]);
+            spool.write_frame(&data).map_err(Some)
+        });
+        match step {
+            Ok(()) => {}
+            Err(None) => {
+                report.failed(CONFIDENTIALITY_FAILED, UNDECRYPTABLE);
+                return rejected();
+            }
+            Err(Some(e)) => {
+                error!(%peer, "spooling failed: {e}");
+                report.line(format!("Not stored: {e}. No receipt sent."));
+                return store_failure(&e);
+            }
+        }
+    };
+    let Ok(decrypted) = block_in_place(|| opener.finish(&end)) else {
+        report.failed(CONFIDENTIALITY_FAILED, UNDECRYPTABLE);
+        return rejected();
+    };
+    report.line(CONFIDENTIALITY_PASSED);
+    let sender = decrypted.claimed_sender();
+    let Some(client) = authorized_sender(state, report, sender) else {
+        return not_authorized(sender);
+    };
+    let Ok(opened) =
+        block_in_place(|| decrypted.verify(&client.key, FreshnessCheck::Expect(challenge)))
+    else {
+        report.failed(INTEGRITY_FAILED, unverified(client));
+        return rejected();
+    };
+    let Some((receipt_key, text_start)) = cloak_core::session::proofs::split_payload(&start) else {
+        report.failed(INTEGRITY_FAILED, no_receipt_key(client));
+        return malformed_payload();
+    };
+    let size = opened.len - RECEIPT_KEY_LEN as u64;
+    report.line(INTEGRITY_PASSED);
+    report.line(message_line(
+        client,
+        opened.sender,
+        Mode::Hybrid,
+        opened.message_id,
+    ));
+    report.line(preview(text_start, size));
+    block_in_place(|| {
+        let committed = spool.write_frame(&end).and_then(|()| spool.commit());
+        let path = match committed {
+            Ok(path) => path,
+            Err(e) => {
+                error!(%peer, "committing stream {} failed: {e}", opened.message_id);
+                report.line(format!("Not stored: {e}. No receipt sent."));
+                return store_failure(&e);
+            }
+        };
+        let record = Inbound {
+            message_id: opened.message_id,
+            sender: opened.sender,
+            sender_name: client.name.clone(),
+            received_at: now(),
+            mode: Mode::Hybrid,
+            size,
+            content: Content::Stream(path),
+        };
+        store_and_receipt(
+            state,
+            report,
+            &record,
+            receipt_key,
+            challenge,
+            &opened.plaintext_sha256,
+        )
+    })
+}

@@ -1,0 +1,157 @@
+//! Spooling a hybrid stream to disk while it arrives: frames are appended
+//! to a temporary file in `DATA/spool/`; only after the stream verified is
+//! the file flushed, fsync'd and renamed into `DATA/messages/` (then the
+//! folder fsync'd), and only then is the database row written. An abandoned
+//! or rejected spool file is deleted when dropped, and leftovers of a crash
+//! are swept at start-up.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use cloak_core::limits::MAX_FRAME_LEN;
+use cloak_core::session::frame;
+
+use super::StoreError;
+
+/// Subfolder for streams being received.
+pub const SPOOL_DIR: &str = "spool";
+/// Subfolder for committed streams.
+pub const MESSAGES_DIR: &str = "messages";
+
+fn io(what: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
+    move |e| match e.raw_os_error() {
+        Some(28) => StoreError::Backend("the disk is full".into()),
+        _ => StoreError::Backend(format!("{}: {e}", what.display())),
+    }
+}
+
+/// A stream being received.
+pub struct Spool {
+    file: Option<BufWriter<File>>,
+    temp: PathBuf,
+    messages: PathBuf,
+    bytes: u64,
+    room: u64,
+}
+
+impl Spool {
+    /// A new spool file in `data`, allowed to grow to `room` bytes.
+    pub(crate) fn create(data: &Path, room: u64) -> Result<Spool, StoreError> {
+        let spool_dir = data.join(SPOOL_DIR);
+        let mut name = [0u8; 16];
+        rand_name(&mut name);
+        let temp = spool_dir.join(format!("{}.part", hex(&name)));
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+            .map_err(io(&temp))?;
+        Ok(Spool {
+            file: Some(BufWriter::with_capacity(256 * 1024, file)),
+            temp,
+            messages: data.join(MESSAGES_DIR),
+            bytes: 0,
+            room,
+        })
+    }
+
+    /// Appends one frame (a head, chunk or final chunk as received).
+    pub fn write_frame(&mut self, payload: &[u8]) -> Result<(), StoreError> {
+        let added = (frame::HEADER_LEN + payload.len()) as u64;
+        if self.bytes + added > self.room {
+            return Err(StoreError::Full {
+                used: self.bytes,
+                max: self.room,
+            });
+        }
+        let file = self.file.as_mut().expect("spool is open until committed");
+        file.write_all(&(payload.len() as u32).to_be_bytes())
+            .and_then(|()| file.write_all(payload))
+            .map_err(io(&self.temp))?;
+        self.bytes += added;
+        Ok(())
+    }
+
+    /// Bytes spooled so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Makes the stream durable under a final name and returns it. The
+    /// database row must be written afterwards; a crash in between leaves
+    /// an unreferenced file that start-up sweeps away.
+    pub fn commit(mut self) -> Result<PathBuf, StoreError> {
+        let writer = self.file.take().expect("spool is open until committed");
+        let file = writer
+            .into_inner()
+            .map_err(|e| io(&self.temp)(e.into_error()))?;
+        file.sync_all().map_err(io(&self.temp))?;
+        drop(file);
+        // The spool's random name stays unique: a retried message is a new
+        // file, removed again if the database already holds the message.
+        let name = self.temp.with_extension("stream");
+        let target = self
+            .messages
+            .join(name.file_name().expect("spool files have names"));
+        fs::rename(&self.temp, &target).map_err(io(&target))?;
+        File::open(&self.messages)
+            .and_then(|dir| dir.sync_all())
+            .map_err(io(&self.messages))?;
+        self.temp = PathBuf::new();
+        Ok(target)
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        if !self.temp.as_os_str().is_empty() {
+            self.file = None;
+            let _ = fs::remove_file(&self.temp);
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn rand_name(buf: &mut [u8]) {
+    // Spool names only need to be unique, not secret.
+    let id = cloak_core::session::proofs::new_message_id();
+    buf.copy_from_slice(&id.0[..buf.len()]);
+}
+
+/// Reads a stored stream back, frame by frame.
+pub struct FrameReader {
+    reader: BufReader<File>,
+}
+
+impl FrameReader {
+    /// Opens a stored stream file.
+    pub fn open(path: &Path) -> Result<FrameReader, StoreError> {
+        let file = File::open(path).map_err(io(path))?;
+        Ok(FrameReader {
+            reader: BufReader::with_capacity(256 * 1024, file),
+        })
+    }
+
+    /// The next frame's payload, or `None` at the end of the file.
+    pub fn next_frame(&mut self) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut prefix = [0u8; frame::HEADER_LEN];
+        match self.reader.read_exact(&mut prefix) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(StoreError::Backend(e.to_string())),
+        }
+        let len = u32::from_be_bytes(prefix) as usize;
+        if len > MAX_FRAME_LEN {
+            return Err(StoreError::Backend("stored stream is damaged".into()));
+        }
+        let mut payload = vec![0u8; len];
+        self.reader
+            .read_exact(&mut payload)
+            .map_err(|_| StoreError::Backend("stored stream is truncated".into()))?;
+        Ok(Some(payload))
+    }
+}
