@@ -441,9 +441,10 @@ impl Raw {
         cloak_core::session::messages::decode_payload(&payload).ok()
     }
 
-    /// Writes raw bytes.
+    /// Writes raw bytes; the server may already have hung up, which the
+    /// test then sees when it reads.
     pub fn send(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).expect("write");
+        let _ = self.stream.write_all(bytes);
     }
 
     /// Whether the server closed the connection (EOF or reset) within 10 s.
@@ -617,5 +618,50 @@ impl LossyRelay {
             }
         });
         LossyRelay { addr }
+    }
+}
+
+/// A hybrid stream sealed by the client, as the frames it would send.
+pub struct StreamFrames {
+    /// The `SendStream` frame.
+    pub head: Vec<u8>,
+    /// One `Chunk` frame per data chunk.
+    pub chunks: Vec<Vec<u8>>,
+    /// The `End` frame.
+    pub end: Vec<u8>,
+}
+
+impl LibClient {
+    /// Seals `text` (after a receipt key) as a stream over `hello`.
+    pub fn stream_frames(
+        &self,
+        hello: &cloak_core::session::ServerHello,
+        text: &[u8],
+    ) -> StreamFrames {
+        use cloak_core::session::ClientMessage;
+        let frame = |m: &ClientMessage| {
+            cloak_core::session::frame::encode(&cloak_core::session::messages::encode_payload(m))
+        };
+        let (mut sealer, head) = cloak_core::envelope::stream::StreamSealer::new(
+            &self.me,
+            &self.server,
+            &hello.challenge,
+            &Default::default(),
+        )
+        .expect("seal");
+        let mut data = sealer.push(&[0u8; 32]).expect("seal");
+        data.extend(sealer.push(text).expect("seal"));
+        let end = sealer.finish().expect("seal");
+        data.extend(end.last_data);
+        StreamFrames {
+            head: frame(&ClientMessage::SendStream { head }),
+            chunks: data
+                .into_iter()
+                .map(|data| frame(&ClientMessage::Chunk { data }))
+                .collect(),
+            end: frame(&ClientMessage::End {
+                data: end.final_chunk,
+            }),
+        }
     }
 }

@@ -203,9 +203,16 @@ async fn send_stream(
     let mut buffer = Zeroizing::new(vec![0u8; READ_LEN]);
     loop {
         for data in pending.drain(..) {
-            conn.write_message(&ClientMessage::Chunk { data })
-                .await
-                .map_err(network("sending the message"))?;
+            if let Err(e) = conn.write_message(&ClientMessage::Chunk { data }).await {
+                return Err(
+                    early_answer(&mut conn).unwrap_or_else(|| network("sending the message")(e))
+                );
+            }
+        }
+        // The server may have refused mid-stream (full, or a bad chunk):
+        // stop at once rather than send the rest.
+        if let Some(refusal) = early_answer(&mut conn) {
+            return Err(refusal);
         }
         let read = reader.read(&mut buffer).context("reading the message")?;
         if read == 0 {
@@ -235,6 +242,19 @@ async fn send_stream(
         &end.plaintext_sha256,
     )
     .await
+}
+
+/// A refusal the server sent before the stream ended, if any.
+fn early_answer(conn: &mut Connection) -> Option<Failure> {
+    match conn.try_read_message::<ServerMessage>() {
+        Ok(Some(ServerMessage::Error { code, detail })) => {
+            Some(Failure::Final(session::refusal(code, &detail)))
+        }
+        Ok(Some(_)) => Some(Failure::Final(anyhow!(
+            "unexpected answer from the server in the middle of the message"
+        ))),
+        Ok(None) | Err(_) => None,
+    }
 }
 
 async fn await_receipt(

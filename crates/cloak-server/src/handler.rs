@@ -112,7 +112,15 @@ pub(crate) async fn serve(state: Arc<State>, stream: tokio::net::TcpStream, peer
         Ok(Some((challenge, head))) => {
             // The one phase the connection deadline does not bound.
             let reply = crate::intake::receive(&state, &mut conn, peer, &challenge, head).await;
-            answer(&mut conn, peer, &reply).await;
+            match &reply {
+                // A refusal was already sent, before draining.
+                ServerMessage::Error { code, detail } => {
+                    info!(%peer, ?code, "refused: {detail}");
+                }
+                _ => {
+                    answer(&mut conn, peer, &reply).await;
+                }
+            }
         }
         Ok(None) => {}
     }

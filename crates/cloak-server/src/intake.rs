@@ -39,8 +39,19 @@ pub(crate) async fn receive(
     let mut report = Report::default();
     let reply = receive_into(state, conn, peer, challenge, &head, &mut report).await;
     block_in_place(|| report.print());
+    if matches!(reply, ServerMessage::Error { .. }) {
+        // The client may still be sending chunks: answer, then let it read
+        // the answer before the connection closes.
+        if conn.write_message(&reply).await.is_ok() {
+            conn.drain(REFUSAL_LINGER).await;
+        }
+    }
     reply
 }
+
+/// How long a refused stream's remaining bytes are read and discarded so
+/// the client can see the refusal.
+const REFUSAL_LINGER: std::time::Duration = std::time::Duration::from_secs(2);
 
 async fn receive_into(
     state: &Arc<State>,

@@ -115,6 +115,44 @@ impl Connection {
         }
     }
 
+    /// A message the peer has already sent, without waiting: lets a
+    /// streaming sender notice an early refusal instead of writing on.
+    /// `Ok(None)` when nothing complete has arrived.
+    pub fn try_read_message<T: Decode<()>>(&mut self) -> Result<Option<T>, ConnectionError> {
+        loop {
+            if let Some(total) = frame::parse(&self.buffer, MAX_FRAME_LEN)? {
+                let whole = self.buffer.split_to(total);
+                if let Some(tap) = &mut self.tap {
+                    tap(Direction::Received, &whole);
+                }
+                return Ok(Some(decode_payload(&whole[frame::HEADER_LEN..])?));
+            }
+            self.buffer.reserve(READ_CHUNK);
+            match self.stream.try_read_buf(&mut self.buffer) {
+                Ok(0) => return Err(ConnectionError::Closed),
+                Ok(_) => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Reads and discards whatever the peer still sends, until it closes or
+    /// `limit` passes. After refusing a stream mid-way, this lets the peer
+    /// read the refusal: closing with unread data would reset the
+    /// connection and could destroy the answer before the peer reads it.
+    pub async fn drain(&mut self, limit: Duration) {
+        let mut scratch = vec![0u8; READ_CHUNK];
+        let _ = timeout(limit, async {
+            while let Ok(n) = self.stream.read(&mut scratch).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+
     /// Writes one frame.
     pub async fn write_frame(&mut self, payload: &[u8]) -> Result<(), ConnectionError> {
         let bytes = frame::encode(payload);

@@ -1,0 +1,225 @@
+//! Large messages: hybrid streams of many megabytes go through, are stored
+//! sealed, and come back out identical with `read --out`; chunk attacks on
+//! the wire and abandoned streams store nothing.
+
+use cloak_core::session::{ErrorCode, ServerMessage};
+use cloak_tests::{Keys, LibClient, Server, client, texts};
+
+fn ok_stdout(out: &std::process::Output) -> String {
+    let (stdout, stderr) = texts(out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    stdout
+}
+
+fn pattern(len: usize) -> Vec<u8> {
+    let mut state = 0x2545_f491_u32;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state as u8
+        })
+        .collect()
+}
+
+fn spool_is_empty(server: &Server) -> bool {
+    std::fs::read_dir(server.data.join("spool"))
+        .unwrap()
+        .count()
+        == 0
+}
+
+#[test]
+fn a_large_file_streams_through_and_reads_back_identical() {
+    let keys = Keys::new(2048);
+    let server = Server::start(keys.path(), &[]);
+    let work = tempfile::tempdir().unwrap();
+    let input = work.path().join("big.bin");
+    let data = pattern(20 * 1024 * 1024 + 12_345);
+    std::fs::write(&input, &data).unwrap();
+
+    let out = client(
+        keys.path(),
+        server.addr,
+        &["send_msg", "--file", input.to_str().unwrap()],
+    );
+    let stdout = ok_stdout(&out);
+    let id = stdout.split("id ").nth(1).unwrap()[..32].to_owned();
+    let printed = server.wait_stdout(&format!("Stored as {id}"));
+    assert!(
+        printed.contains(&format!("[... {} bytes in all;", data.len())),
+        "{printed}"
+    );
+    assert!(
+        printed.lines().map(str::len).max().unwrap() < 20_000,
+        "only a preview is printed"
+    );
+
+    let refused = server.operator(keys.path(), &["read", &id]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        texts(&refused).1.contains("--out FILE"),
+        "{}",
+        texts(&refused).1
+    );
+
+    let output = work.path().join("copy.bin");
+    let shown = ok_stdout(&server.operator(
+        keys.path(),
+        &["read", &id, "--out", output.to_str().unwrap()],
+    ));
+    assert!(
+        shown.contains("Message integrity & sender authentication passed."),
+        "{shown}"
+    );
+    assert!(
+        std::fs::read(&output).unwrap() == data,
+        "identical after the round trip"
+    );
+    assert!(spool_is_empty(&server));
+}
+
+#[test]
+fn posted_large_message_needs_out_and_arrives_identical() {
+    let keys = Keys::new(2048);
+    let server = Server::start(keys.path(), &[]);
+    let work = tempfile::tempdir().unwrap();
+    let data = pattern(3 * 1024 * 1024);
+    let input = work.path().join("post.bin");
+    std::fs::write(&input, &data).unwrap();
+    let posted = std::process::Command::new(cloak_tests::bin("cloak-server"))
+        .arg("--keys")
+        .arg(keys.path())
+        .arg("--data")
+        .arg(&server.data)
+        .args(["post", "--to", "client", "-"])
+        .stdin(std::fs::File::open(&input).unwrap())
+        .output()
+        .unwrap();
+    ok_stdout(&posted);
+
+    let refused = client(keys.path(), server.addr, &["recv_msg"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        texts(&refused).1.contains("recv_msg --out FILE"),
+        "{}",
+        texts(&refused).1
+    );
+
+    let output = work.path().join("got.bin");
+    let stdout = ok_stdout(&client(
+        keys.path(),
+        server.addr,
+        &["recv_msg", "--out", output.to_str().unwrap()],
+    ));
+    assert!(
+        stdout.contains(&format!("[{} bytes written to", data.len())),
+        "{stdout}"
+    );
+    assert!(std::fs::read(&output).unwrap() == data);
+    let again = ok_stdout(&client(keys.path(), server.addr, &["recv_msg"]));
+    assert!(
+        again.contains("This is a message from the server!"),
+        "acknowledged: {again}"
+    );
+}
+
+#[test]
+fn chunk_attacks_on_the_wire_store_nothing() {
+    let keys = Keys::new(2048);
+    let server = Server::start(keys.path(), &[]);
+    let lib = LibClient::new(keys.path());
+    let text = pattern(5 * 65536 + 77);
+    type Attack = fn(&mut Vec<Vec<u8>>);
+    let attacks: [(&str, Attack); 4] = [
+        ("drop", |c| {
+            c.remove(2);
+        }),
+        ("swap", |c| c.swap(1, 2)),
+        ("duplicate", |c| {
+            let copy = c[1].clone();
+            c.insert(1, copy);
+        }),
+        ("truncate", |c| c.truncate(3)),
+    ];
+    for (name, attack) in attacks {
+        let (mut raw, hello) = lib.hello(server.addr);
+        let frames = lib.stream_frames(&hello, &text);
+        let mut chunks = frames.chunks.clone();
+        attack(&mut chunks);
+        raw.send(&frames.head);
+        for chunk in &chunks {
+            raw.send(chunk);
+        }
+        raw.send(&frames.end);
+        match raw.read_server() {
+            Some(ServerMessage::Error { code, .. }) => {
+                assert_eq!(code, ErrorCode::Rejected, "{name}")
+            }
+            other => panic!("{name}: answered {other:?}"),
+        }
+    }
+    // Control: the same frames untouched are accepted.
+    let (mut raw, hello) = lib.hello(server.addr);
+    let frames = lib.stream_frames(&hello, &text);
+    raw.send(&frames.head);
+    frames.chunks.iter().for_each(|c| raw.send(c));
+    raw.send(&frames.end);
+    assert!(matches!(raw.read_server(), Some(ServerMessage::Receipt(_))));
+    let inbox = ok_stdout(&server.operator(keys.path(), &["inbox"]));
+    assert_eq!(
+        inbox.lines().count(),
+        2,
+        "header + the control only: {inbox}"
+    );
+    assert_eq!(
+        server
+            .stdout()
+            .matches("Message confidentiality failed.")
+            .count(),
+        4
+    );
+    assert!(spool_is_empty(&server));
+}
+
+#[test]
+fn an_abandoned_stream_leaves_nothing() {
+    let keys = Keys::new(2048);
+    let server = Server::start(keys.path(), &[]);
+    let lib = LibClient::new(keys.path());
+    {
+        let (mut raw, hello) = lib.hello(server.addr);
+        let frames = lib.stream_frames(&hello, &pattern(4 * 65536));
+        raw.send(&frames.head);
+        raw.send(&frames.chunks[0]);
+        raw.send(&frames.chunks[1]);
+    }
+    server.wait_stdout("left before the end of the stream");
+    assert!(spool_is_empty(&server));
+    let inbox = ok_stdout(&server.operator(keys.path(), &["inbox"]));
+    assert_eq!(inbox.trim(), "The inbox is empty.");
+}
+
+#[test]
+fn store_limit_stops_a_stream_early() {
+    let keys = Keys::new(2048);
+    let server = Server::start(keys.path(), &["--max-store-bytes", "1000000"]);
+    let work = tempfile::tempdir().unwrap();
+    let input = work.path().join("big.bin");
+    std::fs::write(&input, pattern(3_000_000)).unwrap();
+    let out = client(
+        keys.path(),
+        server.addr,
+        &["send_msg", "--file", input.to_str().unwrap()],
+    );
+    let (_, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("the server is full"), "{stderr}");
+    assert!(spool_is_empty(&server));
+    ok_stdout(&client(
+        keys.path(),
+        server.addr,
+        &["send_msg", "small still fits"],
+    ));
+}
