@@ -522,7 +522,7 @@ impl LibClient {
         (
             cloak_core::session::frame::encode(&payload_bytes),
             *receipt_key,
-            sealed.plaintext_sha256,
+            sealed.plaintext_digest,
         )
     }
 

@@ -171,7 +171,7 @@ async fn send_envelope(
         &hello,
         &receipt_key,
         message_id,
-        &sealed.plaintext_sha256,
+        &sealed.plaintext_digest,
     )
     .await
 }
@@ -202,11 +202,11 @@ async fn send_stream(
     let progress = Progress::new(len);
     let mut buffer = Zeroizing::new(vec![0u8; READ_LEN]);
     loop {
-        for data in pending.drain(..) {
-            if let Err(e) = conn.write_message(&ClientMessage::Chunk { data }).await {
-                return Err(
-                    early_answer(&mut conn).unwrap_or_else(|| network("sending the message")(e))
-                );
+        if !pending.is_empty() {
+            let chunks = pending.drain(..).map(|data| ClientMessage::Chunk { data });
+            if let Err(e) = conn.write_messages(chunks).await {
+                return Err(early_answer(&mut conn)
+                    .unwrap_or_else(|| network("sending the message")(e)));
             }
         }
         // The server may have refused mid-stream (full, or a bad chunk):
@@ -239,7 +239,7 @@ async fn send_stream(
         &hello,
         &receipt_key,
         message_id,
-        &end.plaintext_sha256,
+        &end.plaintext_digest,
     )
     .await
 }
@@ -263,7 +263,7 @@ async fn await_receipt(
     hello: &ServerHello,
     receipt_key: &[u8; RECEIPT_KEY_LEN],
     message_id: MessageId,
-    plaintext_sha256: &[u8; 32],
+    plaintext_digest: &[u8; 32],
 ) -> Result<(), Failure> {
     let answer = conn
         .expect_message::<ServerMessage>()
@@ -277,7 +277,7 @@ async fn await_receipt(
                     message_id,
                     server.fingerprint(),
                     &hello.challenge,
-                    plaintext_sha256,
+                    plaintext_digest,
                     &receipt.mac,
                 );
             if genuine {

@@ -19,6 +19,10 @@ pub const ASYMMETRIC_BLOCK_LABEL: &[u8] = b"CloakRoom asymmetric block v1";
 /// passed off as an asymmetric block, nor the reverse.
 pub const HYBRID_KEY_WRAP_LABEL: &[u8] = b"CloakRoom hybrid key wrap v1";
 
+/// BLAKE3 derive-key context of the plaintext digest that signatures
+/// cover. A fixed, unique string, as BLAKE3 requires for domain separation.
+pub const PLAINTEXT_DIGEST_CONTEXT: &str = "CloakRoom 2026-11-28 plaintext digest v1";
+
 /// Smallest RSA modulus we generate or load. 2048 bits is NIST's floor for
 /// use beyond 2030; anything smaller is refused rather than silently weak.
 pub const MIN_RSA_BITS: usize = 2048;

@@ -87,7 +87,7 @@ pub(crate) fn send(
         &record,
         receipt_key,
         challenge,
-        &opened.plaintext_sha256,
+        &opened.plaintext_digest,
     );
     (report, receipt)
 }
@@ -182,7 +182,7 @@ pub(crate) fn store_and_receipt(
     record: &Inbound,
     receipt_key: &[u8; 32],
     challenge: &Challenge,
-    plaintext_sha256: &[u8; 32],
+    plaintext_digest: &[u8; 32],
 ) -> ServerMessage {
     match state.store.store_inbound(record) {
         Ok(Insert::Stored) => report.line(format!("Stored as {}.", record.message_id)),
@@ -201,7 +201,7 @@ pub(crate) fn store_and_receipt(
         record.message_id,
         state.key.fingerprint(),
         challenge,
-        plaintext_sha256,
+        plaintext_digest,
     );
     ServerMessage::Receipt(Receipt {
         message_id: record.message_id,

@@ -88,8 +88,8 @@ pub struct Sealed {
     pub bytes: Vec<u8>,
     /// The id the sender chose, to match receipts and retries.
     pub message_id: MessageId,
-    /// SHA-256 of the plaintext, as signed.
-    pub plaintext_sha256: [u8; HASH_LEN],
+    /// Digest (BLAKE3, see `limits::PLAINTEXT_DIGEST_CONTEXT`) of the plaintext, as signed.
+    pub plaintext_digest: [u8; HASH_LEN],
 }
 
 /// An envelope that decrypted under our key but is not yet verified.
@@ -126,8 +126,8 @@ pub struct Opened {
     pub freshness: Vec<u8>,
     /// The message.
     pub plaintext: Vec<u8>,
-    /// SHA-256 of the message, as signed.
-    pub plaintext_sha256: [u8; HASH_LEN],
+    /// Digest (BLAKE3) of the message, as signed.
+    pub plaintext_digest: [u8; HASH_LEN],
 }
 
 fn now() -> u64 {
@@ -174,9 +174,9 @@ pub fn seal(
         mode,
         recipient: recipient.fingerprint(),
     };
-    let (body, message_id, plaintext_sha256) = match mode {
+    let (body, message_id, plaintext_digest) = match mode {
         Mode::Asymmetric => {
-            let plaintext_sha256 = Active::sha256(plaintext);
+            let plaintext_digest = Active::digest(plaintext);
             let message_id = options.message_id.unwrap_or_else(random_message_id);
             let claims = signed::sign(
                 sender,
@@ -186,7 +186,7 @@ pub fn seal(
                 message_id,
                 options.timestamp.unwrap_or_else(now),
                 &[],
-                plaintext_sha256,
+                plaintext_digest,
             )?;
             let inner = Inner {
                 claims,
@@ -194,7 +194,7 @@ pub fn seal(
             };
             let inner_bytes = Zeroizing::new(codec::encode(&inner));
             let body = asymmetric::encrypt(recipient, &inner_bytes)?;
-            (body, message_id, plaintext_sha256)
+            (body, message_id, plaintext_digest)
         }
         Mode::Hybrid => {
             let (mut sealer, _head) =
@@ -209,13 +209,13 @@ pub fn seal(
                 wrapped_key,
                 chunks,
             };
-            (body, message_id, end.plaintext_sha256)
+            (body, message_id, end.plaintext_digest)
         }
     };
     Ok(Sealed {
         bytes: Envelope { header, body }.to_bytes(),
         message_id,
-        plaintext_sha256,
+        plaintext_digest,
     })
 }
 
@@ -260,7 +260,7 @@ pub fn decrypt(
                 recipient: header.recipient,
                 wrapped_key: Vec::new(),
                 claims: inner.claims.clone(),
-                digest: Active::sha256(&plaintext),
+                digest: Active::digest(&plaintext),
                 plaintext,
             })
         }
@@ -331,7 +331,7 @@ impl Decrypted {
             mode: self.mode,
             freshness: std::mem::take(&mut self.claims.freshness),
             plaintext: std::mem::take(&mut *self.plaintext),
-            plaintext_sha256: self.digest,
+            plaintext_digest: self.digest,
         })
     }
 }

@@ -30,7 +30,7 @@ pub(crate) struct SignedContent<'a> {
     pub timestamp: u64,
     /// Empty in asymmetric mode.
     pub wrapped_key: &'a [u8],
-    pub plaintext_sha256: [u8; HASH_LEN],
+    pub plaintext_digest: [u8; HASH_LEN],
 }
 
 /// Builds the encoded signed content for the given fields.
@@ -43,7 +43,7 @@ pub(crate) fn signed_bytes(
     message_id: MessageId,
     timestamp: u64,
     wrapped_key: &[u8],
-    plaintext_sha256: [u8; HASH_LEN],
+    plaintext_digest: [u8; HASH_LEN],
 ) -> Vec<u8> {
     codec::encode(&SignedContent {
         label: SIGNATURE_LABEL,
@@ -55,7 +55,7 @@ pub(crate) fn signed_bytes(
         message_id,
         timestamp,
         wrapped_key,
-        plaintext_sha256,
+        plaintext_digest,
     })
 }
 
@@ -69,7 +69,7 @@ pub(crate) fn sign(
     message_id: MessageId,
     timestamp: u64,
     wrapped_key: &[u8],
-    plaintext_sha256: [u8; HASH_LEN],
+    plaintext_digest: [u8; HASH_LEN],
 ) -> Result<Claims, crate::SealError> {
     let signed = signed_bytes(
         mode,
@@ -79,7 +79,7 @@ pub(crate) fn sign(
         message_id,
         timestamp,
         wrapped_key,
-        plaintext_sha256,
+        plaintext_digest,
     );
     let signature =
         Active::pss_sign(sender.rsa(), &signed).map_err(|e| crate::SealError::Crypto(e.0))?;
@@ -101,7 +101,7 @@ pub(crate) fn verify(
     mode: Mode,
     recipient: Fingerprint,
     wrapped_key: &[u8],
-    plaintext_sha256: [u8; HASH_LEN],
+    plaintext_digest: [u8; HASH_LEN],
     freshness: FreshnessCheck<'_>,
 ) -> Result<(), OpenError> {
     let fresh = match freshness {
@@ -116,7 +116,7 @@ pub(crate) fn verify(
         claims.message_id,
         claims.timestamp,
         wrapped_key,
-        plaintext_sha256,
+        plaintext_digest,
     );
     let signature_ok = Active::pss_verify(sender.rsa(), &signed, &claims.signature);
     if fresh && signature_ok && sender.fingerprint() == claims.sender {

@@ -147,7 +147,7 @@ impl<'k> StreamSealer<'k> {
     }
 
     /// Ends the stream: returns the last data chunk (if any) and the final
-    /// chunk with the signed trailer, and the plaintext's SHA-256.
+    /// chunk with the signed trailer, and the plaintext's digest.
     pub fn finish(mut self) -> Result<StreamEnd, SealError> {
         let last_data = if self.buffer.is_empty() {
             None
@@ -177,7 +177,7 @@ impl<'k> StreamSealer<'k> {
         Ok(StreamEnd {
             last_data,
             final_chunk,
-            plaintext_sha256: digest,
+            plaintext_digest: digest,
         })
     }
 }
@@ -189,8 +189,8 @@ pub struct StreamEnd {
     pub last_data: Option<Vec<u8>>,
     /// The final chunk: the sealed, signed trailer.
     pub final_chunk: Vec<u8>,
-    /// SHA-256 of the whole plaintext, as signed.
-    pub plaintext_sha256: [u8; HASH_LEN],
+    /// Digest (BLAKE3) of the whole plaintext, as signed.
+    pub plaintext_digest: [u8; HASH_LEN],
 }
 
 /// Opens a hybrid stream incrementally. Plaintext from [`StreamOpener::chunk`]
@@ -258,14 +258,20 @@ impl StreamOpener {
     /// Decrypts the next data chunk. Chunks must come in order; only the
     /// last data chunk may be shorter than a full chunk.
     pub fn chunk(&mut self, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, OpenError> {
+        self.chunk_in_place(sealed.to_vec())
+    }
+
+    /// [`StreamOpener::chunk`] without a copy: decrypts `sealed` in place.
+    pub fn chunk_in_place(&mut self, sealed: Vec<u8>) -> Result<Zeroizing<Vec<u8>>, OpenError> {
         if self.short_seen || sealed.len() > MAX_SEALED_CHUNK {
             return Err(OpenError::Rejected);
         }
-        let plaintext = self
+        let mut plaintext = Zeroizing::new(sealed);
+        if !self
             .cipher
-            .open(&nonce(self.counter, false), &self.aad, sealed)
-            .ok_or(OpenError::Rejected)?;
-        if plaintext.is_empty() {
+            .open_in_place(&nonce(self.counter, false), &self.aad, &mut plaintext)
+            || plaintext.is_empty()
+        {
             return Err(OpenError::Rejected);
         }
         self.short_seen = plaintext.len() < STREAM_CHUNK_LEN;
@@ -332,8 +338,8 @@ pub struct StreamOpened {
     pub freshness: Vec<u8>,
     /// Plaintext length in bytes.
     pub len: u64,
-    /// SHA-256 of the plaintext.
-    pub plaintext_sha256: [u8; HASH_LEN],
+    /// Digest (BLAKE3) of the plaintext.
+    pub plaintext_digest: [u8; HASH_LEN],
 }
 
 impl StreamDecrypted {
@@ -363,7 +369,7 @@ impl StreamDecrypted {
             timestamp: self.claims.timestamp,
             freshness: self.claims.freshness,
             len: self.len,
-            plaintext_sha256: self.digest,
+            plaintext_digest: self.digest,
         })
     }
 

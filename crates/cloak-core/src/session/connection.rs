@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 use super::frame::{self, FrameError};
-use super::messages::{PayloadError, decode_payload, encode_payload};
+use super::messages::{PayloadError, decode_payload, encode_frame, encode_frame_into};
 use crate::limits::MAX_FRAME_LEN;
 
 /// Which way a frame went, for a wire tap.
@@ -57,6 +57,7 @@ pub struct Connection {
     buffer: BytesMut,
     io_timeout: Duration,
     tap: Option<Tap>,
+    write_buffer: Vec<u8>,
 }
 
 /// Grow the read buffer by at most this much per read: memory follows the
@@ -72,6 +73,7 @@ impl Connection {
             buffer: BytesMut::with_capacity(8 * 1024),
             io_timeout,
             tap: None,
+            write_buffer: Vec::new(),
         }
     }
 
@@ -85,23 +87,22 @@ impl Connection {
     /// The whole frame must arrive within the timeout (not merely each
     /// read), so a peer trickling bytes cannot hold the connection forever:
     /// it must keep up at least one frame per timeout.
-    pub async fn read_frame(&mut self) -> Result<Option<Vec<u8>>, ConnectionError> {
+    pub async fn read_frame(&mut self) -> Result<Option<BytesMut>, ConnectionError> {
         let limit = self.io_timeout;
         timeout(limit, self.read_frame_untimed())
             .await
             .map_err(|_| ConnectionError::Timeout(limit))?
     }
 
-    async fn read_frame_untimed(&mut self) -> Result<Option<Vec<u8>>, ConnectionError> {
+    async fn read_frame_untimed(&mut self) -> Result<Option<BytesMut>, ConnectionError> {
         loop {
             if let Some(total) = frame::parse(&self.buffer, MAX_FRAME_LEN)? {
-                let whole = self.buffer.split_to(total);
+                let mut whole = self.buffer.split_to(total);
                 if let Some(tap) = &mut self.tap {
                     tap(Direction::Received, &whole);
                 }
-                let mut payload = whole;
-                payload.advance(frame::HEADER_LEN);
-                return Ok(Some(payload.to_vec()));
+                whole.advance(frame::HEADER_LEN);
+                return Ok(Some(whole));
             }
             self.buffer.reserve(READ_CHUNK);
             let read = self.stream.read_buf(&mut self.buffer).await?;
@@ -155,12 +156,20 @@ impl Connection {
 
     /// Writes one frame.
     pub async fn write_frame(&mut self, payload: &[u8]) -> Result<(), ConnectionError> {
-        let bytes = frame::encode(payload);
+        self.write_encoded(frame::encode(payload)).await
+    }
+
+    /// Writes bytes that already form one whole frame.
+    async fn write_encoded(&mut self, bytes: Vec<u8>) -> Result<(), ConnectionError> {
         if let Some(tap) = &mut self.tap {
             tap(Direction::Sent, &bytes);
         }
+        self.write_raw(&bytes).await
+    }
+
+    async fn write_raw(&mut self, bytes: &[u8]) -> Result<(), ConnectionError> {
         timeout(self.io_timeout, async {
-            self.stream.write_all(&bytes).await?;
+            self.stream.write_all(bytes).await?;
             self.stream.flush().await
         })
         .await
@@ -181,9 +190,34 @@ impl Connection {
         self.read_message().await?.ok_or(ConnectionError::Closed)
     }
 
+    /// Encodes and writes several messages in one write (stream chunks).
+    pub async fn write_messages<T: Encode>(
+        &mut self,
+        messages: impl IntoIterator<Item = T>,
+    ) -> Result<(), ConnectionError> {
+        // A buffer kept across calls: a fresh megabyte each time would be
+        // mapped and unmapped by the allocator, page by page.
+        let mut bytes = std::mem::take(&mut self.write_buffer);
+        bytes.clear();
+        for message in messages {
+            encode_frame_into(&message, &mut bytes);
+        }
+        if let Some(tap) = &mut self.tap {
+            // The tap shows frames one by one, as an observer would split them.
+            let mut rest = &bytes[..];
+            while let Ok(Some(total)) = frame::parse(rest, MAX_FRAME_LEN) {
+                tap(Direction::Sent, &rest[..total]);
+                rest = &rest[total..];
+            }
+        }
+        let result = self.write_raw(&bytes).await;
+        self.write_buffer = bytes;
+        result
+    }
+
     /// Encodes and writes one message.
     pub async fn write_message<T: Encode>(&mut self, message: &T) -> Result<(), ConnectionError> {
-        self.write_frame(&encode_payload(message)).await
+        self.write_encoded(encode_frame(message)).await
     }
 
     /// Closes the write half, telling the peer we are done.

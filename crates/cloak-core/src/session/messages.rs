@@ -167,6 +167,26 @@ pub fn encode_payload<T: Encode>(message: &T) -> Vec<u8> {
     out
 }
 
+/// Encodes `message` as a whole frame (length prefix, version, message)
+/// with a single copy of its contents.
+pub fn encode_frame<T: Encode>(message: &T) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    encode_frame_into(message, &mut out);
+    out
+}
+
+/// Appends `message` as a whole frame to `out`, so several frames can go
+/// out in one write.
+pub fn encode_frame_into<T: Encode>(message: &T, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(&[0u8; 4]);
+    out.extend_from_slice(&PROTOCOL_VERSION.to_be_bytes());
+    bincode::encode_into_std_write(message, out, codec::config::<MAX_FRAME_LEN>())
+        .expect("encoding into a Vec does not fail");
+    let len = (out.len() - start - 4) as u32;
+    out[start..start + 4].copy_from_slice(&len.to_be_bytes());
+}
+
 /// Decodes a payload, checking the version first.
 pub fn decode_payload<T: Decode<()>>(payload: &[u8]) -> Result<T, PayloadError> {
     let (version, body) = payload

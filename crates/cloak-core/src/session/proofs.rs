@@ -39,7 +39,7 @@ fn receipt_hmac(
     message_id: MessageId,
     server: Fingerprint,
     challenge: &Challenge,
-    plaintext_sha256: &[u8; HASH_LEN],
+    plaintext_digest: &[u8; HASH_LEN],
 ) -> Hmac<Sha256> {
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(receipt_key)
         .expect("HMAC accepts keys of any length");
@@ -48,7 +48,7 @@ fn receipt_hmac(
         message_id,
         server,
         challenge,
-        plaintext_sha256,
+        plaintext_digest,
     )));
     mac
 }
@@ -61,9 +61,9 @@ pub fn receipt_mac(
     message_id: MessageId,
     server: Fingerprint,
     challenge: &Challenge,
-    plaintext_sha256: &[u8; HASH_LEN],
+    plaintext_digest: &[u8; HASH_LEN],
 ) -> [u8; HASH_LEN] {
-    receipt_hmac(receipt_key, message_id, server, challenge, plaintext_sha256)
+    receipt_hmac(receipt_key, message_id, server, challenge, plaintext_digest)
         .finalize()
         .into_bytes()
         .into()
@@ -75,10 +75,10 @@ pub fn verify_receipt(
     message_id: MessageId,
     server: Fingerprint,
     challenge: &Challenge,
-    plaintext_sha256: &[u8; HASH_LEN],
+    plaintext_digest: &[u8; HASH_LEN],
     mac: &[u8; HASH_LEN],
 ) -> bool {
-    receipt_hmac(receipt_key, message_id, server, challenge, plaintext_sha256)
+    receipt_hmac(receipt_key, message_id, server, challenge, plaintext_digest)
         .verify_slice(mac)
         .is_ok()
 }

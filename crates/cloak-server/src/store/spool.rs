@@ -48,7 +48,9 @@ impl Spool {
             .open(&temp)
             .map_err(io(&temp))?;
         Ok(Spool {
-            file: Some(BufWriter::with_capacity(256 * 1024, file)),
+            // Small on purpose: chunks (64 KiB) bypass it and go straight to
+            // the file without a copy; only the 4-byte prefixes gather here.
+            file: Some(BufWriter::with_capacity(8 * 1024, file)),
             temp,
             messages: data.join(MESSAGES_DIR),
             bytes: 0,
@@ -69,6 +71,8 @@ impl Spool {
         file.write_all(&(payload.len() as u32).to_be_bytes())
             .and_then(|()| file.write_all(payload))
             .map_err(io(&self.temp))?;
+        // (A chunk is larger than the buffer, so it goes straight to the
+        // file after the buffered prefix: two writes, no copy.)
         self.bytes += added;
         Ok(())
     }
