@@ -10,4 +10,5 @@ mod send;
 mod session;
 mod wire;
 
+pub use send::{Source, send_with};
 pub use session::ClientConfig;

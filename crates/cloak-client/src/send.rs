@@ -35,7 +35,7 @@ const ATTEMPTS: u32 = 3;
 
 /// Where the message comes from.
 #[derive(Debug)]
-pub(crate) enum Source {
+pub enum Source {
     /// Given on the command line.
     Text(Vec<u8>),
     /// A file, read as it is sent (and again on a retry).
@@ -45,7 +45,7 @@ pub(crate) enum Source {
 }
 
 impl Source {
-    fn open(&self) -> anyhow::Result<(Box<dyn Read>, Option<u64>)> {
+    fn open(&self) -> anyhow::Result<(Box<dyn Read + Send>, Option<u64>)> {
         Ok(match self {
             Source::Text(text) => (Box::new(Cursor::new(text.clone())), Some(text.len() as u64)),
             Source::File(path) => {
@@ -82,16 +82,28 @@ fn network(what: &'static str) -> impl FnOnce(ConnectionError) -> Failure {
     move |e| Failure::Network(anyhow::Error::new(e).context(what))
 }
 
-/// Sends the message; returns the line to print on success.
+/// Sends the message with the keys in `config`'s folder; returns the line
+/// to print on success.
 pub(crate) async fn send(config: &ClientConfig, source: Source) -> anyhow::Result<String> {
     let me = config.keys.load_own(Role::Client)?;
     let server = config.keys.load_peer(Role::Server)?;
+    send_with(config, &me, &server, source).await
+}
+
+/// Sends the message with keys already loaded (so a program sending many
+/// messages parses its keys once).
+pub async fn send_with(
+    config: &ClientConfig,
+    me: &KeyPair,
+    server: &PublicKey,
+    source: Source,
+) -> anyhow::Result<String> {
     let message_id = proofs::new_message_id();
     let mut attempt = 1;
     loop {
         let result = match config.mode {
-            Mode::Asymmetric => send_envelope(config, &me, &server, &source, message_id).await,
-            _ => send_stream(config, &me, &server, &source, message_id).await,
+            Mode::Asymmetric => send_envelope(config, me, server, &source, message_id).await,
+            _ => send_stream(config, me, server, &source, message_id).await,
         };
         match result {
             Ok(()) => {
@@ -205,8 +217,9 @@ async fn send_stream(
         if !pending.is_empty() {
             let chunks = pending.drain(..).map(|data| ClientMessage::Chunk { data });
             if let Err(e) = conn.write_messages(chunks).await {
-                return Err(early_answer(&mut conn)
-                    .unwrap_or_else(|| network("sending the message")(e)));
+                return Err(
+                    early_answer(&mut conn).unwrap_or_else(|| network("sending the message")(e))
+                );
             }
         }
         // The server may have refused mid-stream (full, or a bad chunk):

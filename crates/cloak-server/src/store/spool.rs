@@ -26,6 +26,11 @@ fn io(what: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
     }
 }
 
+/// Start writing back to disk after this many new bytes, while the stream
+/// goes on: the final fsync then has only the tail left to flush, instead of
+/// the whole message after the last byte arrived.
+const WRITEBACK_EVERY: u64 = 32 * 1024 * 1024;
+
 /// A stream being received.
 pub struct Spool {
     file: Option<BufWriter<File>>,
@@ -33,6 +38,8 @@ pub struct Spool {
     messages: PathBuf,
     bytes: u64,
     room: u64,
+    unsynced: u64,
+    writeback: Option<std::thread::JoinHandle<io::Result<()>>>,
 }
 
 impl Spool {
@@ -55,6 +62,8 @@ impl Spool {
             messages: data.join(MESSAGES_DIR),
             bytes: 0,
             room,
+            unsynced: 0,
+            writeback: None,
         })
     }
 
@@ -74,6 +83,35 @@ impl Spool {
         // (A chunk is larger than the buffer, so it goes straight to the
         // file after the buffered prefix: two writes, no copy.)
         self.bytes += added;
+        self.unsynced += added;
+        if self.unsynced >= WRITEBACK_EVERY {
+            self.start_writeback()?;
+        }
+        Ok(())
+    }
+
+    /// Flushes what is written so far in a background thread, unless the
+    /// previous flush is still running.
+    fn start_writeback(&mut self) -> Result<(), StoreError> {
+        if self.writeback.as_ref().is_some_and(|t| !t.is_finished()) {
+            return Ok(());
+        }
+        self.finish_writeback()?;
+        let file = self.file.as_mut().expect("spool is open until committed");
+        file.flush().map_err(io(&self.temp))?;
+        let handle = file.get_ref().try_clone().map_err(io(&self.temp))?;
+        self.writeback = Some(std::thread::spawn(move || handle.sync_data()));
+        self.unsynced = 0;
+        Ok(())
+    }
+
+    fn finish_writeback(&mut self) -> Result<(), StoreError> {
+        if let Some(thread) = self.writeback.take() {
+            thread
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("writeback thread panicked")))
+                .map_err(io(&self.temp))?;
+        }
         Ok(())
     }
 
@@ -86,6 +124,7 @@ impl Spool {
     /// database row must be written afterwards; a crash in between leaves
     /// an unreferenced file that start-up sweeps away.
     pub fn commit(mut self) -> Result<PathBuf, StoreError> {
+        self.finish_writeback()?;
         let writer = self.file.take().expect("spool is open until committed");
         let file = writer
             .into_inner()

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# CloakRoom benchmark: one run prints, on this machine,
+#  1. a 1 GiB hybrid message end to end over loopback, the data folder on
+#     tmpfs and on disk, in MB/s, with peak RSS of client and server, beside
+#     `dd conv=fsync` of the same size into the same folder;
+#  2. 100-byte messages: throughput and p50/p99 latency with 1, 8 and 64
+#     concurrent clients, in each mode;
+#  3. references measured in the same run (openssl speed: RSA private-key
+#     operations for the key size used, AES-256-GCM) and our ratios to them;
+#  4. `cloak-client send_msg "hi"` wall time, process start to exit.
+#
+# Usage: scripts/bench.sh            (BENCH_MB=1024, BENCH_SECONDS=5)
+#        BENCH_MB=256 BENCH_SECONDS=2 scripts/bench.sh   (a quicker run)
+# BENCH_DISK_DIR chooses the on-disk folder (default: target/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MB=${BENCH_MB:-1024}
+SECONDS_EACH=${BENCH_SECONDS:-5}
+BITS=3072
+CORES=$(nproc)
+
+for tool in openssl /usr/bin/time awk; do
+    command -v "$tool" >/dev/null || { echo "bench needs $tool" >&2; exit 1; }
+done
+
+cargo build --release --bins --quiet
+BIN=$PWD/target/release
+
+TMPFS=$(mktemp -d -p /dev/shm cloak-bench.XXXXXX)
+DISK=$(mktemp -d -p "${BENCH_DISK_DIR:-$PWD/target}" cloak-bench.XXXXXX)
+SERVER=
+cleanup() {
+    [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null || true
+    rm -rf "$TMPFS" "$DISK"
+}
+trap cleanup EXIT
+
+KEYS=$TMPFS/keys
+"$BIN/cloak-server" generate_key_pair --keys "$KEYS" --bits $BITS >/dev/null
+"$BIN/cloak-client" generate_key_pair --keys "$KEYS" --bits $BITS >/dev/null
+INPUT=$TMPFS/input.bin
+head -c $((MB * 1024 * 1024)) /dev/urandom >"$INPUT"
+BYTES=$((MB * 1024 * 1024))
+
+now() { date +%s.%N; }
+mbps() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.0f", b / s / 1e6 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+start_server() { # data-dir
+    "$BIN/cloak-server" --keys "$KEYS" --data "$1" --addr 127.0.0.1:0 \
+        --max-store-bytes $((BYTES * 4)) >"$TMPFS/server.out" 2>"$TMPFS/server.err" &
+    SERVER=$!
+    for _ in $(seq 200); do
+        grep -q '^listening on ' "$TMPFS/server.out" 2>/dev/null && break
+        sleep 0.05
+    done
+    ADDR=$(sed -n 's/^listening on //p' "$TMPFS/server.out")
+}
+stop_server() {
+    kill -TERM "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=
+}
+server_rss_kb() { awk '/VmHWM/ { print $2 }' "/proc/$SERVER/status"; }
+
+echo "# CloakRoom benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $CORES cores, RSA-$BITS keys"
+echo "# cpu: $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
+echo
+echo "## 1. ${MB} MiB hybrid message end to end (loopback)"
+for where in tmpfs disk; do
+    dir=$TMPFS; [ $where = disk ] && dir=$DISK
+    start_server "$dir/data"
+    t0=$(now)
+    /usr/bin/time -f "%M" -o "$TMPFS/client.rss" \
+        "$BIN/cloak-client" --keys "$KEYS" --addr "$ADDR" send_msg --file "$INPUT" >/dev/null
+    t1=$(now)
+    secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+    rss_server=$(server_rss_kb)
+    rss_client=$(cat "$TMPFS/client.rss")
+    stop_server
+    t0=$(now)
+    dd if="$INPUT" of="$dir/dd.bin" bs=1M conv=fsync status=none
+    t1=$(now)
+    dd_secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+    rm -f "$dir/dd.bin"; rm -rf "$dir/data"
+    ours=$(mbps $BYTES "$secs"); dd_rate=$(mbps $BYTES "$dd_secs")
+    printf '%-6s cloakroom %5s MB/s  dd conv=fsync %5s MB/s  ratio %s  peak RSS client %s KiB, server %s KiB\n' \
+        $where "$ours" "$dd_rate" "$(ratio "$ours" "$dd_rate")" "$rss_client" "$rss_server"
+    eval "E2E_$where=$ours"
+done
+
+echo
+echo "## 2. 100-byte messages, ${SECONDS_EACH}s per run (clients on the same machine)"
+start_server "$TMPFS/data"
+for mode in asymmetric hybrid; do
+    for clients in 1 8 64; do
+        line=$("$BIN/cloak-bench" small --addr "$ADDR" --keys "$KEYS" --mode $mode \
+            --clients $clients --seconds "$SECONDS_EACH")
+        echo "$line"
+        eval "SMALL_${mode}_${clients}=$(echo "$line" | awk '{ for (i = 1; i < NF; i++) if ($i == "throughput_per_sec") print $(i + 1) }')"
+    done
+done
+stop_server
+
+echo
+echo "## 3. References, same run"
+"$BIN/cloak-bench" rsa --keys "$KEYS" --seconds 3 | tee "$TMPFS/rsa.txt"
+OURS_OPEN=$(awk '/^open_hybrid_per_sec/ { print $2 }' "$TMPFS/rsa.txt")
+OPENSSL_RSA=$(openssl speed -seconds 3 rsa$BITS 2>/dev/null | awk -v b="rsa $BITS bits" '$0 ~ b { print $6; exit }')
+OPENSSL_AES=$(openssl speed -seconds 3 -evp aes-256-gcm 2>/dev/null | awk '/^AES-256-GCM/ { sub("k", "", $7); print $7 * 1000 / 1e6 }')
+echo "openssl rsa$BITS private ops/s (1 core): $OPENSSL_RSA"
+echo "openssl AES-256-GCM MB/s (16 KiB blocks, 1 core): $OPENSSL_AES"
+echo "rsa crate (our backend) open of a hybrid envelope, per second (1 core, 1 private op each): $OURS_OPEN"
+echo
+echo "## Ratios"
+echo "rsa crate private op rate / openssl: $(ratio "$OURS_OPEN" "$OPENSSL_RSA")"
+echo "end to end on tmpfs / openssl AES-256-GCM: $(ratio "$E2E_tmpfs" "$OPENSSL_AES")"
+# The server spends 1 private op per hybrid message and one per RSA block
+# per asymmetric message (2 blocks at 3072 bits for 100 bytes); the
+# clients, on the same cores here, spend 1 more each (the signature).
+bound_server_h=$(awk -v r="$OURS_OPEN" -v c="$CORES" 'BEGIN { print r * c / 1 }')
+bound_machine_h=$(awk -v r="$OURS_OPEN" -v c="$CORES" 'BEGIN { print r * c / 2 }')
+bound_server_a=$(awk -v r="$OURS_OPEN" -v c="$CORES" 'BEGIN { print r * c / 2 }')
+bound_machine_a=$(awk -v r="$OURS_OPEN" -v c="$CORES" 'BEGIN { print r * c / 3 }')
+echo "hybrid, 64 clients: $SMALL_hybrid_64 msg/s = $(ratio "$SMALL_hybrid_64" "$bound_server_h") of the server-only RSA bound ($bound_server_h), $(ratio "$SMALL_hybrid_64" "$bound_machine_h") of the whole-machine bound ($bound_machine_h)"
+echo "asymmetric, 64 clients: $SMALL_asymmetric_64 msg/s = $(ratio "$SMALL_asymmetric_64" "$bound_server_a") of the server-only RSA bound ($bound_server_a), $(ratio "$SMALL_asymmetric_64" "$bound_machine_a") of the whole-machine bound ($bound_machine_a)"
+
+echo
+echo "## 4. cloak-client send_msg \"hi\", process start to exit (median of 20)"
+start_server "$TMPFS/data"
+for mode in asymmetric hybrid; do
+    for _ in $(seq 20); do
+        t0=$(now)
+        "$BIN/cloak-client" --keys "$KEYS" --addr "$ADDR" --mode $mode send_msg hi >/dev/null
+        t1=$(now)
+        awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f\n", b - a }'
+    done | sort -n | awk -v m=$mode 'NR == 10 { a = $1 } NR == 11 { printf "%-10s %.3f s\n", m, (a + $1) / 2 }'
+done
+stop_server
