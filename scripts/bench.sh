@@ -9,14 +9,17 @@
 #     operations for the key size used, AES-256-GCM) and our ratios to them;
 #  4. `cloak-client send_msg "hi"` wall time, process start to exit.
 #
-# Usage: scripts/bench.sh            (BENCH_MB=1024, BENCH_SECONDS=5)
-#        BENCH_MB=256 BENCH_SECONDS=2 scripts/bench.sh   (a quicker run)
+# Usage: scripts/bench.sh            (BENCH_MB=1024, BENCH_SECONDS=5, BENCH_REPEAT=3)
+#        BENCH_MB=256 BENCH_SECONDS=2 BENCH_REPEAT=1 scripts/bench.sh   (a quicker run)
 # BENCH_DISK_DIR chooses the on-disk folder (default: target/).
+# Shared machines are noisy: each end-to-end figure (ours and dd's) is the
+# best of BENCH_REPEAT runs, alternating the two.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 MB=${BENCH_MB:-1024}
 SECONDS_EACH=${BENCH_SECONDS:-5}
+REPEAT=${BENCH_REPEAT:-3}
 BITS=3072
 CORES=$(nproc)
 
@@ -66,25 +69,30 @@ echo "# CloakRoom benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $CORES cores, RSA-$BIT
 echo "# cpu: $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
 echo
 echo "## 1. ${MB} MiB hybrid message end to end (loopback)"
+best() { sort -g | tail -n 1; }
 for where in tmpfs disk; do
     dir=$TMPFS; [ $where = disk ] && dir=$DISK
-    start_server "$dir/data"
-    t0=$(now)
-    /usr/bin/time -f "%M" -o "$TMPFS/client.rss" \
-        "$BIN/cloak-client" --keys "$KEYS" --addr "$ADDR" send_msg --file "$INPUT" >/dev/null
-    t1=$(now)
-    secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
-    rss_server=$(server_rss_kb)
-    rss_client=$(cat "$TMPFS/client.rss")
-    stop_server
-    t0=$(now)
-    dd if="$INPUT" of="$dir/dd.bin" bs=1M conv=fsync status=none
-    t1=$(now)
-    dd_secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
-    rm -f "$dir/dd.bin"; rm -rf "$dir/data"
-    ours=$(mbps $BYTES "$secs"); dd_rate=$(mbps $BYTES "$dd_secs")
-    printf '%-6s cloakroom %5s MB/s  dd conv=fsync %5s MB/s  ratio %s  peak RSS client %s KiB, server %s KiB\n' \
-        $where "$ours" "$dd_rate" "$(ratio "$ours" "$dd_rate")" "$rss_client" "$rss_server"
+    ours_runs=(); dd_runs=()
+    for _ in $(seq "$REPEAT"); do
+        start_server "$dir/data"
+        t0=$(now)
+        /usr/bin/time -f "%M" -o "$TMPFS/client.rss" \
+            "$BIN/cloak-client" --keys "$KEYS" --addr "$ADDR" send_msg --file "$INPUT" >/dev/null
+        t1=$(now)
+        ours_runs+=("$(mbps $BYTES "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')")")
+        rss_server=$(server_rss_kb)
+        rss_client=$(cat "$TMPFS/client.rss")
+        stop_server
+        rm -rf "$dir/data"
+        t0=$(now)
+        dd if="$INPUT" of="$dir/dd.bin" bs=1M conv=fsync status=none
+        t1=$(now)
+        dd_runs+=("$(mbps $BYTES "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')")")
+        rm -f "$dir/dd.bin"
+    done
+    ours=$(printf '%s\n' "${ours_runs[@]}" | best); dd_rate=$(printf '%s\n' "${dd_runs[@]}" | best)
+    printf '%-6s cloakroom %5s MB/s (runs: %s)  dd conv=fsync %5s MB/s (runs: %s)  ratio %s  peak RSS client %s KiB, server %s KiB\n' \
+        $where "$ours" "${ours_runs[*]}" "$dd_rate" "${dd_runs[*]}" "$(ratio "$ours" "$dd_rate")" "$rss_client" "$rss_server"
     eval "E2E_$where=$ours"
 done
 
