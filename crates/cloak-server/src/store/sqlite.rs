@@ -49,6 +49,44 @@ CREATE TABLE IF NOT EXISTS outbound (
 CREATE INDEX IF NOT EXISTS outbound_recipient ON outbound (recipient, seq);
 ";
 
+/// The columns every inbound query selects first, in [`InboundRow`]'s order.
+const INBOUND_COLUMNS: &str = "sender, id, sender_name, received_at, mode, size";
+
+/// An inbound row's metadata as stored, before it is checked.
+struct InboundRow {
+    sender: Vec<u8>,
+    id: String,
+    sender_name: String,
+    received_at: i64,
+    mode: String,
+    size: i64,
+}
+
+impl InboundRow {
+    fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(InboundRow {
+            sender: row.get(0)?,
+            id: row.get(1)?,
+            sender_name: row.get(2)?,
+            received_at: row.get(3)?,
+            mode: row.get(4)?,
+            size: row.get(5)?,
+        })
+    }
+
+    fn into_inbound(self, content: Content) -> Result<Inbound, StoreError> {
+        Ok(Inbound {
+            message_id: parse_id(&self.id)?,
+            sender: fingerprint(self.sender)?,
+            sender_name: self.sender_name,
+            received_at: self.received_at as u64,
+            mode: mode(&self.mode)?,
+            size: self.size as u64,
+            content,
+        })
+    }
+}
+
 /// The SQLite store. One connection per process, behind a mutex: SQLite
 /// serialises writers anyway, and each transaction is short.
 pub struct SqliteStore {
@@ -317,36 +355,13 @@ impl MessageStore for SqliteStore {
     fn inbox(&self) -> Result<Vec<Inbound>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn
-            .prepare(
-                "SELECT sender, id, sender_name, received_at, mode, size
-                 FROM inbound ORDER BY received_at, rowid",
-            )
+            .prepare(&format!(
+                "SELECT {INBOUND_COLUMNS} FROM inbound ORDER BY received_at, rowid"
+            ))
             .map_err(backend)?;
-        let rows = stmt
-            .query_map([], |row| {
-                Ok((
-                    row.get::<_, Vec<u8>>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, i64>(3)?,
-                    row.get::<_, String>(4)?,
-                    row.get::<_, i64>(5)?,
-                ))
-            })
-            .map_err(backend)?;
-        rows.map(|row| {
-            let (sender, id, sender_name, received_at, mode_text, size) = row.map_err(backend)?;
-            Ok(Inbound {
-                message_id: parse_id(&id)?,
-                sender: fingerprint(sender)?,
-                sender_name,
-                received_at: received_at as u64,
-                mode: mode(&mode_text)?,
-                size: size as u64,
-                content: Content::Unloaded,
-            })
-        })
-        .collect()
+        let rows = stmt.query_map([], InboundRow::read).map_err(backend)?;
+        rows.map(|row| row.map_err(backend)?.into_inbound(Content::Unloaded))
+            .collect()
     }
 
     fn find_inbound(&self, prefix: &str) -> Result<Inbound, StoreError> {
@@ -356,20 +371,15 @@ impl MessageStore for SqliteStore {
         }
         let conn = self.conn();
         let mut stmt = conn
-            .prepare(
-                "SELECT sender, id, sender_name, received_at, mode, size, envelope, path
-                 FROM inbound WHERE substr(id, 1, ?2) = ?1 LIMIT 2",
-            )
+            .prepare(&format!(
+                "SELECT {INBOUND_COLUMNS}, envelope, path
+                 FROM inbound WHERE substr(id, 1, ?2) = ?1 LIMIT 2"
+            ))
             .map_err(backend)?;
         let mut found = stmt
             .query_map(params![wanted, wanted.len() as i64], |row| {
                 Ok((
-                    row.get::<_, Vec<u8>>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, i64>(3)?,
-                    row.get::<_, String>(4)?,
-                    row.get::<_, i64>(5)?,
+                    InboundRow::read(row)?,
                     row.get::<_, Vec<u8>>(6)?,
                     row.get::<_, Option<String>>(7)?,
                 ))
@@ -380,21 +390,12 @@ impl MessageStore for SqliteStore {
         match found.len() {
             0 => Err(StoreError::NotFound(prefix.to_owned())),
             1 => {
-                let (sender, id, sender_name, received_at, mode_text, size, envelope, path) =
-                    found.remove(0);
+                let (row, envelope, path) = found.remove(0);
                 let content = match path {
                     Some(name) => Content::Stream(self.dir.join(MESSAGES_DIR).join(name)),
                     None => Content::Envelope(envelope),
                 };
-                Ok(Inbound {
-                    message_id: parse_id(&id)?,
-                    sender: fingerprint(sender)?,
-                    sender_name,
-                    received_at: received_at as u64,
-                    mode: mode(&mode_text)?,
-                    size: size as u64,
-                    content,
-                })
+                row.into_inbound(content)
             }
             _ => Err(StoreError::Ambiguous(prefix.to_owned())),
         }
