@@ -665,3 +665,72 @@ impl LibClient {
         }
     }
 }
+
+/// A running `cloak-tap`, killed on drop.
+pub struct Tap {
+    child: Child,
+    /// Where clients connect.
+    pub addr: SocketAddr,
+    stdout: Arc<Mutex<String>>,
+}
+
+impl Tap {
+    /// Starts a tap in front of `server` with `args`.
+    pub fn start(server: SocketAddr, args: &[&str]) -> Tap {
+        let mut child = Command::new(bin("cloak-tap"))
+            .args(["--listen", "127.0.0.1:0", "--to", &server.to_string()])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start cloak-tap");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        stdout.read_line(&mut first).expect("read first line");
+        let addr = first
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+            .parse()
+            .expect("address");
+        let out = Arc::new(Mutex::new(String::new()));
+        collect(stdout, Arc::clone(&out));
+        Tap {
+            child,
+            addr,
+            stdout: out,
+        }
+    }
+
+    /// What the tap printed so far.
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    /// Waits up to 10 s for the tap's output to contain `needle`.
+    pub fn wait_stdout(&self, needle: &str) -> String {
+        wait_for(|| self.stdout().contains(needle), || self.stdout(), needle)
+    }
+
+    /// Whether the tap is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+
+    /// Waits for the tap to exit (after `--connections N`).
+    pub fn wait(mut self) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while self.child.try_wait().expect("try_wait").is_none() {
+            assert!(Instant::now() < deadline, "tap did not finish");
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Tap {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -18,8 +18,42 @@ pub fn printable(bytes: &[u8]) -> String {
     out
 }
 
+/// Bytes shown from the start and the end of a long capture.
+const HEAD: usize = 48;
+const TAIL: usize = 16;
+
+/// `bytes` as one line of hex, shortened in the middle when long: what a
+/// wire capture shows of a frame.
+pub fn hex_preview(bytes: &[u8]) -> String {
+    let hex = |part: &[u8]| {
+        part.iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    if bytes.len() <= HEAD + TAIL {
+        hex(bytes)
+    } else {
+        format!(
+            "{} … {} ({} bytes hidden)",
+            hex(&bytes[..HEAD]),
+            hex(&bytes[bytes.len() - TAIL..]),
+            bytes.len() - HEAD - TAIL
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn long_captures_are_shortened() {
+        assert_eq!(super::hex_preview(&[0, 1, 255]), "00 01 ff");
+        let long = vec![0xabu8; 1000];
+        let line = super::hex_preview(&long);
+        assert!(line.ends_with("(936 bytes hidden)"), "{line}");
+        assert_eq!(line.matches("ab").count(), 64);
+    }
+
     #[test]
     fn escapes_terminal_controls() {
         assert_eq!(super::printable(b"hi\n\tthere"), "hi\n\tthere");

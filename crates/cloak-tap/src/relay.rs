@@ -1,0 +1,191 @@
+//! Relaying one connection (or replaying a recorded one), printing each
+//! frame as an interceptor captures it.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::thread;
+use std::time::Duration;
+
+use anyhow::Context;
+use cloak_core::limits::MAX_FRAME_LEN;
+use cloak_core::session::messages::decode_payload;
+use cloak_core::session::{ServerMessage, frame};
+use cloak_core::text::hex_preview;
+
+use crate::attack::{Attack, Filter};
+
+/// How to relay one connection.
+#[derive(Debug)]
+pub(crate) struct Setup {
+    /// The server whose hello the client sees.
+    pub hello_from: SocketAddr,
+    /// The server that receives the client's bytes.
+    pub send_to: SocketAddr,
+    pub attack: Attack,
+    pub record: Option<PathBuf>,
+    pub label: usize,
+}
+
+/// Reads whole frames from a stream, for printing.
+struct Frames<R> {
+    reader: R,
+    buffer: Vec<u8>,
+}
+
+impl<R: Read> Frames<R> {
+    fn new(reader: R) -> Self {
+        Frames {
+            reader,
+            buffer: Vec::new(),
+        }
+    }
+
+    /// The next whole frame (prefix included), or `None` at EOF or on a
+    /// frame the protocol would refuse (the rest is then not framed).
+    fn next(&mut self) -> Option<Vec<u8>> {
+        loop {
+            match frame::parse(&self.buffer, MAX_FRAME_LEN) {
+                Ok(Some(total)) => return Some(self.buffer.drain(..total).collect()),
+                Ok(None) => {}
+                Err(_) => return None,
+            }
+            let mut chunk = [0u8; 64 * 1024];
+            match self.reader.read(&mut chunk) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.buffer.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+}
+
+fn show(label: usize, arrow: &str, frame: &[u8]) {
+    println!(
+        "[tap #{label}] {arrow} frame, {} bytes: {}",
+        frame.len(),
+        hex_preview(frame)
+    );
+}
+
+/// Relays `client` according to `setup`.
+pub(crate) fn relay(client: TcpStream, setup: &Setup) -> anyhow::Result<()> {
+    let label = setup.label;
+    let hello_server = TcpStream::connect(setup.hello_from)
+        .with_context(|| format!("connecting to {}", setup.hello_from))?;
+    let target = if setup.send_to == setup.hello_from {
+        hello_server.try_clone()?
+    } else {
+        println!(
+            "[tap #{label}] attack: re-addressing the client's message to {}",
+            setup.send_to
+        );
+        TcpStream::connect(setup.send_to)
+            .with_context(|| format!("connecting to {}", setup.send_to))?
+    };
+    match setup.attack {
+        Attack::None => {}
+        attack => println!("[tap #{label}] attack: {attack:?}"),
+    }
+
+    // Server to client: the hello from `hello_from`, then (if re-addressed)
+    // everything from the other server but its own hello.
+    let mut to_client = client.try_clone()?;
+    let readdressed = setup.send_to != setup.hello_from;
+    let (hello_reader, target_reader) = (hello_server.try_clone()?, target.try_clone()?);
+    let downstream = thread::spawn(move || {
+        let mut hello = Frames::new(hello_reader);
+        if let Some(frame) = hello.next() {
+            show(label, "server -> client", &frame);
+            let _ = to_client.write_all(&frame);
+        }
+        let mut rest = if readdressed {
+            let mut other = Frames::new(target_reader);
+            let _ = other.next();
+            other
+        } else {
+            hello
+        };
+        while let Some(frame) = rest.next() {
+            show(label, "server -> client", &frame);
+            if to_client.write_all(&frame).is_err() {
+                break;
+            }
+        }
+        let _ = to_client.shutdown(Shutdown::Write);
+    });
+
+    // Client to server, through the attack.
+    let mut filter = Filter::new(setup.attack);
+    let mut recorded = Vec::new();
+    let (mut from_client, mut to_server) = (client.try_clone()?, target.try_clone()?);
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let read = match from_client.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if setup.record.is_some() {
+            recorded.extend_from_slice(&buffer[..read]);
+        }
+        let pass = filter.pass(&buffer[..read]);
+        for frame in &pass.frames {
+            show(label, "client -> server", frame);
+        }
+        if to_server.write_all(&pass.forward).is_err() {
+            break;
+        }
+        if pass.cut {
+            println!("[tap #{label}] attack: cut the connection");
+            let _ = to_server.shutdown(Shutdown::Both);
+            let _ = client.shutdown(Shutdown::Both);
+            break;
+        }
+    }
+    let _ = to_server.shutdown(Shutdown::Write);
+    if let Some(path) = &setup.record {
+        std::fs::write(path, &recorded).with_context(|| format!("writing {}", path.display()))?;
+        println!(
+            "[tap #{label}] recorded {} bytes to {}",
+            recorded.len(),
+            path.display()
+        );
+    }
+    let _ = downstream.join();
+    if readdressed {
+        let _ = hello_server.shutdown(Shutdown::Both);
+    }
+    Ok(())
+}
+
+/// Replays recorded client bytes to `server` after its hello.
+pub(crate) fn replay(server: SocketAddr, file: &Path) -> anyhow::Result<ExitCode> {
+    let recorded = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let stream = TcpStream::connect(server).with_context(|| format!("connecting to {server}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut frames = Frames::new(stream.try_clone()?);
+    let hello = frames.next().context("the server sent no hello")?;
+    show(0, "server -> tap", &hello);
+    println!("[tap] replaying {} recorded bytes", recorded.len());
+    (&stream).write_all(&recorded)?;
+    let _ = stream.shutdown(Shutdown::Write);
+    let mut refused = true;
+    while let Some(frame) = frames.next() {
+        show(0, "server -> tap", &frame);
+        match decode_payload::<ServerMessage>(&frame[frame::HEADER_LEN..]) {
+            Ok(ServerMessage::Error { code, detail }) => {
+                println!("[tap] the server refused the replay: {code:?}: {detail}");
+            }
+            Ok(other) => {
+                refused = false;
+                println!("[tap] the server ACCEPTED the replay: {other:?}");
+            }
+            Err(e) => println!("[tap] undecodable answer: {e}"),
+        }
+    }
+    Ok(if refused {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
