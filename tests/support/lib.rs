@@ -283,6 +283,11 @@ impl Server {
         self.child.try_wait().expect("try_wait").is_none()
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         Command::new("kill")

@@ -12,10 +12,13 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:8000";
 /// Default greeting for a client with nothing queued, as in the original.
 pub const DEFAULT_GREETING: &str = "This is a message from the server!";
 
-/// Connections served at once. Beyond it, new connections wait in the
-/// kernel's backlog: RSA work is CPU-bound, so more concurrency than this
-/// only adds memory (each connection may buffer up to a frame).
-pub const DEFAULT_MAX_CONNECTIONS: usize = 128;
+/// Connections served at once; beyond it, new connections wait in the
+/// kernel's backlog. High, because a connection that merely stalls costs a
+/// socket and a small buffer, while a low cap would let a thousand stalled
+/// connections (slowloris) lock everyone else out until their timeouts
+/// expire. RSA work is bounded separately by the blocking thread pool.
+/// Needs a file-descriptor limit above it (`ulimit -n`).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 
 /// Longest a single read or write may stall: a slow or vanished client
 /// frees its slot after this.
