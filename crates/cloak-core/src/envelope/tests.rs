@@ -174,3 +174,41 @@ fn block_counts_are_bounded_before_decryption() {
         64 * 1024
     ));
 }
+
+#[test]
+fn a_non_minimal_encoding_of_a_sealed_envelope_is_rejected() {
+    // The version (1) written as marker 251 + u16: the same values, other
+    // bytes. Signatures and AAD are computed over re-encoded values, so only
+    // canonical decoding catches this change.
+    let k = keys();
+    for mode in [Mode::Asymmetric, Mode::Hybrid] {
+        let sealed = seal(
+            &k.s,
+            k.r.public(),
+            mode,
+            FRESH,
+            b"exact bytes",
+            &SealOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(sealed.bytes[0], 1, "version 1 as a one-byte varint");
+        let mut stretched = vec![251, 0, 1];
+        stretched.extend_from_slice(&sealed.bytes[1..]);
+        let bytes_ok = open(
+            &k.r,
+            k.s.public(),
+            &sealed.bytes,
+            FreshnessCheck::Expect(FRESH),
+            &OpenOptions::default(),
+        );
+        assert!(bytes_ok.is_ok(), "control");
+        let result = open(
+            &k.r,
+            k.s.public(),
+            &stretched,
+            FreshnessCheck::Expect(FRESH),
+            &OpenOptions::default(),
+        );
+        assert_eq!(result, Err(OpenError::Rejected), "{mode}");
+    }
+}

@@ -199,7 +199,8 @@ pub fn decode_payload<T: Decode<()>>(payload: &[u8]) -> Result<T, PayloadError> 
             ours: PROTOCOL_VERSION,
         });
     }
-    Ok(codec::decode::<T, MAX_FRAME_LEN>(body)?)
+    // Lenient: sealed contents inside are decoded canonically on their own.
+    Ok(codec::decode_lenient::<T, MAX_FRAME_LEN>(body)?)
 }
 
 #[cfg(test)]
