@@ -1,21 +1,28 @@
 //! Opening arbitrary bytes as an envelope and as a stream head: never
-//! panics, and never accepts (only sealed envelopes of the fixed sender
-//! verify, and the fuzzer cannot sign).
+//! panics, and never accepts what the fuzzer made (it cannot sign as the
+//! sender). The keys are the repository's test fixtures, so the seeds
+//! (sessions recorded between them) decrypt and reach every check.
 #![no_main]
 
+use std::path::Path;
 use std::sync::OnceLock;
 
 use cloak_core::envelope::stream::StreamOpener;
 use cloak_core::{FreshnessCheck, KeyPair, OpenOptions};
 use libfuzzer_sys::fuzz_target;
 
-/// Keys made once per process: key generation dominates otherwise.
+/// The fixture client (sender) and server (recipient) keys.
 fn keys() -> &'static (KeyPair, KeyPair) {
     static KEYS: OnceLock<(KeyPair, KeyPair)> = OnceLock::new();
     KEYS.get_or_init(|| {
+        let pem = |text: &str| KeyPair::from_pem(text, Path::new("fixture")).expect("fixture key");
         (
-            KeyPair::generate(2048).expect("keygen"),
-            KeyPair::generate(2048).expect("keygen"),
+            pem(include_str!(
+                "../../tests/fixtures/python-keys/client_private.pem"
+            )),
+            pem(include_str!(
+                "../../tests/fixtures/python-keys/server_private.pem"
+            )),
         )
     })
 }
