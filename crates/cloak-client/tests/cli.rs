@@ -78,3 +78,59 @@ fn missing_server_key_says_where_it_comes_from() {
         "{err}"
     );
 }
+
+#[test]
+fn bad_key_files_each_give_one_clear_error() {
+    use std::os::unix::fs::PermissionsExt;
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
+    let good = std::fs::read_to_string(fixtures.join("python-keys/client_private.pem")).unwrap();
+    let cases: &[(&str, String, u32, &str)] = &[
+        ("loose", good.clone(), 0o644, "chmod 600"),
+        (
+            "truncated",
+            good[..good.len() / 2].to_owned(),
+            0o600,
+            "is not a valid RSA key file",
+        ),
+        (
+            "corrupt",
+            good.replace('A', "B"),
+            0o600,
+            "is not a valid RSA key file",
+        ),
+        (
+            "public",
+            std::fs::read_to_string(fixtures.join("python-keys/client_public.pem")).unwrap(),
+            0o600,
+            "holds a public key, but a private key is needed",
+        ),
+        (
+            "weak",
+            std::fs::read_to_string(fixtures.join("key-variants/weak_1024_private.pem")).unwrap(),
+            0o600,
+            "unsupported RSA key size 1024",
+        ),
+    ];
+    for (name, pem, mode, expected) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("client_private.pem");
+        std::fs::write(&path, pem).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(*mode)).unwrap();
+        std::fs::copy(
+            fixtures.join("python-keys/server_public.pem"),
+            dir.path().join("server_public.pem"),
+        )
+        .unwrap();
+        let out = client(&[
+            "--keys",
+            dir.path().to_str().unwrap(),
+            "--addr",
+            "127.0.0.1:9",
+            "recv_msg",
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {err}");
+        assert!(err.contains(expected), "{name}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{name}: {err}");
+    }
+}
