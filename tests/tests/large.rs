@@ -2,6 +2,7 @@
 //! sealed, and come back out identical with `read --out`; chunk attacks on
 //! the wire and abandoned streams store nothing.
 
+use cloak_core::limits::STREAM_CHUNK_LEN;
 use cloak_core::session::{ErrorCode, ServerMessage};
 use cloak_tests::{Keys, LibClient, Server, client, texts};
 
@@ -130,7 +131,7 @@ fn chunk_attacks_on_the_wire_store_nothing() {
     let keys = Keys::new(2048);
     let server = Server::start(keys.path(), &[]);
     let lib = LibClient::new(keys.path());
-    let text = pattern(5 * 65536 + 77);
+    let text = pattern(5 * STREAM_CHUNK_LEN + 77);
     type Attack = fn(&mut Vec<Vec<u8>>);
     let attacks: [(&str, Attack); 4] = [
         ("drop", |c| {
@@ -190,7 +191,7 @@ fn an_abandoned_stream_leaves_nothing() {
     let lib = LibClient::new(keys.path());
     {
         let (mut raw, hello) = lib.hello(server.addr);
-        let frames = lib.stream_frames(&hello, &pattern(4 * 65536));
+        let frames = lib.stream_frames(&hello, &pattern(4 * STREAM_CHUNK_LEN));
         raw.send(&frames.head);
         raw.send(&frames.chunks[0]);
         raw.send(&frames.chunks[1]);

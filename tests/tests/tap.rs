@@ -50,7 +50,7 @@ fn the_tap_shows_frames_but_no_plaintext() {
 /// A message big enough for several stream chunks.
 fn big_message(keys: &Keys) -> std::path::PathBuf {
     let path = keys.path().join("big.txt");
-    std::fs::write(&path, "zq-secret-bulk ".repeat(30_000)).unwrap();
+    std::fs::write(&path, "zq-secret-bulk ".repeat(90_000)).unwrap();
     path
 }
 

@@ -3,7 +3,7 @@
 //! server could have produced.
 //!
 //! Asymmetric mode sends one envelope (its size is limited). Hybrid mode
-//! streams: the message is read, sealed and sent 64 KiB at a time, so a
+//! streams: the message is read, sealed and sent 256 KiB at a time, so a
 //! file of any size goes through in bounded memory.
 
 use std::fs::File;
@@ -188,7 +188,7 @@ async fn send_envelope(
     .await
 }
 
-/// Hybrid mode: the stream head, then 64 KiB chunks as the source is read,
+/// Hybrid mode: the stream head, then 256 KiB chunks as the source is read,
 /// then the signed final chunk.
 async fn send_stream(
     config: &ClientConfig,

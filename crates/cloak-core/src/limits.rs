@@ -102,10 +102,12 @@ pub const MAX_DELIVERY_ENVELOPES: usize = 64;
 /// Largest human-readable error detail a peer may send.
 pub const MAX_ERROR_DETAIL: usize = 1024;
 
-/// Plaintext bytes per hybrid data chunk. 64 KiB keeps per-chunk overhead
-/// (16-byte tag, frame header) under 0.05% while bounding the memory a
-/// streaming peer needs to a few chunks.
-pub const STREAM_CHUNK_LEN: usize = 64 * 1024;
+/// Plaintext bytes per hybrid data chunk. Memory on each side is a few
+/// chunks; the per-chunk costs (a tag, a frame, system calls, task wake-ups)
+/// fall with size: 1 GiB over loopback went from 364–398 MB/s with 64 KiB
+/// chunks to 469–573 MB/s with 256 KiB (interleaved runs), while 1 MiB
+/// chunks gained nothing more and cost 3 MiB more server memory.
+pub const STREAM_CHUNK_LEN: usize = 256 * 1024;
 
 /// Largest encoded stream head (header and wrapped key of a 4096-bit key).
 pub const MAX_STREAM_HEAD_LEN: usize = 1024;

@@ -120,7 +120,8 @@ fn data_after_a_short_chunk_or_oversized_chunks_are_refused() {
 #[test]
 fn stale_freshness_and_other_signer_are_rejected_at_the_end() {
     let k = keys_2048();
-    let Sealed { head, chunks } = seal(&text(70_000), 70_000);
+    let len = STREAM_CHUNK_LEN + 4000;
+    let Sealed { head, chunks } = seal(&text(len), len);
     let finish = || {
         let mut opener = StreamOpener::new(&k.r, &head, &OpenOptions::default()).unwrap();
         opener.chunk(&chunks[0]).unwrap();

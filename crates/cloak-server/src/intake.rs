@@ -119,9 +119,10 @@ async fn receive_into(
                 return rejected();
             }
         };
-        // Inline rather than `block_in_place`: one chunk is ~60 µs of work
-        // (decrypt, digest, append), short enough for an async task, and it
-        // spares handing the worker thread over and back 16 000 times a GiB.
+        // Inline rather than `block_in_place`: one chunk is a fraction of a
+        // millisecond of work (decrypt, digest, append), short enough for an
+        // async task, and it spares handing the worker thread over and back
+        // for every chunk.
         let step = (|| {
             // Spool the sealed chunk first: decryption happens in place.
             spool.write_frame(&data).map_err(Some)?;

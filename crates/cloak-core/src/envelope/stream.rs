@@ -2,7 +2,7 @@
 //! both sides in bounded memory.
 //!
 //! A fresh AES-256-GCM key K per message is wrapped with RSA-OAEP-SHA256 to
-//! the recipient. The plaintext is cut into 64 KiB chunks, each encrypted
+//! the recipient. The plaintext is cut into 256 KiB chunks, each encrypted
 //! under K with the nonce `u88be(counter) ‖ last-flag` (age's STREAM
 //! construction) and the SHA-256 of the stream head as associated data; the
 //! final chunk (flag 1) carries the [`Trailer`]: the sender's claims and

@@ -71,7 +71,7 @@ pub enum ClientMessage {
     },
     /// One sealed data chunk of the stream under way.
     Chunk {
-        /// At most 64 KiB of plaintext, sealed.
+        /// At most `STREAM_CHUNK_LEN` (256 KiB) of plaintext, sealed.
         data: Vec<u8>,
     },
     /// The sealed final chunk (the signed trailer) of the stream under way.

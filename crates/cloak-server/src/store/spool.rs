@@ -55,7 +55,7 @@ impl Spool {
             .open(&temp)
             .map_err(io(&temp))?;
         Ok(Spool {
-            // Small on purpose: chunks (64 KiB) bypass it and go straight to
+            // Small on purpose: chunks (256 KiB) bypass it and go straight to
             // the file without a copy; only the 4-byte prefixes gather here.
             file: Some(BufWriter::with_capacity(8 * 1024, file)),
             temp,
