@@ -739,3 +739,17 @@ impl Drop for Tap {
         let _ = self.child.wait();
     }
 }
+
+/// Sends `text` in `mode` through a recording tap; returns the file with
+/// the client's bytes of that (successful) session.
+pub fn record_session(keys: &Path, server: SocketAddr, mode: &str, text: &str) -> PathBuf {
+    let record = keys.join(format!("{mode}-{}.bin", text.len()));
+    let tap = Tap::start(
+        server,
+        &["--record", record.to_str().unwrap(), "--connections", "1"],
+    );
+    let out = client(keys, tap.addr, &["--mode", mode, "send_msg", text]);
+    assert!(out.status.success(), "{}", texts(&out).1);
+    tap.wait();
+    record
+}

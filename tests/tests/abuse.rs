@@ -7,7 +7,7 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use cloak_tests::{Keys, Raw, Server, Tap, client, texts};
+use cloak_tests::{Keys, Raw, Server, client, record_session, texts};
 
 fn rss_kib(server: &Server) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
@@ -79,18 +79,7 @@ fn disconnecting_at_every_byte_of_a_session_leaves_the_server_serving() {
     let keys = Keys::new(2048);
     let mut server = Server::start(keys.path(), &[]);
     for mode in ["asymmetric", "hybrid"] {
-        let record = keys.path().join(format!("{mode}.bin"));
-        let tap = Tap::start(
-            server.addr,
-            &["--record", record.to_str().unwrap(), "--connections", "1"],
-        );
-        let out = client(
-            keys.path(),
-            tap.addr,
-            &["--mode", mode, "send_msg", "recorded"],
-        );
-        assert!(out.status.success(), "{}", texts(&out).1);
-        tap.wait();
+        let record = record_session(keys.path(), server.addr, mode, "recorded");
         let session = std::fs::read(&record).unwrap();
         for cut in 0..session.len() {
             let mut raw = Raw::connect(server.addr);

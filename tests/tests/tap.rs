@@ -4,7 +4,7 @@
 
 use std::process::{Command, Stdio};
 
-use cloak_tests::{Keys, Server, Tap, bin, client, texts};
+use cloak_tests::{Keys, Server, Tap, bin, client, record_session, texts};
 
 fn inbox_lines(keys: &Keys, server: &Server) -> usize {
     let out = server.operator(keys.path(), &["inbox"]);
@@ -133,14 +133,7 @@ fn a_message_re_addressed_to_a_twin_server_fails_on_freshness() {
 fn a_recorded_session_replayed_by_the_tap_is_refused() {
     let keys = Keys::new(2048);
     let server = Server::start(keys.path(), &[]);
-    let record = keys.path().join("session.bin");
-    let tap = Tap::start(
-        server.addr,
-        &["--record", record.to_str().unwrap(), "--connections", "1"],
-    );
-    let out = client(keys.path(), tap.addr, &["send_msg", "pay 10 coins"]);
-    assert!(out.status.success(), "{}", texts(&out).1);
-    tap.wait();
+    let record = record_session(keys.path(), server.addr, "hybrid", "pay 10 coins");
     assert_eq!(inbox_lines(&keys, &server), 1);
 
     let replay = Command::new(bin("cloak-tap"))
@@ -169,18 +162,7 @@ fn tamper_sweep_rejects_every_flipped_byte() {
     let server = Server::start(keys.path(), &["--io-timeout", "1"]);
     for mode in ["asymmetric", "hybrid"] {
         // The length of a clean session of this shape.
-        let record = keys.path().join(format!("{mode}.bin"));
-        let tap = Tap::start(
-            server.addr,
-            &["--record", record.to_str().unwrap(), "--connections", "1"],
-        );
-        let out = client(
-            keys.path(),
-            tap.addr,
-            &["--mode", mode, "send_msg", "sweep"],
-        );
-        assert!(out.status.success(), "{}", texts(&out).1);
-        tap.wait();
+        let record = record_session(keys.path(), server.addr, mode, "sweep");
         let len = std::fs::metadata(&record).unwrap().len();
         let stored = inbox_lines(&keys, &server);
 
