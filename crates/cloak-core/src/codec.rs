@@ -57,6 +57,12 @@ pub fn decode<T: Decode<()> + Encode, const N: usize>(bytes: &[u8]) -> Result<T,
     Ok(value)
 }
 
+/// Decodes the `T` that `bytes` starts with, ignoring what follows (to read
+/// a cleartext header without decoding the body behind it).
+pub fn decode_prefix<T: Decode<()>, const N: usize>(bytes: &[u8]) -> Result<T, DecodeError> {
+    Ok(bincode::decode_from_slice(bytes, config::<N>())?.0)
+}
+
 /// Decodes exactly one `T` from `bytes`, allocating at most `N` bytes,
 /// accepting non-minimal integer encodings.
 pub fn decode_lenient<T: Decode<()>, const N: usize>(bytes: &[u8]) -> Result<T, DecodeError> {

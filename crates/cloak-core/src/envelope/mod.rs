@@ -223,7 +223,10 @@ pub fn seal(
 /// without any cryptography (so unauthenticated): lets a recipient refuse a
 /// mode with a clear answer before spending a private-key operation.
 pub fn peek_mode(bytes: &[u8]) -> Option<Mode> {
-    Envelope::from_bytes(bytes).map(|e| e.header.mode)
+    // Only the header: the body is decoded (and checked) once, by `decrypt`.
+    codec::decode_prefix::<Header, { crate::limits::MAX_STREAM_HEAD_LEN }>(bytes)
+        .ok()
+        .map(|header| header.mode)
 }
 
 /// Phase one of opening: decodes `bytes` and decrypts it with `recipient`.

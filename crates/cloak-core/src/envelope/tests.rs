@@ -212,3 +212,23 @@ fn a_non_minimal_encoding_of_a_sealed_envelope_is_rejected() {
         assert_eq!(result, Err(OpenError::Rejected), "{mode}");
     }
 }
+
+#[test]
+fn peek_mode_reads_the_header_only() {
+    let k = keys();
+    for mode in [Mode::Asymmetric, Mode::Hybrid] {
+        let sealed = seal(
+            &k.s,
+            k.r.public(),
+            mode,
+            FRESH,
+            b"peek",
+            &SealOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(peek_mode(&sealed.bytes), Some(mode));
+        // A body cut short does not stop the header from being read.
+        assert_eq!(peek_mode(&sealed.bytes[..40]), Some(mode));
+    }
+    assert_eq!(peek_mode(&[]), None);
+}
