@@ -12,11 +12,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
-use cloak_core::envelope::stream::StreamSealer;
+use cloak_core::envelope::stream::{MAX_SEALED_CHUNK, StreamSealer};
 use cloak_core::keydir::Role;
-use cloak_core::limits::DEFAULT_MAX_ASYMMETRIC_PLAINTEXT;
+use cloak_core::limits::{AEAD_TAG_LEN, DEFAULT_MAX_ASYMMETRIC_PLAINTEXT, STREAM_CHUNK_LEN};
 use cloak_core::session::proofs::{self, RECEIPT_KEY_LEN};
-use cloak_core::session::{ClientMessage, Connection, ConnectionError, ServerHello, ServerMessage};
+use cloak_core::session::{
+    ClientMessage, Connection, ConnectionError, ServerHello, ServerMessage, messages,
+};
 use cloak_core::{KeyPair, MessageId, Mode, PublicKey, SealOptions};
 use zeroize::Zeroizing;
 
@@ -25,9 +27,6 @@ use crate::session::{self, ClientConfig};
 
 /// Largest asymmetric message text, leaving room for the receipt key.
 pub(crate) const MAX_ASYMMETRIC_TEXT: usize = DEFAULT_MAX_ASYMMETRIC_PLAINTEXT - RECEIPT_KEY_LEN;
-
-/// Bytes read from the source at a time.
-const READ_LEN: usize = 1024 * 1024;
 
 /// Attempts per message. A retry reuses the message id, so the server
 /// stores the message once however many receipts were lost.
@@ -210,36 +209,42 @@ async fn send_stream(
         .await
         .map_err(network("sending the message"))?;
     let sealing = |e: cloak_core::SealError| Failure::Final(e.into());
-    let mut pending = sealer.push(receipt_key.as_ref()).map_err(sealing)?;
     let progress = Progress::new(len);
-    let mut buffer = Zeroizing::new(vec![0u8; READ_LEN]);
+    // Whole chunks are read into one buffer and sealed straight into the
+    // outgoing frame: no other copy, no allocation per chunk.
+    let mut plaintext = Zeroizing::new(vec![0u8; STREAM_CHUNK_LEN]);
+    plaintext[..RECEIPT_KEY_LEN].copy_from_slice(receipt_key.as_ref());
+    let mut filled = RECEIPT_KEY_LEN;
+    let mut frame = Vec::with_capacity(MAX_SEALED_CHUNK + 64);
     loop {
-        if !pending.is_empty() {
-            let chunks = pending.drain(..).map(|data| ClientMessage::Chunk { data });
-            if let Err(e) = conn.write_messages(chunks).await {
-                return Err(
-                    early_answer(&mut conn).unwrap_or_else(|| network("sending the message")(e))
-                );
-            }
+        let read = fill(&mut reader, &mut plaintext[filled..]).context("reading the message")?;
+        progress.advance(read as u64);
+        filled += read;
+        if filled == 0 {
+            break;
+        }
+        frame.clear();
+        messages::begin_chunk_frame(filled + AEAD_TAG_LEN, &mut frame);
+        sealer
+            .seal_chunk(&plaintext[..filled], &mut frame)
+            .map_err(sealing)?;
+        if let Err(e) = conn.write_frames(&frame).await {
+            return Err(
+                early_answer(&mut conn).unwrap_or_else(|| network("sending the message")(e))
+            );
         }
         // The server may have refused mid-stream (full, or a bad chunk):
         // stop at once rather than send the rest.
         if let Some(refusal) = early_answer(&mut conn) {
             return Err(refusal);
         }
-        let read = reader.read(&mut buffer).context("reading the message")?;
-        if read == 0 {
+        if filled < STREAM_CHUNK_LEN {
             break;
         }
-        progress.advance(read as u64);
-        pending = sealer.push(&buffer[..read]).map_err(sealing)?;
+        filled = 0;
     }
     let end = sealer.finish().map_err(sealing)?;
-    if let Some(data) = end.last_data {
-        conn.write_message(&ClientMessage::Chunk { data })
-            .await
-            .map_err(network("sending the message"))?;
-    }
+    debug_assert!(end.last_data.is_none(), "every chunk was sealed above");
     conn.write_message(&ClientMessage::End {
         data: end.final_chunk,
     })
@@ -255,6 +260,20 @@ async fn send_stream(
         &end.plaintext_digest,
     )
     .await
+}
+
+/// Reads until `buf` is full or the source ends; returns the bytes read.
+fn fill(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(read) => filled += read,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 /// A refusal the server sent before the stream ended, if any.

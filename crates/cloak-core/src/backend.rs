@@ -5,15 +5,18 @@
 //! as another [`Backend`] implementation and selected here, without touching
 //! the envelope format or its checks.
 
+use aes_gcm::aead::inout::InOutBuf;
 use aes_gcm::aead::{Aead, AeadInOut, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Key, Nonce};
+use aes_gcm::{Aes256Gcm, Key, Nonce, Tag};
 use rand::RngExt;
 use rsa::traits::PublicKeyParts;
 use rsa::{Oaep, PrivateKey, PublicKey};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::limits::{AEAD_KEY_LEN, AEAD_NONCE_LEN, HASH_LEN, PLAINTEXT_DIGEST_CONTEXT};
+use crate::limits::{
+    AEAD_KEY_LEN, AEAD_NONCE_LEN, AEAD_TAG_LEN, HASH_LEN, PLAINTEXT_DIGEST_CONTEXT,
+};
 
 /// A primitive failed. Carries no detail on purpose: callers on the open path
 /// must treat every failure alike.
@@ -73,10 +76,26 @@ pub(crate) trait AeadCipher {
         aad: &[u8],
         ciphertext: &[u8],
     ) -> Option<Zeroizing<Vec<u8>>>;
-    /// Decrypts `buffer` in place (dropping the tag); `false` on any
-    /// authentication failure, leaving `buffer` unspecified.
-    fn open_in_place(&self, nonce: &[u8; AEAD_NONCE_LEN], aad: &[u8], buffer: &mut Vec<u8>)
-    -> bool;
+    /// Appends the ciphertext of `plaintext` and the tag to `out`: the
+    /// cipher reads one buffer and writes the other, so a sender can seal
+    /// straight into its outgoing frame without a separate copy.
+    fn seal_into(
+        &self,
+        nonce: &[u8; AEAD_NONCE_LEN],
+        aad: &[u8],
+        plaintext: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), PrimitiveError>;
+    /// Decrypts `sealed` into `out` (replacing its contents), leaving
+    /// `sealed` as received; `false` on any authentication failure, leaving
+    /// `out` unspecified. The tag is checked before anything is decrypted.
+    fn open_into(
+        &self,
+        nonce: &[u8; AEAD_NONCE_LEN],
+        aad: &[u8],
+        sealed: &[u8],
+        out: &mut Vec<u8>,
+    ) -> bool;
 }
 
 /// An incremental 256-bit digest.
@@ -187,13 +206,41 @@ impl AeadCipher for Aes256Gcm {
         .map(Zeroizing::new)
     }
 
-    fn open_in_place(
+    fn seal_into(
         &self,
         nonce: &[u8; AEAD_NONCE_LEN],
         aad: &[u8],
-        buffer: &mut Vec<u8>,
+        plaintext: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), PrimitiveError> {
+        let start = out.len();
+        out.resize(start + plaintext.len(), 0);
+        let buffer =
+            InOutBuf::new(plaintext, &mut out[start..]).expect("the output was sized to the input");
+        let tag = self
+            .encrypt_inout_detached(&Nonce::from(*nonce), aad, buffer)
+            .map_err(|_| PrimitiveError("AES-GCM encryption failed".into()))?;
+        out.extend_from_slice(&tag);
+        Ok(())
+    }
+
+    fn open_into(
+        &self,
+        nonce: &[u8; AEAD_NONCE_LEN],
+        aad: &[u8],
+        sealed: &[u8],
+        out: &mut Vec<u8>,
     ) -> bool {
-        self.decrypt_in_place(&Nonce::from(*nonce), aad, buffer)
+        let Some(split) = sealed.len().checked_sub(AEAD_TAG_LEN) else {
+            return false;
+        };
+        let (ciphertext, tag) = sealed.split_at(split);
+        out.clear();
+        out.resize(ciphertext.len(), 0);
+        let buffer =
+            InOutBuf::new(ciphertext, &mut out[..]).expect("the output was sized to the input");
+        let tag = Tag::try_from(tag).expect("the tag was split at its length");
+        self.decrypt_inout_detached(&Nonce::from(*nonce), aad, buffer, &tag)
             .is_ok()
     }
 }

@@ -98,6 +98,17 @@ pub enum SealError {
         /// The limit.
         max: usize,
     },
+    /// A stream data chunk was empty, longer than a chunk, or followed a
+    /// shorter (hence final) one: a caller's mistake, caught before sealing.
+    #[error(
+        "stream data chunk of {len} bytes out of place: chunks hold 1 to {max} bytes and only the last may be shorter"
+    )]
+    ChunkOutOfPlace {
+        /// The chunk's length.
+        len: usize,
+        /// The chunk size.
+        max: usize,
+    },
     /// An RSA or AEAD primitive failed (e.g. the RNG).
     #[error("cryptographic operation failed: {0}")]
     Crypto(String),

@@ -35,7 +35,7 @@ fn open(head: &[u8], chunks: &[Vec<u8>]) -> Option<Vec<u8>> {
     let (last, data) = chunks.split_last()?;
     let mut out = Vec::new();
     for chunk in data {
-        out.extend_from_slice(&opener.chunk(chunk).ok()?);
+        out.extend_from_slice(opener.chunk(chunk).ok()?);
     }
     let opened = opener
         .finish(last)
@@ -146,5 +146,51 @@ fn stale_freshness_and_other_signer_are_rejected_at_the_end() {
     assert!(
         StreamOpener::new(&k.t, &head, &OpenOptions::default()).is_err(),
         "not for T"
+    );
+}
+
+#[test]
+fn chunks_sealed_in_place_open_like_pushed_ones() {
+    let c = STREAM_CHUNK_LEN;
+    let k = keys_2048();
+    let t = text(2 * c + 77);
+    let (mut sealer, head) =
+        StreamSealer::new(&k.s, k.r.public(), FRESH, &SealOptions::default()).unwrap();
+    let mut chunks = Vec::new();
+    for part in t.chunks(c) {
+        // Appended after what the buffer holds (a frame prefix, say).
+        let mut out = b"prefix".to_vec();
+        sealer.seal_chunk(part, &mut out).unwrap();
+        assert_eq!(&out[..6], b"prefix");
+        chunks.push(out[6..].to_vec());
+    }
+    let end = sealer.finish().unwrap();
+    assert!(end.last_data.is_none());
+    chunks.push(end.final_chunk);
+    assert_eq!(open(&head, &chunks), Some(t));
+}
+
+#[test]
+fn misplaced_chunks_are_refused_by_the_sealer() {
+    let c = STREAM_CHUNK_LEN;
+    let k = keys_2048();
+    let new = || StreamSealer::new(&k.s, k.r.public(), FRESH, &SealOptions::default()).unwrap();
+    let mut out = Vec::new();
+    let (mut sealer, _) = new();
+    assert!(sealer.seal_chunk(&[], &mut out).is_err(), "empty");
+    assert!(
+        sealer.seal_chunk(&text(c + 1), &mut out).is_err(),
+        "over a chunk"
+    );
+    sealer.seal_chunk(&text(c - 1), &mut out).unwrap();
+    assert!(
+        sealer.seal_chunk(&text(c), &mut out).is_err(),
+        "after a short chunk"
+    );
+    let (mut sealer, _) = new();
+    sealer.push(&text(10)).unwrap();
+    assert!(
+        sealer.seal_chunk(&text(c), &mut out).is_err(),
+        "while pushed data waits in the buffer"
     );
 }

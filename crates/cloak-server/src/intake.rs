@@ -11,7 +11,7 @@ use std::sync::Arc;
 use cloak_core::envelope::stream::StreamOpener;
 use cloak_core::session::messages::Challenge;
 use cloak_core::session::proofs::RECEIPT_KEY_LEN;
-use cloak_core::session::{ClientMessage, Connection, ServerMessage};
+use cloak_core::session::{ClientMessage, Connection, ConnectionError, ServerMessage, messages};
 use cloak_core::{FreshnessCheck, Mode, OpenOptions};
 use tokio::task::block_in_place;
 use tracing::{error, info};
@@ -47,6 +47,20 @@ pub(crate) async fn receive(
         }
     }
     reply
+}
+
+fn broken(
+    report: &mut Report,
+    peer: SocketAddr,
+    opener: &StreamOpener,
+    e: &ConnectionError,
+) -> ServerMessage {
+    info!(%peer, "stream broken after {} bytes: {e}", opener.len());
+    report.failed(
+        CONFIDENTIALITY_FAILED,
+        format!("the stream broke off ({e}); nothing stored"),
+    );
+    rejected()
 }
 
 /// How long a refused stream's remaining bytes are read and discarded so
@@ -92,16 +106,8 @@ async fn receive_into(
     // The receipt key and the start of the text, for the report.
     let mut start = Zeroizing::new(Vec::with_capacity(RECEIPT_KEY_LEN + PREVIEW_LEN));
     let end = loop {
-        let data = match conn.read_message::<ClientMessage>().await {
-            Ok(Some(ClientMessage::Chunk { data })) => data,
-            Ok(Some(ClientMessage::End { data })) => break data,
-            Ok(Some(_)) => {
-                report.failed(
-                    CONFIDENTIALITY_FAILED,
-                    "the stream was interrupted by another request",
-                );
-                return malformed_payload();
-            }
+        let payload = match conn.read_frame().await {
+            Ok(Some(payload)) => payload,
             Ok(None) => {
                 info!(%peer, "stream abandoned after {} bytes", opener.len());
                 report.failed(
@@ -110,23 +116,31 @@ async fn receive_into(
                 );
                 return rejected();
             }
-            Err(e) => {
-                info!(%peer, "stream broken after {} bytes: {e}", opener.len());
-                report.failed(
-                    CONFIDENTIALITY_FAILED,
-                    format!("the stream broke off ({e}); nothing stored"),
-                );
-                return rejected();
-            }
+            Err(e) => return broken(report, peer, &opener, &e),
+        };
+        // Chunks are read in place from the connection's buffer; anything
+        // else is decoded in full.
+        let data = match messages::chunk_data(&payload) {
+            Some(data) => data,
+            None => match messages::decode_payload::<ClientMessage>(&payload) {
+                Ok(ClientMessage::End { data }) => break data,
+                Ok(_) => {
+                    report.failed(
+                        CONFIDENTIALITY_FAILED,
+                        "the stream was interrupted by another request",
+                    );
+                    return malformed_payload();
+                }
+                Err(e) => return broken(report, peer, &opener, &e.into()),
+            },
         };
         // Inline rather than `block_in_place`: one chunk is a fraction of a
         // millisecond of work (decrypt, digest, append), short enough for an
         // async task, and it spares handing the worker thread over and back
         // for every chunk.
         let step = (|| {
-            // Spool the sealed chunk first: decryption happens in place.
-            spool.write_frame(&data).map_err(Some)?;
-            let plaintext = opener.chunk_in_place(data).map_err(|_| None)?;
+            spool.write_frame(data).map_err(Some)?;
+            let plaintext = opener.chunk(data).map_err(|_| None)?;
             let wanted = (RECEIPT_KEY_LEN + PREVIEW_LEN).saturating_sub(start.len());
             start.extend_from_slice(&plaintext[..wanted.min(plaintext.len())]);
             Ok(())

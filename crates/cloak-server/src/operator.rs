@@ -185,7 +185,7 @@ pub fn read(
             let mut pending = frames.next_frame()?.ok_or_else(damaged)?;
             while let Some(next) = frames.next_frame()? {
                 let plaintext = opener.chunk(&pending).map_err(|_| damaged())?;
-                payload.feed(&plaintext)?;
+                payload.feed(plaintext)?;
                 pending = next;
             }
             let opened = opener

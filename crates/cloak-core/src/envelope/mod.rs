@@ -282,7 +282,7 @@ pub fn decrypt(
             let (last, data) = chunks.split_last().ok_or(OpenError::Rejected)?;
             let mut plaintext = Zeroizing::new(Vec::with_capacity(data.len() * STREAM_CHUNK_LEN));
             for chunk in data {
-                plaintext.extend_from_slice(&opener.chunk(chunk)?);
+                plaintext.extend_from_slice(opener.chunk(chunk)?);
             }
             let (recipient, wrapped_key, claims, digest) = opener.finish(last)?.into_parts();
             Ok(Decrypted {

@@ -11,7 +11,7 @@
 //! final chunk, and the signature covers a digest of the whole plaintext, so
 //! a stream counts only once its end has been verified.
 
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::signed;
 use super::wire::{Claims, Header, StreamHead, Trailer};
@@ -52,6 +52,7 @@ pub struct StreamSealer<'k> {
     counter: u64,
     len: u64,
     digest: Digest,
+    short_sealed: bool,
     buffer: Zeroizing<Vec<u8>>,
     wrapped_key: Vec<u8>,
     freshness: Vec<u8>,
@@ -95,7 +96,8 @@ impl<'k> StreamSealer<'k> {
             counter: 0,
             len: 0,
             digest: Active::hasher(),
-            buffer: Zeroizing::new(Vec::with_capacity(STREAM_CHUNK_LEN)),
+            short_sealed: false,
+            buffer: Zeroizing::new(Vec::new()),
             wrapped_key: head.wrapped_key.clone(),
             freshness: freshness.to_vec(),
             message_id: options.message_id.unwrap_or_else(super::random_message_id),
@@ -113,18 +115,40 @@ impl<'k> StreamSealer<'k> {
         self.message_id
     }
 
-    fn seal_data(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
+    /// Seals one data chunk, appending it to `out`: a sender that reads
+    /// whole chunks seals them straight into its outgoing frame, with no
+    /// intermediate buffer. `plaintext` holds 1 to [`STREAM_CHUNK_LEN`]
+    /// bytes, and only the last data chunk may be shorter than that.
+    pub fn seal_chunk(&mut self, plaintext: &[u8], out: &mut Vec<u8>) -> Result<(), SealError> {
+        if plaintext.is_empty()
+            || plaintext.len() > STREAM_CHUNK_LEN
+            || self.short_sealed
+            || !self.buffer.is_empty()
+        {
+            return Err(SealError::ChunkOutOfPlace {
+                len: plaintext.len(),
+                max: STREAM_CHUNK_LEN,
+            });
+        }
         self.digest.update(plaintext);
-        self.len += plaintext.len() as u64;
-        let sealed = self
-            .cipher
-            .seal(&nonce(self.counter, false), &self.aad, plaintext)
+        self.cipher
+            .seal_into(&nonce(self.counter, false), &self.aad, plaintext, out)
             .map_err(|e| SealError::Crypto(e.0))?;
+        self.len += plaintext.len() as u64;
         self.counter += 1;
+        self.short_sealed = plaintext.len() < STREAM_CHUNK_LEN;
+        Ok(())
+    }
+
+    fn seal_data(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
+        let mut sealed = Vec::with_capacity(plaintext.len() + AEAD_TAG_LEN);
+        self.seal_chunk(plaintext, &mut sealed)?;
         Ok(sealed)
     }
 
-    /// Absorbs `data`; returns the chunks completed by it, ready to send.
+    /// Absorbs `data` of any length, buffering a partial chunk; returns the
+    /// chunks completed by it, ready to send. (Convenient for data in
+    /// memory; [`StreamSealer::seal_chunk`] avoids the copies.)
     pub fn push(&mut self, mut data: &[u8]) -> Result<Vec<Vec<u8>>, SealError> {
         let mut out = Vec::new();
         if !self.buffer.is_empty() {
@@ -132,9 +156,9 @@ impl<'k> StreamSealer<'k> {
             self.buffer.extend_from_slice(&data[..take]);
             data = &data[take..];
             if self.buffer.len() == STREAM_CHUNK_LEN {
-                let full = std::mem::take(&mut *self.buffer);
+                let full = std::mem::take(&mut self.buffer);
                 out.push(self.seal_data(&full)?);
-                *self.buffer = full;
+                self.buffer = full;
                 self.buffer.clear();
             }
         }
@@ -152,7 +176,7 @@ impl<'k> StreamSealer<'k> {
         let last_data = if self.buffer.is_empty() {
             None
         } else {
-            let rest = std::mem::take(&mut *self.buffer);
+            let rest = std::mem::take(&mut self.buffer);
             Some(self.seal_data(&rest)?)
         };
         let digest = self.digest.finish();
@@ -206,6 +230,7 @@ pub struct StreamOpener {
     len: u64,
     short_seen: bool,
     digest: Digest,
+    plaintext: Zeroizing<Vec<u8>>,
 }
 
 impl std::fmt::Debug for StreamOpener {
@@ -252,33 +277,34 @@ impl StreamOpener {
             len: 0,
             short_seen: false,
             digest: Active::hasher(),
+            plaintext: Zeroizing::new(Vec::new()),
         })
     }
 
-    /// Decrypts the next data chunk. Chunks must come in order; only the
-    /// last data chunk may be shorter than a full chunk.
-    pub fn chunk(&mut self, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, OpenError> {
-        self.chunk_in_place(sealed.to_vec())
-    }
-
-    /// [`StreamOpener::chunk`] without a copy: decrypts `sealed` in place.
-    pub fn chunk_in_place(&mut self, sealed: Vec<u8>) -> Result<Zeroizing<Vec<u8>>, OpenError> {
+    /// Decrypts the next data chunk, leaving `sealed` untouched (a server
+    /// stores it as received). Chunks must come in order; only the last
+    /// data chunk may be shorter than a full chunk. The plaintext lives in
+    /// one buffer reused for every chunk and zeroized once, when the opener
+    /// is dropped.
+    pub fn chunk(&mut self, sealed: &[u8]) -> Result<&[u8], OpenError> {
         if self.short_seen || sealed.len() > MAX_SEALED_CHUNK {
             return Err(OpenError::Rejected);
         }
-        let mut plaintext = Zeroizing::new(sealed);
-        if !self
-            .cipher
-            .open_in_place(&nonce(self.counter, false), &self.aad, &mut plaintext)
-            || plaintext.is_empty()
+        if !self.cipher.open_into(
+            &nonce(self.counter, false),
+            &self.aad,
+            sealed,
+            &mut self.plaintext,
+        ) || self.plaintext.is_empty()
         {
+            self.plaintext.zeroize();
             return Err(OpenError::Rejected);
         }
-        self.short_seen = plaintext.len() < STREAM_CHUNK_LEN;
-        self.digest.update(&plaintext);
-        self.len += plaintext.len() as u64;
+        self.short_seen = self.plaintext.len() < STREAM_CHUNK_LEN;
+        self.digest.update(&self.plaintext);
+        self.len += self.plaintext.len() as u64;
         self.counter += 1;
-        Ok(plaintext)
+        Ok(&self.plaintext)
     }
 
     /// Bytes of plaintext decrypted so far.

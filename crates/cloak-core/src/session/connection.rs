@@ -202,17 +202,23 @@ impl Connection {
         for message in messages {
             encode_frame_into(&message, &mut bytes);
         }
+        let result = self.write_frames(&bytes).await;
+        self.write_buffer = bytes;
+        result
+    }
+
+    /// Writes bytes that already form whole frames (see
+    /// [`super::messages::begin_chunk_frame`]) in one write.
+    pub async fn write_frames(&mut self, bytes: &[u8]) -> Result<(), ConnectionError> {
         if let Some(tap) = &mut self.tap {
             // The tap shows frames one by one, as an observer would split them.
-            let mut rest = &bytes[..];
+            let mut rest = bytes;
             while let Ok(Some(total)) = frame::parse(rest, MAX_FRAME_LEN) {
                 tap(Direction::Sent, &rest[..total]);
                 rest = &rest[total..];
             }
         }
-        let result = self.write_raw(&bytes).await;
-        self.write_buffer = bytes;
-        result
+        self.write_raw(bytes).await
     }
 
     /// Encodes and writes one message.

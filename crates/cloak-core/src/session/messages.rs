@@ -187,6 +187,43 @@ pub fn encode_frame_into<T: Encode>(message: &T, out: &mut Vec<u8>) {
     out[start..start + 4].copy_from_slice(&len.to_be_bytes());
 }
 
+/// `ClientMessage::Chunk`'s variant index in the encoding (a test checks it
+/// against the derived encoding).
+const CHUNK_VARIANT: u32 = 4;
+
+/// Appends the start of a `Chunk` frame whose data will be `len` bytes. The
+/// caller then appends exactly those `len` bytes (sealing straight into the
+/// frame), and the whole is what [`encode_frame_into`] would have written
+/// for `ClientMessage::Chunk`, without a copy of the data.
+pub fn begin_chunk_frame(len: usize, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(&[0u8; 4]);
+    out.extend_from_slice(&PROTOCOL_VERSION.to_be_bytes());
+    // A `Vec<u8>` field encodes as its length (u64), then its bytes.
+    bincode::encode_into_std_write(
+        (CHUNK_VARIANT, len as u64),
+        out,
+        codec::config::<MAX_FRAME_LEN>(),
+    )
+    .expect("encoding into a Vec does not fail");
+    let frame_len = (out.len() - start - 4 + len) as u32;
+    out[start..start + 4].copy_from_slice(&frame_len.to_be_bytes());
+}
+
+/// The data of a `Chunk` payload, borrowed from it, so a receiver need not
+/// copy every chunk out of its read buffer; `None` for any other payload,
+/// which [`decode_payload`] then decodes (or refuses) as usual.
+pub fn chunk_data(payload: &[u8]) -> Option<&[u8]> {
+    let (version, body) = payload.split_first_chunk::<2>()?;
+    if u16::from_be_bytes(*version) != PROTOCOL_VERSION {
+        return None;
+    }
+    let ((variant, len), used): ((u32, u64), usize) =
+        bincode::decode_from_slice(body, codec::config::<MAX_FRAME_LEN>()).ok()?;
+    let data = &body[used..];
+    (variant == CHUNK_VARIANT && data.len() as u64 == len).then_some(data)
+}
+
 /// Decodes a payload, checking the version first.
 pub fn decode_payload<T: Decode<()>>(payload: &[u8]) -> Result<T, PayloadError> {
     let (version, body) = payload
@@ -230,6 +267,71 @@ mod tests {
         ));
         // A server message is not a client message.
         assert!(decode_payload::<ClientMessage>(&payload).is_err());
+    }
+
+    /// Lengths on each side of every varint width, and the chunk sizes.
+    const CHUNK_LENS: [usize; 9] = [
+        0,
+        1,
+        250,
+        251,
+        65535,
+        65536,
+        256 * 1024,
+        256 * 1024 + 16,
+        1 << 20,
+    ];
+
+    #[test]
+    fn a_chunk_frame_begun_in_place_is_the_encoded_chunk() {
+        for len in CHUNK_LENS {
+            let data: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let mut frame = vec![0xaa]; // begins after whatever is there
+            begin_chunk_frame(len, &mut frame);
+            frame.extend_from_slice(&data);
+            let mut expected = vec![0xaa];
+            encode_frame_into(&ClientMessage::Chunk { data }, &mut expected);
+            assert_eq!(frame, expected, "chunk of {len} bytes");
+        }
+    }
+
+    #[test]
+    fn borrowed_chunk_data_agrees_with_the_full_decoder() {
+        let messages = CHUNK_LENS
+            .iter()
+            .map(|&len| ClientMessage::Chunk { data: vec![7; len] })
+            .chain([
+                ClientMessage::End { data: vec![1; 300] },
+                ClientMessage::SendStream { head: vec![2; 9] },
+                ClientMessage::Send { envelope: vec![] },
+            ]);
+        for message in messages {
+            let payload = encode_payload(&message);
+            let mut variants = vec![payload.clone()];
+            // Cut short, lengthened, other version, other variant, every
+            // single-byte change of the prefix.
+            variants.push(payload[..payload.len() - 1].to_vec());
+            variants.push([&payload[..], &[0]].concat());
+            for i in 0..payload.len().min(12) {
+                for mask in [0x01, 0x80, 0xff] {
+                    let mut changed = payload.clone();
+                    changed[i] ^= mask;
+                    variants.push(changed);
+                }
+            }
+            for bytes in variants {
+                let full = decode_payload::<ClientMessage>(&bytes).ok();
+                match chunk_data(&bytes) {
+                    Some(data) => assert_eq!(
+                        full,
+                        Some(ClientMessage::Chunk {
+                            data: data.to_vec()
+                        })
+                    ),
+                    None => assert!(!matches!(full, Some(ClientMessage::Chunk { .. }))),
+                }
+            }
+        }
     }
 
     #[test]
