@@ -105,7 +105,14 @@ impl Connection {
                 return Ok(Some(whole));
             }
             self.buffer.reserve(READ_CHUNK);
-            let read = self.stream.read_buf(&mut self.buffer).await?;
+            // Read no further than the end of this frame: bytes of the next
+            // one left behind would be moved to the front of the buffer once
+            // this frame is split off, a copy for every frame of a stream.
+            let wanted = frame::missing(&self.buffer) as u64;
+            let read = (&mut self.stream)
+                .take(wanted)
+                .read_buf(&mut self.buffer)
+                .await?;
             if read == 0 {
                 return if self.buffer.is_empty() {
                     Ok(None)

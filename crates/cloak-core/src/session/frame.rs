@@ -41,6 +41,18 @@ pub fn parse(buf: &[u8], max: usize) -> Result<Option<usize>, FrameError> {
     Ok((buf.len() >= total).then_some(total))
 }
 
+/// How many more bytes `buf` needs before [`parse`] can say more: the rest
+/// of the length prefix, or the rest of the frame it announces. Zero when a
+/// whole frame is there (or the prefix is over any limit).
+pub fn missing(buf: &[u8]) -> usize {
+    match buf.first_chunk::<HEADER_LEN>() {
+        None => HEADER_LEN - buf.len(),
+        Some(prefix) => {
+            (HEADER_LEN + u32::from_be_bytes(*prefix) as usize).saturating_sub(buf.len())
+        }
+    }
+}
+
 /// Prefixes `payload` with its length. The caller keeps payloads within
 /// [`MAX_FRAME_LEN`], which fits in a `u32`.
 pub fn encode(payload: &[u8]) -> Vec<u8> {
@@ -66,6 +78,11 @@ mod tests {
         two.extend_from_slice(&encode(b"x"));
         assert_eq!(parse(&two, 100), Ok(Some(9)));
         assert_eq!(parse(&encode(b""), 0), Ok(Some(4)));
+        let missing_at: Vec<usize> = (0..=frame.len())
+            .map(|cut| missing(&frame[..cut]))
+            .collect();
+        assert_eq!(missing_at, [4, 3, 2, 1, 5, 4, 3, 2, 1, 0]);
+        assert_eq!(missing(&two), 0);
         assert_eq!(
             parse(&[0, 0, 0, 101], 100),
             Err(FrameError::TooLarge { len: 101, max: 100 })
