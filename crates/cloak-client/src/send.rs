@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
-use cloak_core::envelope::stream::{MAX_SEALED_CHUNK, StreamSealer};
+use cloak_core::envelope::stream::StreamSealer;
 use cloak_core::keydir::Role;
 use cloak_core::limits::{AEAD_TAG_LEN, DEFAULT_MAX_ASYMMETRIC_PLAINTEXT, STREAM_CHUNK_LEN};
 use cloak_core::session::proofs::{self, RECEIPT_KEY_LEN};
@@ -210,25 +210,29 @@ async fn send_stream(
         .map_err(network("sending the message"))?;
     let sealing = |e: cloak_core::SealError| Failure::Final(e.into());
     let progress = Progress::new(len);
-    // Whole chunks are read into one buffer and sealed straight into the
-    // outgoing frame: no other copy, no allocation per chunk.
-    let mut plaintext = Zeroizing::new(vec![0u8; STREAM_CHUNK_LEN]);
-    plaintext[..RECEIPT_KEY_LEN].copy_from_slice(receipt_key.as_ref());
+    // Each chunk is read straight into the outgoing frame, sealed there and
+    // sent with its prefix put in front: no copy, no allocation per chunk.
+    const DATA_AT: usize = messages::MAX_CHUNK_FRAME_PREFIX;
+    let mut frame = Zeroizing::new(vec![0u8; DATA_AT + STREAM_CHUNK_LEN + AEAD_TAG_LEN]);
+    frame[DATA_AT..][..RECEIPT_KEY_LEN].copy_from_slice(receipt_key.as_ref());
     let mut filled = RECEIPT_KEY_LEN;
-    let mut frame = Vec::with_capacity(MAX_SEALED_CHUNK + 64);
     loop {
-        let read = fill(&mut reader, &mut plaintext[filled..]).context("reading the message")?;
+        let space = &mut frame[DATA_AT + filled..DATA_AT + STREAM_CHUNK_LEN];
+        let read = fill(&mut reader, space).context("reading the message")?;
         progress.advance(read as u64);
         filled += read;
         if filled == 0 {
             break;
         }
-        frame.clear();
-        messages::begin_chunk_frame(filled + AEAD_TAG_LEN, &mut frame);
-        sealer
-            .seal_chunk(&plaintext[..filled], &mut frame)
+        let tag = sealer
+            .seal_chunk_in_place(&mut frame[DATA_AT..DATA_AT + filled])
             .map_err(sealing)?;
-        if let Err(e) = conn.write_frames(&frame).await {
+        let end = DATA_AT + filled + AEAD_TAG_LEN;
+        frame[DATA_AT + filled..end].copy_from_slice(&tag);
+        let prefix = messages::chunk_frame_prefix(filled + AEAD_TAG_LEN);
+        let start = DATA_AT - prefix.len();
+        frame[start..DATA_AT].copy_from_slice(&prefix);
+        if let Err(e) = conn.write_frames(&frame[start..end]).await {
             return Err(
                 early_answer(&mut conn).unwrap_or_else(|| network("sending the message")(e))
             );

@@ -76,16 +76,14 @@ pub(crate) trait AeadCipher {
         aad: &[u8],
         ciphertext: &[u8],
     ) -> Option<Zeroizing<Vec<u8>>>;
-    /// Appends the ciphertext of `plaintext` and the tag to `out`: the
-    /// cipher reads one buffer and writes the other, so a sender can seal
-    /// straight into its outgoing frame without a separate copy.
-    fn seal_into(
+    /// Encrypts `buffer` in place and returns the tag, so a sender can
+    /// read plaintext straight into its outgoing frame and seal it there.
+    fn seal_in_place(
         &self,
         nonce: &[u8; AEAD_NONCE_LEN],
         aad: &[u8],
-        plaintext: &[u8],
-        out: &mut Vec<u8>,
-    ) -> Result<(), PrimitiveError>;
+        buffer: &mut [u8],
+    ) -> Result<[u8; AEAD_TAG_LEN], PrimitiveError>;
     /// Decrypts `sealed` into `out` (replacing its contents), leaving
     /// `sealed` as received; `false` on any authentication failure, leaving
     /// `out` unspecified. The tag is checked before anything is decrypted.
@@ -206,22 +204,15 @@ impl AeadCipher for Aes256Gcm {
         .map(Zeroizing::new)
     }
 
-    fn seal_into(
+    fn seal_in_place(
         &self,
         nonce: &[u8; AEAD_NONCE_LEN],
         aad: &[u8],
-        plaintext: &[u8],
-        out: &mut Vec<u8>,
-    ) -> Result<(), PrimitiveError> {
-        let start = out.len();
-        out.resize(start + plaintext.len(), 0);
-        let buffer =
-            InOutBuf::new(plaintext, &mut out[start..]).expect("the output was sized to the input");
-        let tag = self
-            .encrypt_inout_detached(&Nonce::from(*nonce), aad, buffer)
-            .map_err(|_| PrimitiveError("AES-GCM encryption failed".into()))?;
-        out.extend_from_slice(&tag);
-        Ok(())
+        buffer: &mut [u8],
+    ) -> Result<[u8; AEAD_TAG_LEN], PrimitiveError> {
+        self.encrypt_inout_detached(&Nonce::from(*nonce), aad, buffer.into())
+            .map(Into::into)
+            .map_err(|_| PrimitiveError("AES-GCM encryption failed".into()))
     }
 
     fn open_into(
@@ -235,7 +226,8 @@ impl AeadCipher for Aes256Gcm {
             return false;
         };
         let (ciphertext, tag) = sealed.split_at(split);
-        out.clear();
+        // No `clear` first: a buffer reused for chunks of one size is not
+        // re-filled with zeros each time, only overwritten.
         out.resize(ciphertext.len(), 0);
         let buffer =
             InOutBuf::new(ciphertext, &mut out[..]).expect("the output was sized to the input");

@@ -158,11 +158,11 @@ fn chunks_sealed_in_place_open_like_pushed_ones() {
         StreamSealer::new(&k.s, k.r.public(), FRESH, &SealOptions::default()).unwrap();
     let mut chunks = Vec::new();
     for part in t.chunks(c) {
-        // Appended after what the buffer holds (a frame prefix, say).
-        let mut out = b"prefix".to_vec();
-        sealer.seal_chunk(part, &mut out).unwrap();
-        assert_eq!(&out[..6], b"prefix");
-        chunks.push(out[6..].to_vec());
+        let mut chunk = part.to_vec();
+        let tag = sealer.seal_chunk_in_place(&mut chunk).unwrap();
+        assert_ne!(chunk, part, "encrypted");
+        chunk.extend_from_slice(&tag);
+        chunks.push(chunk);
     }
     let end = sealer.finish().unwrap();
     assert!(end.last_data.is_none());
@@ -175,22 +175,21 @@ fn misplaced_chunks_are_refused_by_the_sealer() {
     let c = STREAM_CHUNK_LEN;
     let k = keys_2048();
     let new = || StreamSealer::new(&k.s, k.r.public(), FRESH, &SealOptions::default()).unwrap();
-    let mut out = Vec::new();
     let (mut sealer, _) = new();
-    assert!(sealer.seal_chunk(&[], &mut out).is_err(), "empty");
+    assert!(sealer.seal_chunk_in_place(&mut []).is_err(), "empty");
     assert!(
-        sealer.seal_chunk(&text(c + 1), &mut out).is_err(),
+        sealer.seal_chunk_in_place(&mut text(c + 1)).is_err(),
         "over a chunk"
     );
-    sealer.seal_chunk(&text(c - 1), &mut out).unwrap();
+    sealer.seal_chunk_in_place(&mut text(c - 1)).unwrap();
     assert!(
-        sealer.seal_chunk(&text(c), &mut out).is_err(),
+        sealer.seal_chunk_in_place(&mut text(c)).is_err(),
         "after a short chunk"
     );
     let (mut sealer, _) = new();
     sealer.push(&text(10)).unwrap();
     assert!(
-        sealer.seal_chunk(&text(c), &mut out).is_err(),
+        sealer.seal_chunk_in_place(&mut text(c)).is_err(),
         "while pushed data waits in the buffer"
     );
 }

@@ -115,40 +115,47 @@ impl<'k> StreamSealer<'k> {
         self.message_id
     }
 
-    /// Seals one data chunk, appending it to `out`: a sender that reads
-    /// whole chunks seals them straight into its outgoing frame, with no
-    /// intermediate buffer. `plaintext` holds 1 to [`STREAM_CHUNK_LEN`]
-    /// bytes, and only the last data chunk may be shorter than that.
-    pub fn seal_chunk(&mut self, plaintext: &[u8], out: &mut Vec<u8>) -> Result<(), SealError> {
-        if plaintext.is_empty()
-            || plaintext.len() > STREAM_CHUNK_LEN
+    /// Seals one data chunk in place and returns its tag, which follows
+    /// the chunk on the wire: a sender reads plaintext straight into its
+    /// outgoing frame and seals it there, with no copy or allocation. A
+    /// chunk holds 1 to [`STREAM_CHUNK_LEN`] bytes, and only the last data
+    /// chunk may be shorter than that.
+    pub fn seal_chunk_in_place(
+        &mut self,
+        chunk: &mut [u8],
+    ) -> Result<[u8; AEAD_TAG_LEN], SealError> {
+        if chunk.is_empty()
+            || chunk.len() > STREAM_CHUNK_LEN
             || self.short_sealed
             || !self.buffer.is_empty()
         {
             return Err(SealError::ChunkOutOfPlace {
-                len: plaintext.len(),
+                len: chunk.len(),
                 max: STREAM_CHUNK_LEN,
             });
         }
-        self.digest.update(plaintext);
-        self.cipher
-            .seal_into(&nonce(self.counter, false), &self.aad, plaintext, out)
+        self.digest.update(chunk);
+        let tag = self
+            .cipher
+            .seal_in_place(&nonce(self.counter, false), &self.aad, chunk)
             .map_err(|e| SealError::Crypto(e.0))?;
-        self.len += plaintext.len() as u64;
+        self.len += chunk.len() as u64;
         self.counter += 1;
-        self.short_sealed = plaintext.len() < STREAM_CHUNK_LEN;
-        Ok(())
+        self.short_sealed = chunk.len() < STREAM_CHUNK_LEN;
+        Ok(tag)
     }
 
     fn seal_data(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
         let mut sealed = Vec::with_capacity(plaintext.len() + AEAD_TAG_LEN);
-        self.seal_chunk(plaintext, &mut sealed)?;
+        sealed.extend_from_slice(plaintext);
+        let tag = self.seal_chunk_in_place(&mut sealed)?;
+        sealed.extend_from_slice(&tag);
         Ok(sealed)
     }
 
     /// Absorbs `data` of any length, buffering a partial chunk; returns the
     /// chunks completed by it, ready to send. (Convenient for data in
-    /// memory; [`StreamSealer::seal_chunk`] avoids the copies.)
+    /// memory; [`StreamSealer::seal_chunk_in_place`] avoids the copies.)
     pub fn push(&mut self, mut data: &[u8]) -> Result<Vec<Vec<u8>>, SealError> {
         let mut out = Vec::new();
         if !self.buffer.is_empty() {

@@ -191,23 +191,28 @@ pub fn encode_frame_into<T: Encode>(message: &T, out: &mut Vec<u8>) {
 /// against the derived encoding).
 const CHUNK_VARIANT: u32 = 4;
 
-/// Appends the start of a `Chunk` frame whose data will be `len` bytes. The
-/// caller then appends exactly those `len` bytes (sealing straight into the
-/// frame), and the whole is what [`encode_frame_into`] would have written
-/// for `ClientMessage::Chunk`, without a copy of the data.
-pub fn begin_chunk_frame(len: usize, out: &mut Vec<u8>) {
-    let start = out.len();
+/// Longest [`chunk_frame_prefix`]: length prefix, version, variant, and the
+/// data length as a varint of at most 9 bytes.
+pub const MAX_CHUNK_FRAME_PREFIX: usize = 4 + 2 + 1 + 9;
+
+/// The bytes that precede `len` bytes of data in a `Chunk` frame: prefix
+/// and data together are what [`encode_frame_into`] writes for
+/// `ClientMessage::Chunk`, so a sender can seal the data where it lies and
+/// put this in front, without a copy of the data.
+pub fn chunk_frame_prefix(len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(MAX_CHUNK_FRAME_PREFIX);
     out.extend_from_slice(&[0u8; 4]);
     out.extend_from_slice(&PROTOCOL_VERSION.to_be_bytes());
     // A `Vec<u8>` field encodes as its length (u64), then its bytes.
     bincode::encode_into_std_write(
         (CHUNK_VARIANT, len as u64),
-        out,
+        &mut out,
         codec::config::<MAX_FRAME_LEN>(),
     )
     .expect("encoding into a Vec does not fail");
-    let frame_len = (out.len() - start - 4 + len) as u32;
-    out[start..start + 4].copy_from_slice(&frame_len.to_be_bytes());
+    let frame_len = (out.len() - 4 + len) as u32;
+    out[..4].copy_from_slice(&frame_len.to_be_bytes());
+    out
 }
 
 /// The data of a `Chunk` payload, borrowed from it, so a receiver need not
@@ -283,15 +288,17 @@ mod tests {
     ];
 
     #[test]
-    fn a_chunk_frame_begun_in_place_is_the_encoded_chunk() {
+    fn a_chunk_frame_prefix_and_its_data_are_the_encoded_chunk() {
         for len in CHUNK_LENS {
             let data: Vec<u8> = (0..len).map(|i| i as u8).collect();
-            let mut frame = vec![0xaa]; // begins after whatever is there
-            begin_chunk_frame(len, &mut frame);
+            let mut frame = chunk_frame_prefix(len);
+            assert!(frame.len() <= MAX_CHUNK_FRAME_PREFIX);
             frame.extend_from_slice(&data);
-            let mut expected = vec![0xaa];
-            encode_frame_into(&ClientMessage::Chunk { data }, &mut expected);
-            assert_eq!(frame, expected, "chunk of {len} bytes");
+            assert_eq!(
+                frame,
+                encode_frame(&ClientMessage::Chunk { data }),
+                "chunk of {len} bytes"
+            );
         }
     }
 
