@@ -17,10 +17,35 @@ use super::{Content, Inbound, Insert, Limits, MessageStore, Outbound, StoreError
 pub const DB_FILE: &str = "cloakroom.db";
 
 /// Bumped when the schema changes; an unknown version is refused.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// From version 1: hybrid messages are streams kept in files.
 const MIGRATE_1_TO_2: &str = "ALTER TABLE inbound ADD COLUMN path TEXT;";
+
+/// From version 2: the bytes in store, kept up to date by triggers in the
+/// same transaction as every insert and delete. Summing both tables for
+/// every message cost time in proportion to the messages stored.
+const USAGE: &str = "
+CREATE TABLE IF NOT EXISTS usage (
+    id    INTEGER PRIMARY KEY CHECK (id = 0),
+    bytes INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO usage (id, bytes) VALUES (0,
+    (SELECT COALESCE(SUM(bytes), 0) FROM inbound)
+    + (SELECT COALESCE(SUM(bytes), 0) FROM outbound));
+CREATE TRIGGER IF NOT EXISTS inbound_added AFTER INSERT ON inbound
+    BEGIN UPDATE usage SET bytes = bytes + NEW.bytes WHERE id = 0; END;
+CREATE TRIGGER IF NOT EXISTS inbound_removed AFTER DELETE ON inbound
+    BEGIN UPDATE usage SET bytes = bytes - OLD.bytes WHERE id = 0; END;
+CREATE TRIGGER IF NOT EXISTS inbound_resized AFTER UPDATE OF bytes ON inbound
+    BEGIN UPDATE usage SET bytes = bytes - OLD.bytes + NEW.bytes WHERE id = 0; END;
+CREATE TRIGGER IF NOT EXISTS outbound_added AFTER INSERT ON outbound
+    BEGIN UPDATE usage SET bytes = bytes + NEW.bytes WHERE id = 0; END;
+CREATE TRIGGER IF NOT EXISTS outbound_removed AFTER DELETE ON outbound
+    BEGIN UPDATE usage SET bytes = bytes - OLD.bytes WHERE id = 0; END;
+CREATE TRIGGER IF NOT EXISTS outbound_resized AFTER UPDATE OF bytes ON outbound
+    BEGIN UPDATE usage SET bytes = bytes - OLD.bytes + NEW.bytes WHERE id = 0; END;
+";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS inbound (
@@ -151,24 +176,23 @@ impl SqliteStore {
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |row| row.get(0))
             .map_err(backend)?;
-        match version {
-            0 => conn
-                .execute_batch(&format!(
-                    "BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-                ))
-                .map_err(backend)?,
-            1 => conn
-                .execute_batch(&format!(
-                    "BEGIN; {MIGRATE_1_TO_2} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-                ))
-                .map_err(backend)?,
-            SCHEMA_VERSION => {}
+        let upgrade = match version {
+            0 => format!("{SCHEMA} {USAGE}"),
+            1 => format!("{MIGRATE_1_TO_2} {USAGE}"),
+            2 => USAGE.to_string(),
+            SCHEMA_VERSION => String::new(),
             other => {
                 return Err(StoreError::Backend(format!(
                     "{} has schema version {other}; this server knows version {SCHEMA_VERSION}",
                     path.display()
                 )));
             }
+        };
+        if !upgrade.is_empty() {
+            conn.execute_batch(&format!(
+                "BEGIN; {upgrade} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            ))
+            .map_err(backend)?;
         }
         let store = SqliteStore {
             conn: Mutex::new(conn),
@@ -221,12 +245,7 @@ impl SqliteStore {
 
     fn used(&self, conn: &Connection) -> Result<u64, StoreError> {
         let used: i64 = conn
-            .query_row(
-                "SELECT (SELECT COALESCE(SUM(bytes), 0) FROM inbound)
-                      + (SELECT COALESCE(SUM(bytes), 0) FROM outbound)",
-                [],
-                |row| row.get(0),
-            )
+            .query_row("SELECT bytes FROM usage WHERE id = 0", [], |row| row.get(0))
             .map_err(backend)?;
         Ok(used.max(0) as u64)
     }

@@ -194,3 +194,82 @@ fn spool_is_bounded_by_the_room_left() {
         Err(StoreError::Full { .. })
     ));
 }
+
+/// The bytes in store as the triggers keep them, and as a full sum says.
+fn usage_and_sum(store: &SqliteStore) -> (i64, i64) {
+    let conn = store.conn();
+    let usage = conn
+        .query_row("SELECT bytes FROM usage WHERE id = 0", [], |r| r.get(0))
+        .unwrap();
+    let sum = conn
+        .query_row(
+            "SELECT (SELECT COALESCE(SUM(bytes), 0) FROM inbound)
+                  + (SELECT COALESCE(SUM(bytes), 0) FROM outbound)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    (usage, sum)
+}
+
+#[test]
+fn the_usage_counter_follows_inserts_duplicates_refusals_and_acks() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits {
+        max_bytes: 1000,
+        ..Limits::default()
+    };
+    let store = SqliteStore::open(dir.path(), limits).unwrap();
+    assert_eq!(usage_and_sum(&store), (0, 0));
+    store.store_inbound(&inbound(1, 1, 1, 300)).unwrap();
+    store.store_inbound(&inbound(1, 1, 1, 300)).unwrap(); // duplicate
+    store.enqueue(&outbound(7, 1)).unwrap();
+    store.enqueue(&outbound(7, 2)).unwrap();
+    assert!(store.store_inbound(&inbound(1, 2, 2, 900)).is_err()); // full
+    let (usage, sum) = usage_and_sum(&store);
+    assert_eq!(usage, sum);
+    assert!(usage > 300, "{usage}");
+    store
+        .acknowledge(&Fingerprint([7; 32]), &[MessageId([1; 16])])
+        .unwrap();
+    let (usage, sum) = usage_and_sum(&store);
+    assert_eq!(usage, sum);
+    // What the acknowledgement freed is room again.
+    let free = 1000 - usage as usize;
+    store.store_inbound(&inbound(2, 3, 3, free - 64)).unwrap();
+    drop(store);
+    let store = SqliteStore::open(dir.path(), limits).unwrap();
+    let (usage, sum) = usage_and_sum(&store);
+    assert_eq!(usage, sum, "after reopening");
+}
+
+#[test]
+fn older_schemas_are_upgraded_with_their_usage_counted() {
+    for version in [1, 2] {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = SqliteStore::open(dir.path(), Limits::default()).unwrap();
+            store.store_inbound(&inbound(1, 1, 1, 120)).unwrap();
+            store.enqueue(&outbound(7, 1)).unwrap();
+            // Take the database back to the older schema.
+            let conn = store.conn();
+            let mut downgrade = String::from(
+                "DROP TRIGGER inbound_added; DROP TRIGGER inbound_removed;
+                 DROP TRIGGER inbound_resized; DROP TRIGGER outbound_added;
+                 DROP TRIGGER outbound_removed; DROP TRIGGER outbound_resized;
+                 DROP TABLE usage;",
+            );
+            if version == 1 {
+                downgrade.push_str("ALTER TABLE inbound DROP COLUMN path;");
+            }
+            downgrade.push_str(&format!("PRAGMA user_version = {version};"));
+            conn.execute_batch(&downgrade).unwrap();
+        }
+        let store = SqliteStore::open(dir.path(), Limits::default()).unwrap();
+        let (usage, sum) = usage_and_sum(&store);
+        assert_eq!((usage, sum), (sum, 120 + 10), "from version {version}");
+        store.store_inbound(&inbound(1, 2, 2, 5)).unwrap();
+        assert_eq!(usage_and_sum(&store).0, 135, "from version {version}");
+        assert_eq!(store.inbox().unwrap().len(), 2);
+    }
+}
