@@ -109,8 +109,13 @@ start_server "$TMPFS/data"
 # would sustain with all cores to itself.
 TICKS=$(getconf CLK_TCK)
 server_cpu_s() { awk -v t="$TICKS" '{ print ($14 + $15) / t }' "/proc/$SERVER/stat"; }
+# The server-alone ratio compares CPU per message with the RSA rate measured
+# just before and just after the same run (their mean): the machine's speed
+# drifts by tens of percent within minutes.
+rsa_rate() { "$BIN/cloak-bench" rsa --keys "$KEYS" --seconds 2 | awk '/^open_hybrid_per_sec/ { print $2 }'; }
 for mode in asymmetric hybrid; do
     for clients in 1 8 64; do
+        [ $clients = 64 ] && ref0=$(rsa_rate)
         cpu0=$(server_cpu_s)
         line=$("$BIN/cloak-bench" small --addr "$ADDR" --keys "$KEYS" --mode $mode \
             --clients $clients --seconds "$SECONDS_EACH")
@@ -120,6 +125,11 @@ for mode in asymmetric hybrid; do
         echo "$line server_cpu_ms_per_msg $per_msg"
         eval "SMALL_${mode}_${clients}=$(echo "$line" | awk '{ for (i = 1; i < NF; i++) if ($i == "throughput_per_sec") print $(i + 1) }')"
         eval "CPU_${mode}_${clients}=$per_msg"
+        if [ $clients = 64 ]; then
+            ref1=$(rsa_rate)
+            eval "REF_${mode}=$(awk -v a="$ref0" -v b="$ref1" 'BEGIN { print (a + b) / 2 }')"
+            echo "  (rsa crate open_hybrid_per_sec just before and after: $ref0, $ref1)"
+        fi
     done
 done
 stop_server
@@ -151,8 +161,8 @@ bound_machine_a=$(awk -v r="$OURS_OPEN" -v c="$CORES" 'BEGIN { print r * c / 3 }
 # capacity with all cores to itself over the RSA bound.
 for mode in hybrid asymmetric; do
     ops=1; [ $mode = asymmetric ] && ops=2
-    eval "per_msg=\$CPU_${mode}_64"
-    awk -v m=$mode -v p="$per_msg" -v r="$OURS_OPEN" -v o=$ops -v c="$CORES" 'BEGIN {
+    eval "per_msg=\$CPU_${mode}_64 ref=\$REF_${mode}"
+    awk -v m=$mode -v p="$per_msg" -v r="$ref" -v o=$ops -v c="$CORES" 'BEGIN {
         printf "%s, 64 clients, server alone: %.2f ms of server CPU per message (RSA needs %.2f ms) = capacity %.0f msg/s with %d cores = %.2f of the server-only RSA bound\n",
             m, p, o * 1000 / r, c * 1000 / p, c, (o * 1000 / r) / p }'
 done
