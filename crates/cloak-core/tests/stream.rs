@@ -3,7 +3,7 @@
 
 mod common;
 
-use cloak_core::envelope::stream::{StreamOpener, StreamSealer};
+use cloak_core::envelope::stream::{self, StreamOpener, StreamSealer};
 use cloak_core::limits::STREAM_CHUNK_LEN;
 use cloak_core::{FreshnessCheck, OpenOptions, SealOptions};
 use common::{FRESH, keys_2048};
@@ -192,4 +192,31 @@ fn misplaced_chunks_are_refused_by_the_sealer() {
         sealer.seal_chunk_in_place(&mut text(c)).is_err(),
         "while pushed data waits in the buffer"
     );
+}
+
+#[test]
+fn a_joined_stream_opens_as_an_envelope_and_its_tampering_is_caught() {
+    let k = keys_2048();
+    let t = text(STREAM_CHUNK_LEN + 300);
+    let Sealed { head, mut chunks } = seal(&t, 1000);
+    let last = chunks.pop().unwrap();
+    let envelope = stream::join(&head, chunks.clone(), last.clone()).unwrap();
+    let opened = cloak_core::open(
+        &k.r,
+        k.s.public(),
+        &envelope,
+        FreshnessCheck::Expect(FRESH),
+        &OpenOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(*opened.plaintext, t);
+    // The same chunks in another order, or one chunk short, do not open.
+    let mut swapped = chunks.clone();
+    swapped.swap(0, 1);
+    let short = chunks[..1].to_vec();
+    for forged in [swapped, short] {
+        let envelope = stream::join(&head, forged, last.clone()).unwrap();
+        assert!(cloak_core::decrypt(&k.r, &envelope, &OpenOptions::default()).is_err());
+    }
+    assert!(stream::join(&head[1..], chunks, last).is_err(), "bad head");
 }

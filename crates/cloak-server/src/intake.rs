@@ -1,6 +1,7 @@
 //! Receiving a hybrid message of any size as a stream: every chunk is
-//! decrypted (to hash it) and appended, still sealed, to a spool file; the
-//! plaintext is not kept beyond the receipt key and a short preview. Only
+//! decrypted (to hash it) and kept still sealed (in memory while the stream
+//! is short, then in a spool file: see `incoming`); the plaintext is not
+//! kept beyond the receipt key and a short preview. Only
 //! when the final chunk has decrypted and the sender's signature over the
 //! whole stream has verified is the message printed, committed and
 //! receipted. Memory stays at a few chunks whatever the message size.
@@ -18,6 +19,7 @@ use tracing::{error, info};
 use zeroize::Zeroizing;
 
 use crate::handler::State;
+use crate::incoming::Incoming;
 use crate::process::{
     PREVIEW_LEN, UNDECRYPTABLE, authorized_sender, malformed_payload, message_line, mode_refused,
     no_receipt_key, not_authorized, now, preview, rejected, store_and_receipt, store_failure,
@@ -26,7 +28,7 @@ use crate::process::{
 use crate::report::{
     CONFIDENTIALITY_FAILED, CONFIDENTIALITY_PASSED, INTEGRITY_FAILED, INTEGRITY_PASSED, Report,
 };
-use crate::store::{Content, Inbound};
+use crate::store::Inbound;
 
 /// Receives the stream that `head` starts; returns the answer to send.
 pub(crate) async fn receive(
@@ -90,19 +92,7 @@ async fn receive_into(
         report.failed(CONFIDENTIALITY_FAILED, UNDECRYPTABLE);
         return rejected();
     };
-    let spool = block_in_place(|| {
-        let mut spool = state.store.begin_stream()?;
-        spool.write_frame(head)?;
-        Ok(spool)
-    });
-    let mut spool = match spool {
-        Ok(spool) => spool,
-        Err(e) => {
-            error!(%peer, "cannot spool a stream: {e}");
-            report.line(format!("Not stored: {e}. No receipt sent."));
-            return store_failure(&e);
-        }
-    };
+    let mut incoming = Incoming::new(head);
     // The receipt key and the start of the text, for the report.
     let mut start = Zeroizing::new(Vec::with_capacity(RECEIPT_KEY_LEN + PREVIEW_LEN));
     let end = loop {
@@ -139,7 +129,7 @@ async fn receive_into(
         // async task, and it spares handing the worker thread over and back
         // for every chunk.
         let step = (|| {
-            spool.write_frame(data).map_err(Some)?;
+            incoming.push(&state.store, data).map_err(Some)?;
             let plaintext = opener.chunk(data).map_err(|_| None)?;
             let wanted = (RECEIPT_KEY_LEN + PREVIEW_LEN).saturating_sub(start.len());
             start.extend_from_slice(&plaintext[..wanted.min(plaintext.len())]);
@@ -187,9 +177,8 @@ async fn receive_into(
     ));
     report.line(preview(text_start, size));
     block_in_place(|| {
-        let committed = spool.write_frame(&end).and_then(|()| spool.commit());
-        let path = match committed {
-            Ok(path) => path,
+        let content = match incoming.commit(end) {
+            Ok(content) => content,
             Err(e) => {
                 error!(%peer, "committing stream {} failed: {e}", opened.message_id);
                 report.line(format!("Not stored: {e}. No receipt sent."));
@@ -203,7 +192,7 @@ async fn receive_into(
             received_at: now(),
             mode: Mode::Hybrid,
             size,
-            content: Content::Stream(path),
+            content,
         };
         store_and_receipt(
             state,

@@ -8,6 +8,7 @@ pub mod authorized;
 pub mod cli;
 pub mod config;
 mod handler;
+mod incoming;
 mod intake;
 pub mod operator;
 mod process;

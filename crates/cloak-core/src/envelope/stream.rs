@@ -411,6 +411,31 @@ impl StreamDecrypted {
     }
 }
 
+/// Joins a received stream (its encoded head, sealed data chunks and sealed
+/// final chunk, as they arrived) into the one hybrid envelope that
+/// [`crate::seal`] makes: a short stream can then be kept like any other
+/// envelope instead of as a file of its own. Nothing is decrypted or
+/// re-sealed; [`crate::decrypt`] checks the result exactly as it would have
+/// checked the stream. Fails only if `head` does not decode.
+pub fn join(
+    head: &[u8],
+    data_chunks: Vec<Vec<u8>>,
+    final_chunk: Vec<u8>,
+) -> Result<Vec<u8>, OpenError> {
+    let head: StreamHead =
+        codec::decode::<_, MAX_STREAM_HEAD_LEN>(head).map_err(|_| OpenError::Rejected)?;
+    let mut chunks = data_chunks;
+    chunks.push(final_chunk);
+    Ok(super::wire::Envelope {
+        header: head.header,
+        body: super::wire::Body::Hybrid {
+            wrapped_key: head.wrapped_key,
+            chunks,
+        },
+    }
+    .to_bytes())
+}
+
 /// Builds a hybrid body to `recipient` that carries someone else's `claims`
 /// unchanged: what a dishonest recipient could do with a message it received.
 #[cfg(test)]

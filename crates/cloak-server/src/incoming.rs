@@ -1,0 +1,177 @@
+//! Where a stream's sealed frames wait while it arrives: in memory while
+//! the stream is short, in a spool file once it grows past
+//! [`INLINE_MAX`]. A short stream is then kept as one envelope in the
+//! database (one fsync, no file per message); a long one as its own file.
+//! Either way nothing is stored until [`Incoming::commit`], which the
+//! caller reaches only after the stream verified.
+
+use std::sync::Arc;
+
+use cloak_core::envelope::stream;
+
+use crate::store::spool::Spool;
+use crate::store::{Content, MessageStore, StoreError};
+
+/// Sealed bytes (head and chunks) a stream may hold in memory before it
+/// goes to a spool file: every text message fits, and a server holding
+/// this much for each of its connections stays within its read buffers'
+/// own bound.
+pub(crate) const INLINE_MAX: usize = 64 * 1024;
+
+/// A stream's frames so far.
+pub(crate) enum Incoming {
+    /// Short so far: kept in memory.
+    Memory {
+        /// The encoded stream head.
+        head: Vec<u8>,
+        /// Sealed data chunks, in order.
+        chunks: Vec<Vec<u8>>,
+        /// Bytes held (head and chunks).
+        bytes: usize,
+    },
+    /// Longer: appended to a spool file.
+    Spooled(Spool),
+}
+
+impl Incoming {
+    /// A stream that starts with `head`.
+    pub(crate) fn new(head: &[u8]) -> Self {
+        Incoming::Memory {
+            head: head.to_vec(),
+            chunks: Vec::new(),
+            bytes: head.len(),
+        }
+    }
+
+    /// Keeps one sealed data chunk, moving everything to a spool file when
+    /// the stream outgrows memory.
+    pub(crate) fn push(
+        &mut self,
+        store: &Arc<dyn MessageStore>,
+        chunk: &[u8],
+    ) -> Result<(), StoreError> {
+        match self {
+            Incoming::Spooled(spool) => spool.write_frame(chunk),
+            Incoming::Memory { chunks, bytes, .. } if *bytes + chunk.len() <= INLINE_MAX => {
+                chunks.push(chunk.to_vec());
+                *bytes += chunk.len();
+                Ok(())
+            }
+            Incoming::Memory { head, chunks, .. } => {
+                let mut spool = store.begin_stream()?;
+                spool.write_frame(head)?;
+                for held in chunks.iter() {
+                    spool.write_frame(held)?;
+                }
+                spool.write_frame(chunk)?;
+                *self = Incoming::Spooled(spool);
+                Ok(())
+            }
+        }
+    }
+
+    /// Adds the final chunk and makes the stream ready to store: one
+    /// envelope, or a durable file under its final name.
+    pub(crate) fn commit(self, final_chunk: Vec<u8>) -> Result<Content, StoreError> {
+        match self {
+            Incoming::Memory { head, chunks, .. } => stream::join(&head, chunks, final_chunk)
+                .map(Content::Envelope)
+                .map_err(|_| StoreError::Backend("the stream head does not decode".into())),
+            Incoming::Spooled(mut spool) => {
+                spool.write_frame(&final_chunk)?;
+                spool.commit().map(Content::Stream)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cloak_core::envelope::stream::StreamSealer;
+    use cloak_core::{FreshnessCheck, KeyPair, OpenOptions, SealOptions};
+
+    use super::*;
+    use crate::store::spool::{FrameReader, SPOOL_DIR};
+    use crate::store::{Limits, sqlite::SqliteStore};
+
+    /// A real stream of `len` bytes: head, sealed data chunks, final chunk.
+    fn stream(key: &KeyPair, len: usize) -> (Vec<u8>, Vec<Vec<u8>>, Vec<u8>) {
+        let (mut sealer, head) =
+            StreamSealer::new(key, key.public(), b"fresh", &SealOptions::default()).unwrap();
+        let mut chunks = sealer.push(&vec![5u8; len]).unwrap();
+        let end = sealer.finish().unwrap();
+        chunks.extend(end.last_data);
+        (head, chunks, end.final_chunk)
+    }
+
+    fn spool_files(dir: &std::path::Path) -> usize {
+        std::fs::read_dir(dir.join(SPOOL_DIR)).unwrap().count()
+    }
+
+    #[test]
+    fn short_streams_become_envelopes_and_long_ones_files() {
+        let key = KeyPair::generate(2048).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn MessageStore> =
+            Arc::new(SqliteStore::open(dir.path(), Limits::default()).unwrap());
+        let keep = |len: usize| {
+            let (head, chunks, last) = stream(&key, len);
+            let mut incoming = Incoming::new(&head);
+            for chunk in &chunks {
+                incoming.push(&store, chunk).unwrap();
+            }
+            let spooled = matches!(incoming, Incoming::Spooled(_));
+            assert_eq!(spool_files(dir.path()), usize::from(spooled), "{len}");
+            (incoming.commit(last.clone()).unwrap(), head, chunks, last)
+        };
+
+        // Short: one envelope that opens and verifies; no file anywhere.
+        let (content, ..) = keep(INLINE_MAX - 2000);
+        let Content::Envelope(envelope) = content else {
+            panic!("a short stream is kept as an envelope")
+        };
+        let opened = cloak_core::open(
+            &key,
+            key.public(),
+            &envelope,
+            FreshnessCheck::Expect(b"fresh"),
+            &OpenOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(opened.plaintext.len(), INLINE_MAX - 2000);
+        assert_eq!(spool_files(dir.path()), 0);
+
+        // Long: every frame, in order, in a committed file.
+        let (content, head, chunks, last) = keep(INLINE_MAX + 1);
+        let Content::Stream(path) = content else {
+            panic!("a long stream is kept as a file")
+        };
+        let mut reader = FrameReader::open(&path).unwrap();
+        let mut frames = Vec::new();
+        while let Some(frame) = reader.next_frame().unwrap() {
+            frames.push(frame);
+        }
+        let expected: Vec<Vec<u8>> = std::iter::once(head)
+            .chain(chunks)
+            .chain(std::iter::once(last))
+            .collect();
+        assert_eq!(frames, expected);
+        assert_eq!(spool_files(dir.path()), 0, "renamed out of the spool");
+    }
+
+    #[test]
+    fn an_abandoned_long_stream_leaves_no_file() {
+        let key = KeyPair::generate(2048).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn MessageStore> =
+            Arc::new(SqliteStore::open(dir.path(), Limits::default()).unwrap());
+        let (head, chunks, _) = stream(&key, 3 * INLINE_MAX);
+        let mut incoming = Incoming::new(&head);
+        for chunk in &chunks {
+            incoming.push(&store, chunk).unwrap();
+        }
+        assert_eq!(spool_files(dir.path()), 1);
+        drop(incoming);
+        assert_eq!(spool_files(dir.path()), 0);
+    }
+}
