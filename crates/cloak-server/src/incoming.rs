@@ -104,18 +104,27 @@ mod tests {
         (head, chunks, end.final_chunk)
     }
 
+    /// One key for the whole test binary: key generation is slow.
+    fn key() -> &'static KeyPair {
+        static KEY: std::sync::OnceLock<KeyPair> = std::sync::OnceLock::new();
+        KEY.get_or_init(|| KeyPair::generate(2048).unwrap())
+    }
+
+    fn store_in(dir: &std::path::Path) -> Arc<dyn MessageStore> {
+        Arc::new(SqliteStore::open(dir, Limits::default()).unwrap())
+    }
+
     fn spool_files(dir: &std::path::Path) -> usize {
         std::fs::read_dir(dir.join(SPOOL_DIR)).unwrap().count()
     }
 
     #[test]
     fn short_streams_become_envelopes_and_long_ones_files() {
-        let key = KeyPair::generate(2048).unwrap();
+        let key = key();
         let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn MessageStore> =
-            Arc::new(SqliteStore::open(dir.path(), Limits::default()).unwrap());
+        let store = store_in(dir.path());
         let keep = |len: usize| {
-            let (head, chunks, last) = stream(&key, len);
+            let (head, chunks, last) = stream(key, len);
             let mut incoming = Incoming::new(&head);
             for chunk in &chunks {
                 incoming.push(&store, chunk).unwrap();
@@ -131,7 +140,7 @@ mod tests {
             panic!("a short stream is kept as an envelope")
         };
         let opened = cloak_core::open(
-            &key,
+            key,
             key.public(),
             &envelope,
             FreshnessCheck::Expect(b"fresh"),
@@ -161,11 +170,9 @@ mod tests {
 
     #[test]
     fn an_abandoned_long_stream_leaves_no_file() {
-        let key = KeyPair::generate(2048).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn MessageStore> =
-            Arc::new(SqliteStore::open(dir.path(), Limits::default()).unwrap());
-        let (head, chunks, _) = stream(&key, 3 * INLINE_MAX);
+        let store = store_in(dir.path());
+        let (head, chunks, _) = stream(key(), 3 * INLINE_MAX);
         let mut incoming = Incoming::new(&head);
         for chunk in &chunks {
             incoming.push(&store, chunk).unwrap();
