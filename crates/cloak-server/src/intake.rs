@@ -1,10 +1,10 @@
 //! Receiving a hybrid message of any size as a stream: every chunk is
 //! decrypted (to hash it) and kept still sealed (in memory while the stream
 //! is short, then in a spool file: see `incoming`); the plaintext is not
-//! kept beyond the receipt key and a short preview. Only
-//! when the final chunk has decrypted and the sender's signature over the
-//! whole stream has verified is the message printed, committed and
-//! receipted. Memory stays at a few chunks whatever the message size.
+//! kept beyond the receipt key and a short preview. Only when the final
+//! chunk has decrypted and the sender's signature over the whole stream has
+//! verified is the message printed, committed and receipted. Memory stays
+//! at a few chunks whatever the message size.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -51,6 +51,7 @@ pub(crate) async fn receive(
     reply
 }
 
+/// The answer to a stream whose connection broke off: nothing is stored.
 fn broken(
     report: &mut Report,
     peer: SocketAddr,

@@ -215,7 +215,7 @@ impl Connection {
     }
 
     /// Writes bytes that already form whole frames (see
-    /// [`super::messages::begin_chunk_frame`]) in one write.
+    /// [`super::messages::chunk_frame_prefix`]) in one write.
     pub async fn write_frames(&mut self, bytes: &[u8]) -> Result<(), ConnectionError> {
         if let Some(tap) = &mut self.tap {
             // The tap shows frames one by one, as an observer would split them.

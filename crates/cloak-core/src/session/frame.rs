@@ -42,8 +42,8 @@ pub fn parse(buf: &[u8], max: usize) -> Result<Option<usize>, FrameError> {
 }
 
 /// How many more bytes `buf` needs before [`parse`] can say more: the rest
-/// of the length prefix, or the rest of the frame it announces. Zero when a
-/// whole frame is there (or the prefix is over any limit).
+/// of the length prefix, or the rest of the frame it announces (whose
+/// length [`parse`] has already checked). Zero when a whole frame is there.
 pub fn missing(buf: &[u8]) -> usize {
     match buf.first_chunk::<HEADER_LEN>() {
         None => HEADER_LEN - buf.len(),
