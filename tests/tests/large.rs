@@ -224,3 +224,49 @@ fn store_limit_stops_a_stream_early() {
         &["send_msg", "small still fits"],
     ));
 }
+
+#[test]
+fn sizes_at_every_chunk_and_storage_boundary_read_back_identical() {
+    // The client puts a 32-byte receipt key before the text, so a text of
+    // CHUNK - 32 bytes fills exactly one chunk; the server keeps streams up
+    // to 64 KiB sealed in its database and longer ones as files.
+    let keys = Keys::new(2048);
+    let server = Server::start(keys.path(), &[]);
+    let work = tempfile::tempdir().unwrap();
+    let chunk = STREAM_CHUNK_LEN - 32;
+    for len in [
+        0,
+        1,
+        60_000,
+        70_000,
+        chunk - 1,
+        chunk,
+        chunk + 1,
+        chunk + STREAM_CHUNK_LEN,
+        chunk + STREAM_CHUNK_LEN + 5,
+    ] {
+        let input = work.path().join(format!("in-{len}"));
+        let data = pattern(len);
+        std::fs::write(&input, &data).unwrap();
+        let stdout = ok_stdout(&client(
+            keys.path(),
+            server.addr,
+            &["send_msg", "--file", input.to_str().unwrap()],
+        ));
+        let id = stdout.split("id ").nth(1).unwrap()[..32].to_owned();
+        let output = work.path().join(format!("out-{len}"));
+        ok_stdout(&server.operator(
+            keys.path(),
+            &["read", &id, "--out", output.to_str().unwrap()],
+        ));
+        assert!(std::fs::read(&output).unwrap() == data, "{len} bytes");
+    }
+    let files = std::fs::read_dir(server.data.join("messages"))
+        .unwrap()
+        .count();
+    assert_eq!(
+        files, 6,
+        "a file for each stream over 64 KiB, none for the rest"
+    );
+    assert!(spool_is_empty(&server));
+}
