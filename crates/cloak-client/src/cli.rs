@@ -83,31 +83,9 @@ fn parse_mode(s: &str) -> Result<Mode, String> {
 
 /// Parses the command line and runs it; errors become one line on stderr.
 pub fn run() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) => return usage_error(e),
-    };
-    match execute(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("cloak-client: error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// Help and version go to stdout with success; a usage error is reduced to
-/// its first line, so scripts and people see one clear sentence.
-fn usage_error(e: clap::Error) -> ExitCode {
-    if !e.use_stderr() {
-        let _ = e.print();
-        return ExitCode::SUCCESS;
-    }
-    let rendered = e.render().to_string();
-    let first = rendered.lines().next().unwrap_or("invalid arguments");
-    let first = first.strip_prefix("error: ").unwrap_or(first);
-    eprintln!("cloak-client: error: {first} (see `cloak-client --help`)");
-    ExitCode::from(2)
+    cloak_cli::run("cloak-client", |cli: Cli| {
+        execute(cli).map(|()| ExitCode::SUCCESS)
+    })
 }
 
 fn execute(cli: Cli) -> anyhow::Result<()> {

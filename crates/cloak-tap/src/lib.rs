@@ -78,26 +78,7 @@ impl Cli {
 
 /// Parses the command line and runs the tap.
 pub fn run() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) if !e.use_stderr() => {
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            let rendered = e.render().to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments");
-            eprintln!("cloak-tap: {first} (see `cloak-tap --help`)");
-            return ExitCode::from(2);
-        }
-    };
-    match execute(cli) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("cloak-tap: error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    cloak_cli::run("cloak-tap", execute)
 }
 
 fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
