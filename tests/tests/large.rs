@@ -81,24 +81,39 @@ fn a_large_file_streams_through_and_reads_back_identical() {
     assert!(spool_is_empty(&server));
 }
 
-#[test]
-fn posted_large_message_needs_out_and_arrives_identical() {
-    let keys = Keys::new(2048);
-    let server = Server::start(keys.path(), &[]);
-    let work = tempfile::tempdir().unwrap();
-    let data = pattern(3 * 1024 * 1024);
-    let input = work.path().join("post.bin");
-    std::fs::write(&input, &data).unwrap();
+/// Posts what `input` holds to `client` with `cloak-server post -`.
+fn post_file(keys: &Keys, server: &Server, input: &std::path::Path) -> String {
     let posted = std::process::Command::new(cloak_tests::bin("cloak-server"))
         .arg("--keys")
         .arg(keys.path())
         .arg("--data")
         .arg(&server.data)
         .args(["post", "--to", "client", "-"])
-        .stdin(std::fs::File::open(&input).unwrap())
+        .stdin(std::fs::File::open(input).unwrap())
         .output()
         .unwrap();
-    ok_stdout(&posted);
+    ok_stdout(&posted)
+}
+
+fn stream_files(server: &Server) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(server.data.join("messages"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect()
+}
+
+#[test]
+fn a_posted_message_of_any_size_streams_to_the_client_and_arrives_identical() {
+    // Over the 16 MiB of the largest single envelope: queued as a stream
+    // file sealed to the server itself, delivered as a stream.
+    let keys = Keys::new(2048);
+    let server = Server::start(keys.path(), &[]);
+    let work = tempfile::tempdir().unwrap();
+    let data = pattern(40 * 1024 * 1024 + 777);
+    let input = work.path().join("post.bin");
+    std::fs::write(&input, &data).unwrap();
+    post_file(&keys, &server, &input);
+    assert_eq!(stream_files(&server).len(), 1);
 
     let refused = client(keys.path(), server.addr, &["recv_msg"]);
     assert_eq!(refused.status.code(), Some(1));
@@ -107,22 +122,102 @@ fn posted_large_message_needs_out_and_arrives_identical() {
         "{}",
         texts(&refused).1
     );
-
     let output = work.path().join("got.bin");
+    let out = output.to_str().unwrap();
+    let refused = client(
+        keys.path(),
+        server.addr,
+        &["--mode", "asymmetric", "recv_msg", "--out", out],
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        texts(&refused).1.contains("--mode hybrid"),
+        "{}",
+        texts(&refused).1
+    );
+    assert!(
+        !output.exists(),
+        "nothing written before a message verified"
+    );
+
     let stdout = ok_stdout(&client(
         keys.path(),
         server.addr,
-        &["recv_msg", "--out", output.to_str().unwrap()],
+        &["recv_msg", "--out", out],
     ));
     assert!(
         stdout.contains(&format!("[{} bytes written to", data.len())),
         "{stdout}"
     );
-    assert!(std::fs::read(&output).unwrap() == data);
+    assert!(std::fs::read(&output).unwrap() == data, "identical");
+    assert!(
+        stream_files(&server).is_empty(),
+        "removed once acknowledged"
+    );
     let again = ok_stdout(&client(keys.path(), server.addr, &["recv_msg"]));
     assert!(
         again.contains("This is a message from the server!"),
         "acknowledged: {again}"
+    );
+}
+
+#[test]
+fn streamed_and_enveloped_posts_arrive_in_order_and_a_damaged_stream_never_does() {
+    let keys = Keys::new(2048);
+    let server = Server::start(keys.path(), &[]);
+    let work = tempfile::tempdir().unwrap();
+    let write = |name: &str, bytes: &[u8]| {
+        let path = work.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    let big = pattern(3 * 1024 * 1024);
+    post_file(&keys, &server, &write("a", b"first, small"));
+    post_file(&keys, &server, &write("b", &big));
+    post_file(&keys, &server, &write("c", b"third, small"));
+
+    let first = ok_stdout(&client(keys.path(), server.addr, &["recv_msg"]));
+    assert!(first.contains("first, small"), "{first}");
+    assert!(first.contains("2 more message(s) waiting"), "{first}");
+    let output = work.path().join("got.bin");
+    let out = output.to_str().unwrap();
+    let second = ok_stdout(&client(
+        keys.path(),
+        server.addr,
+        &["recv_msg", "--out", out],
+    ));
+    assert!(second.contains("1 more message(s) waiting"), "{second}");
+    assert!(std::fs::read(&output).unwrap() == big);
+    let third = ok_stdout(&client(keys.path(), server.addr, &["recv_msg"]));
+    assert!(third.contains("third, small"), "{third}");
+
+    // A byte changed in the middle of a queued stream file: the client
+    // gets an error, no file, and the message stays queued.
+    post_file(&keys, &server, &write("d", &big));
+    let [file] = stream_files(&server).try_into().unwrap();
+    let mut stored = std::fs::read(&file).unwrap();
+    let middle = stored.len() / 2;
+    stored[middle] ^= 0x40;
+    std::fs::write(&file, &stored).unwrap();
+    let damaged = work.path().join("damaged.bin");
+    let refused = client(
+        keys.path(),
+        server.addr,
+        &["recv_msg", "--out", damaged.to_str().unwrap()],
+    );
+    assert_eq!(refused.status.code(), Some(1), "{}", texts(&refused).0);
+    assert!(
+        texts(&refused).1.contains("damaged"),
+        "{}",
+        texts(&refused).1
+    );
+    assert!(!damaged.exists(), "nothing written");
+    let queued = ok_stdout(&server.operator(keys.path(), &["clients"]));
+    assert!(
+        queued
+            .lines()
+            .any(|l| l.starts_with("client") && l.trim_end().ends_with('1')),
+        "{queued}"
     );
 }
 

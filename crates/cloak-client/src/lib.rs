@@ -6,6 +6,7 @@
 pub mod cli;
 mod progress;
 mod recv;
+mod recv_stream;
 mod send;
 mod session;
 mod wire;

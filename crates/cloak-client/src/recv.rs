@@ -15,10 +15,10 @@ use cloak_core::{FreshnessCheck, OpenOptions, text};
 use crate::session::{self, ClientConfig};
 
 /// Largest message shown on the terminal; larger ones need `--out`.
-const MAX_TERMINAL_MESSAGE: usize = 1 << 20;
+pub(crate) const MAX_TERMINAL_MESSAGE: usize = 1 << 20;
 
 /// `FILE` for the first message of a delivery, `FILE.2`, `FILE.3`... after.
-fn out_path(out: &Path, index: usize) -> PathBuf {
+pub(crate) fn out_path(out: &Path, index: usize) -> PathBuf {
     if index == 0 {
         out.to_path_buf()
     } else {
@@ -28,14 +28,20 @@ fn out_path(out: &Path, index: usize) -> PathBuf {
     }
 }
 
-/// Writes a verified message to `path` via a temporary file beside it.
-fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+/// A temporary file beside `path`, to be persisted as `path` once its
+/// content verified.
+pub(crate) fn temp_beside(path: &Path) -> anyhow::Result<tempfile::NamedTempFile> {
     let dir = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
-    let mut file = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("creating a file in {}", dir.display()))?;
+    tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("creating a file in {}", dir.display()))
+}
+
+/// Writes a verified message to `path` via a temporary file beside it.
+fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut file = temp_beside(path)?;
     file.write_all(bytes)
         .and_then(|()| file.as_file().sync_all())
         .with_context(|| format!("writing {}", path.display()))?;
@@ -65,6 +71,22 @@ pub(crate) async fn recv(config: &ClientConfig, out_file: Option<&Path>) -> anyh
             envelopes,
             remaining,
         } => (envelopes, remaining),
+        ServerMessage::DeliveryStream {
+            head,
+            size,
+            remaining,
+        } => {
+            let progress = crate::progress::Progress::new(Some(size));
+            let id = crate::recv_stream::receive(
+                &mut conn, &me, &server, &challenge, &head, out_file, &progress,
+            )
+            .await?;
+            progress.finish();
+            if remaining > 0 {
+                println!("{remaining} more message(s) waiting: run recv_msg again.");
+            }
+            return acknowledge(&mut conn, &me, &hello, &challenge, &[id]).await;
+        }
         ServerMessage::Error { code, detail } => return Err(session::refusal(code, &detail)),
         _ => bail!("unexpected answer from the server"),
     };
@@ -134,7 +156,7 @@ pub(crate) async fn recv(config: &ClientConfig, out_file: Option<&Path>) -> anyh
 /// Sends a signed acknowledgement of `ids` and waits for the answer. Every
 /// delivery is acknowledged, even the greeting (which removes nothing), so
 /// the exchange is the same whatever was queued.
-async fn acknowledge(
+pub(crate) async fn acknowledge(
     conn: &mut cloak_core::session::Connection,
     me: &cloak_core::KeyPair,
     hello: &cloak_core::session::ServerHello,

@@ -1,7 +1,7 @@
 //! Command line of `cloak-server`: serve (no subcommand), or
 //! `generate_key_pair`.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,7 +12,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use cloak_core::Mode;
 use cloak_core::keydir::{KeyDir, Role};
-use cloak_core::limits::{DEFAULT_RSA_BITS, MAX_HYBRID_PLAINTEXT};
+use cloak_core::limits::DEFAULT_RSA_BITS;
 use tracing::{info, warn};
 
 use crate::authorized::Authorized;
@@ -96,7 +96,8 @@ enum Operator {
         /// The client's name (see `clients`).
         #[arg(long)]
         to: String,
-        /// The message; `-` reads it from stdin.
+        /// The message; `-` reads it from stdin (any size: over 1 MiB it is
+        /// queued as a stream and delivered on its own).
         text: String,
     },
     /// List authorized clients with fingerprints and queued messages.
@@ -146,17 +147,13 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
         }
         Operator::Post { to, text } => {
             let key = keys.load_own(Role::Server)?;
-            let text = if text == "-" {
-                let mut bytes = Vec::new();
-                std::io::stdin()
-                    .take(MAX_HYBRID_PLAINTEXT as u64 + 1)
-                    .read_to_end(&mut bytes)
-                    .context("reading the message from stdin")?;
-                bytes
+            let authorized = Authorized::load(&keys)?;
+            if text == "-" {
+                let mut stdin = std::io::stdin().lock();
+                operator::post(&store, &key, &authorized, &to, &mut stdin)?
             } else {
-                text.into_bytes()
-            };
-            operator::post(&store, &key, &Authorized::load(&keys)?, &to, &text)?
+                operator::post(&store, &key, &authorized, &to, &mut text.as_bytes())?
+            }
         }
         Operator::Clients => operator::clients(&store, &Authorized::load(&keys)?)?,
     };

@@ -16,7 +16,7 @@ use tracing::{debug, info, warn};
 
 use crate::authorized::Authorized;
 use crate::config::ServerConfig;
-use crate::process::{self, AwaitingAck, error};
+use crate::process::{self, AwaitingAck, Fetched, StreamDelivery, error};
 use crate::report::Report;
 use crate::store::MessageStore;
 
@@ -109,7 +109,14 @@ pub(crate) async fn serve(state: Arc<State>, stream: tokio::net::TcpStream, peer
         Err(_) => {
             warn!(%peer, "connection exceeded its {:?} deadline; closed", state.config.deadline);
         }
-        Ok(Some((challenge, head))) => {
+        Ok(Some(Streaming::Deliver(challenge, delivery))) => {
+            // Like a received stream, a delivered one may take as long as
+            // it needs, each frame within the I/O timeout.
+            if crate::delivery::send(&state, &mut conn, peer, &delivery).await {
+                await_ack(&state, &mut conn, peer, challenge, delivery.awaiting).await;
+            }
+        }
+        Ok(Some(Streaming::Receive(challenge, head))) => {
             // The one phase the connection deadline does not bound.
             let reply = crate::intake::receive(&state, &mut conn, peer, &challenge, head).await;
             match &reply {
@@ -127,13 +134,21 @@ pub(crate) async fn serve(state: Arc<State>, stream: tokio::net::TcpStream, peer
     conn.shutdown().await;
 }
 
-/// Everything but a stream's chunks. Returns the challenge and head of a
-/// stream the client has started.
+/// A stream the connection goes on with after its request, outside the
+/// connection deadline, with the session's challenge.
+enum Streaming {
+    /// The client started sending one: its head.
+    Receive(Challenge, Vec<u8>),
+    /// A queued message to deliver as one.
+    Deliver(Challenge, Box<StreamDelivery>),
+}
+
+/// Everything but a stream's chunks.
 async fn converse(
     state: &Arc<State>,
     conn: &mut Connection,
     peer: SocketAddr,
-) -> Option<(Challenge, Vec<u8>)> {
+) -> Option<Streaming> {
     let challenge = proofs::new_challenge();
     let hello = ServerMessage::Hello(ServerHello {
         server: state.key.fingerprint(),
@@ -147,7 +162,7 @@ async fn converse(
     let request = next_request(conn, peer).await?;
     let worker = Arc::clone(state);
     match request {
-        ClientMessage::SendStream { head } => return Some((challenge, head)),
+        ClientMessage::SendStream { head } => return Some(Streaming::Receive(challenge, head)),
         ClientMessage::Send { envelope } => {
             let reply = decide(
                 peer,
@@ -158,19 +173,23 @@ async fn converse(
             answer(conn, peer, &reply).await;
         }
         ClientMessage::Fetch(request) => {
-            let (reply, awaiting) = decide(
+            let fetched = decide(
                 peer,
-                move || {
-                    let (report, reply, awaiting) = process::fetch(&worker, &challenge, &request);
-                    (report, (reply, awaiting))
-                },
-                || (internal(), None),
+                move || process::fetch(&worker, &challenge, &request),
+                || Fetched::Answer(internal(), None),
             )
             .await;
-            if answer(conn, peer, &reply).await
-                && let Some(awaiting) = awaiting
-            {
-                await_ack(state, conn, peer, challenge, awaiting).await;
+            match fetched {
+                Fetched::Stream(delivery) => {
+                    return Some(Streaming::Deliver(challenge, Box::new(delivery)));
+                }
+                Fetched::Answer(reply, awaiting) => {
+                    if answer(conn, peer, &reply).await
+                        && let Some(awaiting) = awaiting
+                    {
+                        await_ack(state, conn, peer, challenge, awaiting).await;
+                    }
+                }
             }
         }
         _ => {

@@ -7,6 +7,7 @@ pub mod at_rest;
 pub mod authorized;
 pub mod cli;
 pub mod config;
+mod delivery;
 mod handler;
 mod incoming;
 mod intake;

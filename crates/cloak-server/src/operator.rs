@@ -4,13 +4,14 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow, bail};
 use cloak_core::envelope::stream::StreamOpener;
 use cloak_core::session::proofs;
 use cloak_core::{FreshnessCheck, KeyPair, Mode, OpenOptions, text};
+use zeroize::Zeroizing;
 
 use crate::authorized::Authorized;
 use crate::process::now;
@@ -212,13 +213,19 @@ pub fn read(
     Ok(shown)
 }
 
-/// Queues `text` for the authorized client `name`.
+/// Messages up to this size are queued as one envelope (and delivered
+/// with others in one reply); larger ones as a stream file, delivered alone
+/// as a stream. Clients show messages up to the same size on the terminal.
+pub const POST_INLINE_MAX: usize = 1 << 20;
+
+/// Queues what `source` yields for the authorized client `name`, in
+/// bounded memory whatever its size.
 pub fn post(
     store: &dyn MessageStore,
     key: &KeyPair,
     authorized: &Authorized,
     name: &str,
-    text: &[u8],
+    source: &mut dyn Read,
 ) -> anyhow::Result<String> {
     let Some(client) = authorized.by_name(name) else {
         let known: Vec<_> = authorized
@@ -235,20 +242,33 @@ pub fn post(
             }
         );
     };
-    let sealed = crate::at_rest::seal(key, text).context("sealing the message")?;
+    let mut start = Zeroizing::new(Vec::new());
+    (&mut *source)
+        .take(POST_INLINE_MAX as u64 + 1)
+        .read_to_end(&mut start)
+        .context("reading the message")?;
+    let (message_id, size, envelope, stream) = if start.len() <= POST_INLINE_MAX {
+        let sealed = crate::at_rest::seal(key, &start).context("sealing the message")?;
+        (sealed.message_id, start.len() as u64, sealed.bytes, None)
+    } else {
+        let mut spool = store.begin_stream()?;
+        let mut whole = start.as_slice().chain(source);
+        let (message_id, size) = crate::at_rest::seal_stream(key, &mut whole, &mut spool)
+            .context("sealing the message")?;
+        (message_id, size, Vec::new(), Some(spool.commit()?))
+    };
     store.enqueue(&Outbound {
-        message_id: sealed.message_id,
+        message_id,
         recipient: client.key.fingerprint(),
         recipient_name: client.name.clone(),
         created_at: now(),
-        size: text.len() as u64,
-        envelope: sealed.bytes,
+        size,
+        envelope,
+        stream,
     })?;
     Ok(format!(
-        "Queued message {} for {} ({} bytes).\n",
-        sealed.message_id,
+        "Queued message {message_id} for {} ({size} bytes).\n",
         client.name,
-        text.len()
     ))
 }
 

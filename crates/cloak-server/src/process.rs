@@ -7,7 +7,7 @@ use cloak_core::limits::MAX_DELIVERY_ENVELOPES;
 use cloak_core::session::messages::Challenge;
 use cloak_core::session::proofs;
 use cloak_core::session::{ErrorCode, FetchRequest, Receipt, ServerMessage};
-use cloak_core::{FreshnessCheck, MessageId, OpenOptions, SealOptions, text};
+use cloak_core::{FreshnessCheck, MessageId, Mode, OpenOptions, SealOptions, text};
 use tracing::{error, warn};
 
 use crate::authorized::Client;
@@ -15,7 +15,7 @@ use crate::handler::State;
 use crate::report::{
     CONFIDENTIALITY_FAILED, CONFIDENTIALITY_PASSED, INTEGRITY_FAILED, INTEGRITY_PASSED, Report,
 };
-use crate::store::{Content, Inbound, Insert, StoreError};
+use crate::store::{Content, Inbound, Insert, Outbound, StoreError};
 
 pub(crate) fn error(code: ErrorCode, detail: impl Into<String>) -> ServerMessage {
     ServerMessage::Error {
@@ -223,6 +223,13 @@ pub(crate) fn store_failure(e: &StoreError) -> ServerMessage {
     }
 }
 
+/// A queued message to send as a stream, alone (see `delivery`).
+pub(crate) struct StreamDelivery {
+    pub message: Outbound,
+    pub remaining: u32,
+    pub awaiting: AwaitingAck,
+}
+
 /// A delivery waiting for the client's acknowledgement.
 pub(crate) struct AwaitingAck {
     pub client: Client,
@@ -230,35 +237,41 @@ pub(crate) struct AwaitingAck {
     pub delivered: Vec<MessageId>,
 }
 
+/// What a fetch decided: an answer (and the acknowledgement to wait for),
+/// or a queued stream to send.
+pub(crate) enum Fetched {
+    Answer(ServerMessage, Option<AwaitingAck>),
+    Stream(StreamDelivery),
+}
+
 /// Checks a fetch proof and seals the client's queued messages to it (or
-/// the greeting, if none are queued).
+/// the greeting, if none are queued). Envelopes go out together, up to the
+/// first message kept as a stream; a stream goes out alone.
 pub(crate) fn fetch(
     state: &State,
     challenge: &Challenge,
     request: &FetchRequest,
-) -> (Report, ServerMessage, Option<AwaitingAck>) {
+) -> (Report, Fetched) {
     let mut report = Report::default();
+    let refuse =
+        |report, code, detail: String| (report, Fetched::Answer(error(code, detail), None));
     let Some(client) = state.authorized.get(&request.client) else {
         let detail = format!(
             "your key {} is not authorized on this server",
             request.client
         );
         warn!("fetch refused: key {} is not authorized", request.client);
-        return (report, error(ErrorCode::NotAuthorized, detail), None);
+        return refuse(report, ErrorCode::NotAuthorized, detail);
     };
     if let Some(only) = state.config.only_mode
         && request.mode != only
     {
         let detail = format!("this server accepts only {only} mode; retry with --mode {only}");
-        return (report, error(ErrorCode::ModeNotAccepted, detail), None);
+        return refuse(report, ErrorCode::ModeNotAccepted, detail);
     }
     if !proofs::verify_fetch(request, &client.key, state.key.fingerprint(), challenge) {
         warn!("fetch refused: proof for `{}` does not verify", client.name);
-        return (
-            report,
-            error(ErrorCode::Rejected, "fetch proof rejected"),
-            None,
-        );
+        return refuse(report, ErrorCode::Rejected, "fetch proof rejected".into());
     }
     let (queued, total) = match state
         .store
@@ -267,16 +280,33 @@ pub(crate) fn fetch(
         Ok(found) => found,
         Err(e) => {
             error!("reading the mailbox of `{}`: {e}", client.name);
-            return (
-                report,
-                error(
-                    ErrorCode::Internal,
-                    "the server could not read your mailbox",
-                ),
-                None,
-            );
+            let detail = "the server could not read your mailbox".into();
+            return refuse(report, ErrorCode::Internal, detail);
         }
     };
+    let awaiting = |delivered| AwaitingAck {
+        client: client.clone(),
+        client_challenge: request.challenge,
+        delivered,
+    };
+    if let Some(first) = queued.first()
+        && first.stream.is_some()
+    {
+        if request.mode != Mode::Hybrid {
+            let detail = format!(
+                "message {} is {} bytes, too large for {} mode: fetch it with --mode hybrid",
+                first.message_id, first.size, request.mode
+            );
+            return refuse(report, ErrorCode::ModeNotAccepted, detail);
+        }
+        let message = queued.into_iter().next().expect("checked above");
+        let delivery = StreamDelivery {
+            remaining: (total - 1) as u32,
+            awaiting: awaiting(vec![message.message_id]),
+            message,
+        };
+        return (report, Fetched::Stream(delivery));
+    }
     let seal = |text: &[u8], options: SealOptions| {
         cloak_core::seal(
             &state.key,
@@ -286,11 +316,6 @@ pub(crate) fn fetch(
             text,
             &options,
         )
-    };
-    let awaiting = |delivered| AwaitingAck {
-        client: client.clone(),
-        client_challenge: request.challenge,
-        delivered,
     };
     if queued.is_empty() {
         return match seal(state.config.greeting.as_bytes(), SealOptions::default()) {
@@ -303,31 +328,26 @@ pub(crate) fn fetch(
                     envelopes: vec![sealed.bytes],
                     remaining: 0,
                 };
-                (report, reply, Some(awaiting(Vec::new())))
+                (report, Fetched::Answer(reply, Some(awaiting(Vec::new()))))
             }
             Err(e) => {
                 error!("sealing the greeting for `{}`: {e}", client.name);
-                (
-                    report,
-                    error(ErrorCode::Internal, "could not seal the reply"),
-                    None,
-                )
+                let detail = "could not seal the reply".into();
+                refuse(report, ErrorCode::Internal, detail)
             }
         };
     }
+    let envelopes_first = queued.iter().take_while(|m| m.stream.is_none());
     let mut envelopes = Vec::with_capacity(queued.len());
     let mut delivered = Vec::with_capacity(queued.len());
-    for message in &queued {
+    for message in envelopes_first {
         let Ok(stored) = crate::at_rest::open(&state.key, &message.envelope) else {
             error!(
                 "queued message {} does not open with the server key",
                 message.message_id
             );
-            return (
-                report,
-                error(ErrorCode::Internal, "a queued message is damaged"),
-                None,
-            );
+            let detail = "a queued message is damaged".into();
+            return refuse(report, ErrorCode::Internal, detail);
         };
         let options = SealOptions {
             message_id: Some(message.message_id),
@@ -341,7 +361,7 @@ pub(crate) fn fetch(
             }
             Err(e) => {
                 let detail = format!("message {} cannot be delivered: {e}", message.message_id);
-                return (report, error(ErrorCode::Rejected, detail), None);
+                return refuse(report, ErrorCode::Rejected, detail);
             }
         }
     }
@@ -356,7 +376,7 @@ pub(crate) fn fetch(
         envelopes,
         remaining: (total - delivered.len()) as u32,
     };
-    (report, reply, Some(awaiting(delivered)))
+    (report, Fetched::Answer(reply, Some(awaiting(delivered))))
 }
 
 /// Removes acknowledged messages, if the proof is the client's.

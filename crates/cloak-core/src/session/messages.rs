@@ -138,6 +138,29 @@ pub enum ServerMessage {
         /// A human-readable detail.
         detail: String,
     },
+    /// The answer to a successful `Fetch` when the next queued message is
+    /// too large for one frame: that message alone, as a hybrid stream
+    /// sealed to the client over its challenge. Its data chunks follow as
+    /// `StreamChunk`s and its final chunk as `StreamEnd`.
+    DeliveryStream {
+        /// The encoded stream head.
+        head: Vec<u8>,
+        /// The message's length in bytes, for a progress bar only: the
+        /// length that counts is in the signed final chunk.
+        size: u64,
+        /// Messages still queued beyond this one.
+        remaining: u32,
+    },
+    /// One sealed data chunk of the stream under way.
+    StreamChunk {
+        /// At most `STREAM_CHUNK_LEN` (256 KiB) of plaintext, sealed.
+        data: Vec<u8>,
+    },
+    /// The sealed final chunk (the signed trailer) of the stream under way.
+    StreamEnd {
+        /// The sealed trailer.
+        data: Vec<u8>,
+    },
 }
 
 /// Why a payload could not be read.

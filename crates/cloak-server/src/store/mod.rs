@@ -59,8 +59,12 @@ pub struct Outbound {
     pub created_at: u64,
     /// Length of the text in bytes.
     pub size: u64,
-    /// The text sealed by the server to itself.
+    /// The text sealed by the server to itself: one envelope (empty when
+    /// the message is a stream file).
     pub envelope: Vec<u8>,
+    /// A message too large for one envelope: a committed stream file
+    /// sealed by the server to itself, delivered as a stream.
+    pub stream: Option<PathBuf>,
 }
 
 /// Whether a message was new.

@@ -22,6 +22,9 @@ const SCHEMA_VERSION: i64 = 3;
 /// From version 1: hybrid messages are streams kept in files.
 const MIGRATE_1_TO_2: &str = "ALTER TABLE inbound ADD COLUMN path TEXT;";
 
+/// From versions 1 and 2: large queued messages are streams kept in files.
+const MIGRATE_OUTBOUND_PATH: &str = "ALTER TABLE outbound ADD COLUMN path TEXT;";
+
 /// From version 2: the bytes in store, kept up to date by triggers in the
 /// same transaction as every insert and delete. Summing both tables for
 /// every message cost time in proportion to the messages stored.
@@ -69,7 +72,8 @@ CREATE TABLE IF NOT EXISTS outbound (
     created_at     INTEGER NOT NULL,
     size           INTEGER NOT NULL,
     bytes          INTEGER NOT NULL,
-    envelope       BLOB NOT NULL
+    envelope       BLOB NOT NULL,
+    path           TEXT
 );
 CREATE INDEX IF NOT EXISTS outbound_recipient ON outbound (recipient, seq);
 ";
@@ -148,6 +152,18 @@ fn fingerprint(bytes: Vec<u8>) -> Result<Fingerprint, StoreError> {
     Ok(Fingerprint(array))
 }
 
+/// A committed stream file's name (as rows keep it) and length.
+fn stream_file(file: &Path) -> Result<(String, u64), StoreError> {
+    let name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| StoreError::Backend("bad stream file name".into()))?;
+    let len = std::fs::metadata(file)
+        .map_err(|e| StoreError::Backend(format!("{}: {e}", file.display())))?
+        .len();
+    Ok((name.to_owned(), len))
+}
+
 fn mode(text: &str) -> Result<Mode, StoreError> {
     text.parse().map_err(StoreError::Backend)
 }
@@ -178,8 +194,8 @@ impl SqliteStore {
             .map_err(backend)?;
         let upgrade = match version {
             0 => format!("{SCHEMA} {USAGE}"),
-            1 => format!("{MIGRATE_1_TO_2} {USAGE}"),
-            2 => USAGE.to_string(),
+            1 => format!("{MIGRATE_1_TO_2} {MIGRATE_OUTBOUND_PATH} {USAGE}"),
+            2 => format!("{MIGRATE_OUTBOUND_PATH} {USAGE}"),
             SCHEMA_VERSION => String::new(),
             other => {
                 return Err(StoreError::Backend(format!(
@@ -224,7 +240,10 @@ impl SqliteStore {
         let referenced: std::collections::HashSet<String> = {
             let conn = self.conn();
             let mut stmt = conn
-                .prepare("SELECT path FROM inbound WHERE path IS NOT NULL")
+                .prepare(
+                    "SELECT path FROM inbound WHERE path IS NOT NULL
+                     UNION ALL SELECT path FROM outbound WHERE path IS NOT NULL",
+                )
                 .map_err(backend)?;
             stmt.query_map([], |row| row.get::<_, String>(0))
                 .map_err(backend)?
@@ -248,6 +267,51 @@ impl SqliteStore {
             .query_row("SELECT bytes FROM usage WHERE id = 0", [], |row| row.get(0))
             .map_err(backend)?;
         Ok(used.max(0) as u64)
+    }
+
+    fn insert_outbound(&self, m: &Outbound) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(write_error)?;
+        let queued: i64 = tx
+            .query_row(
+                "SELECT COUNT(*) FROM outbound WHERE recipient = ?1",
+                params![m.recipient.as_bytes().as_slice()],
+                |row| row.get(0),
+            )
+            .map_err(backend)?;
+        if queued as usize >= self.limits.max_mailbox {
+            return Err(StoreError::MailboxFull {
+                name: m.recipient_name.clone(),
+                max: self.limits.max_mailbox,
+            });
+        }
+        let (path, bytes) = match &m.stream {
+            None => (None, m.envelope.len() as u64),
+            Some(file) => {
+                let (name, len) = stream_file(file)?;
+                (Some(name), len)
+            }
+        };
+        // A stream file's bytes were counted as it was spooled; the row is
+        // what makes them count for good.
+        self.check_room(&tx, bytes)?;
+        tx.execute(
+            "INSERT INTO outbound
+                 (id, recipient, recipient_name, created_at, size, bytes, envelope, path)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                hex_id(&m.message_id),
+                m.recipient.as_bytes().as_slice(),
+                m.recipient_name,
+                m.created_at as i64,
+                m.size as i64,
+                bytes as i64,
+                m.envelope,
+                path,
+            ],
+        )
+        .map_err(write_error)?;
+        tx.commit().map_err(write_error)
     }
 
     /// The database file.
@@ -350,14 +414,8 @@ impl MessageStore for SqliteStore {
         let (envelope, path, bytes): (&[u8], Option<String>, u64) = match &m.content {
             Content::Envelope(envelope) => (envelope, None, envelope.len() as u64),
             Content::Stream(file) => {
-                let name = file
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .ok_or_else(|| StoreError::Backend("bad stream file name".into()))?;
-                let len = std::fs::metadata(file)
-                    .map_err(|e| StoreError::Backend(format!("{}: {e}", file.display())))?
-                    .len();
-                (&[], Some(name.to_owned()), len)
+                let (name, len) = stream_file(file)?;
+                (&[], Some(name), len)
             }
             Content::Unloaded => {
                 return Err(StoreError::Backend("no content to store".into()));
@@ -421,37 +479,12 @@ impl MessageStore for SqliteStore {
     }
 
     fn enqueue(&self, m: &Outbound) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction().map_err(write_error)?;
-        let queued: i64 = tx
-            .query_row(
-                "SELECT COUNT(*) FROM outbound WHERE recipient = ?1",
-                params![m.recipient.as_bytes().as_slice()],
-                |row| row.get(0),
-            )
-            .map_err(backend)?;
-        if queued as usize >= self.limits.max_mailbox {
-            return Err(StoreError::MailboxFull {
-                name: m.recipient_name.clone(),
-                max: self.limits.max_mailbox,
-            });
+        let result = self.insert_outbound(m);
+        // A stream file the database did not take is removed again.
+        if let (Some(file), Err(_)) = (&m.stream, &result) {
+            let _ = std::fs::remove_file(file);
         }
-        self.check_room(&tx, m.envelope.len() as u64)?;
-        tx.execute(
-            "INSERT INTO outbound (id, recipient, recipient_name, created_at, size, bytes, envelope)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                hex_id(&m.message_id),
-                m.recipient.as_bytes().as_slice(),
-                m.recipient_name,
-                m.created_at as i64,
-                m.size as i64,
-                m.envelope.len() as i64,
-                m.envelope,
-            ],
-        )
-        .map_err(write_error)?;
-        tx.commit().map_err(write_error)
+        result
     }
 
     fn pending(
@@ -469,7 +502,7 @@ impl MessageStore for SqliteStore {
             .map_err(backend)?;
         let mut stmt = conn
             .prepare(
-                "SELECT id, recipient_name, created_at, size, envelope FROM outbound
+                "SELECT id, recipient_name, created_at, size, envelope, path FROM outbound
                  WHERE recipient = ?1 ORDER BY seq LIMIT ?2",
             )
             .map_err(backend)?;
@@ -483,13 +516,15 @@ impl MessageStore for SqliteStore {
                         row.get::<_, i64>(2)?,
                         row.get::<_, i64>(3)?,
                         row.get::<_, Vec<u8>>(4)?,
+                        row.get::<_, Option<String>>(5)?,
                     ))
                 },
             )
             .map_err(backend)?;
         let messages = rows
             .map(|row| {
-                let (id, recipient_name, created_at, size, envelope) = row.map_err(backend)?;
+                let (id, recipient_name, created_at, size, envelope, path) =
+                    row.map_err(backend)?;
                 Ok(Outbound {
                     message_id: parse_id(&id)?,
                     recipient: *recipient,
@@ -497,6 +532,7 @@ impl MessageStore for SqliteStore {
                     created_at: created_at as u64,
                     size: size as u64,
                     envelope,
+                    stream: path.map(|name| self.dir.join(MESSAGES_DIR).join(name)),
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -507,15 +543,31 @@ impl MessageStore for SqliteStore {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(write_error)?;
         let mut removed = 0;
+        let mut files = Vec::new();
         for id in ids {
+            let params = params![recipient.as_bytes().as_slice(), hex_id(id)];
+            let path: Option<Option<String>> = tx
+                .query_row(
+                    "SELECT path FROM outbound WHERE recipient = ?1 AND id = ?2",
+                    params,
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(backend)?;
+            files.extend(path.flatten());
             removed += tx
                 .execute(
                     "DELETE FROM outbound WHERE recipient = ?1 AND id = ?2",
-                    params![recipient.as_bytes().as_slice(), hex_id(id)],
+                    params,
                 )
                 .map_err(write_error)?;
         }
         tx.commit().map_err(write_error)?;
+        // After the commit: a crash in between leaves files no row refers
+        // to, which start-up sweeps away.
+        for name in files {
+            let _ = std::fs::remove_file(self.dir.join(MESSAGES_DIR).join(name));
+        }
         Ok(removed)
     }
 

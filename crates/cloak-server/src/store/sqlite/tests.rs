@@ -22,6 +22,7 @@ fn outbound(to: u8, id: u8) -> Outbound {
         created_at: 1,
         size: 3,
         envelope: vec![id; 10],
+        stream: None,
     }
 }
 
@@ -257,7 +258,7 @@ fn older_schemas_are_upgraded_with_their_usage_counted() {
                 "DROP TRIGGER inbound_added; DROP TRIGGER inbound_removed;
                  DROP TRIGGER inbound_resized; DROP TRIGGER outbound_added;
                  DROP TRIGGER outbound_removed; DROP TRIGGER outbound_resized;
-                 DROP TABLE usage;",
+                 DROP TABLE usage; ALTER TABLE outbound DROP COLUMN path;",
             );
             if version == 1 {
                 downgrade.push_str("ALTER TABLE inbound DROP COLUMN path;");
@@ -272,4 +273,48 @@ fn older_schemas_are_upgraded_with_their_usage_counted() {
         assert_eq!(usage_and_sum(&store).0, 135, "from version {version}");
         assert_eq!(store.inbox().unwrap().len(), 2);
     }
+}
+
+#[test]
+fn queued_stream_files_survive_restarts_and_go_with_their_acknowledgement() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path(), Limits::default()).unwrap();
+    let mut spool = store.begin_stream().unwrap();
+    spool.write_frame(&[9u8; 5000]).unwrap();
+    let path = spool.commit().unwrap();
+    let mut message = outbound(7, 1);
+    message.envelope = Vec::new();
+    message.stream = Some(path.clone());
+    store.enqueue(&message).unwrap();
+    drop(store);
+
+    // Start-up sweeps unreferenced files, not queued ones.
+    let store = SqliteStore::open(dir.path(), Limits::default()).unwrap();
+    assert!(path.exists());
+    let (queued, _) = store.pending(&Fingerprint([7; 32]), 10).unwrap();
+    assert_eq!(queued[0].stream.as_deref(), Some(path.as_path()));
+    assert_eq!(
+        usage_and_sum(&store),
+        (5004, 5004),
+        "the file's bytes count"
+    );
+
+    store
+        .acknowledge(&Fingerprint([7; 32]), &[MessageId([1; 16])])
+        .unwrap();
+    assert!(!path.exists(), "removed with its row");
+    assert_eq!(usage_and_sum(&store), (0, 0));
+
+    // A stream the store refuses (mailbox full) is removed at once.
+    let limits = Limits {
+        max_mailbox: 0,
+        ..Limits::default()
+    };
+    let store = SqliteStore::open(dir.path(), limits).unwrap();
+    let mut spool = store.begin_stream().unwrap();
+    spool.write_frame(b"x").unwrap();
+    let refused = spool.commit().unwrap();
+    message.stream = Some(refused.clone());
+    assert!(store.enqueue(&message).is_err());
+    assert!(!refused.exists());
 }
