@@ -117,7 +117,7 @@ pub(crate) async fn serve(state: Arc<State>, stream: tokio::net::TcpStream, peer
             }
         }
         Ok(Some(Streaming::Receive(challenge, head))) => {
-            // The one phase the connection deadline does not bound.
+            // Not bounded by the connection deadline either.
             let reply = crate::intake::receive(&state, &mut conn, peer, &challenge, head).await;
             match &reply {
                 // A refusal was already sent, before draining.
