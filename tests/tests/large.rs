@@ -216,7 +216,7 @@ fn streamed_and_enveloped_posts_arrive_in_order_and_a_damaged_stream_never_does(
     assert!(
         queued
             .lines()
-            .any(|l| l.starts_with("client") && l.trim_end().ends_with('1')),
+            .any(|l| l.starts_with("client") && l.trim_end().ends_with(" 1")),
         "{queued}"
     );
 }
