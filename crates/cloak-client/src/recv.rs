@@ -156,7 +156,7 @@ pub(crate) async fn recv(config: &ClientConfig, out_file: Option<&Path>) -> anyh
 /// Sends a signed acknowledgement of `ids` and waits for the answer. Every
 /// delivery is acknowledged, even the greeting (which removes nothing), so
 /// the exchange is the same whatever was queued.
-pub(crate) async fn acknowledge(
+async fn acknowledge(
     conn: &mut cloak_core::session::Connection,
     me: &cloak_core::KeyPair,
     hello: &cloak_core::session::ServerHello,

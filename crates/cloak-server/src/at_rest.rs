@@ -6,7 +6,7 @@
 use std::io::Read;
 
 use cloak_core::envelope::stream::StreamSealer;
-use cloak_core::limits::STREAM_CHUNK_LEN;
+use cloak_core::limits::{AEAD_TAG_LEN, STREAM_CHUNK_LEN};
 use cloak_core::{
     FreshnessCheck, KeyPair, MessageId, Mode, OpenOptions, Opened, SealOptions, Sealed,
 };
@@ -58,7 +58,7 @@ pub fn seal_stream(
         &SealOptions::default(),
     )?;
     spool.write_frame(&head)?;
-    let mut chunk = Zeroizing::new(Vec::with_capacity(STREAM_CHUNK_LEN + 16));
+    let mut chunk = Zeroizing::new(Vec::with_capacity(STREAM_CHUNK_LEN + AEAD_TAG_LEN));
     let mut len = 0u64;
     loop {
         chunk.clear();
