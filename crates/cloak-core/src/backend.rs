@@ -6,7 +6,7 @@
 //! the envelope format or its checks.
 
 use aes_gcm::aead::inout::InOutBuf;
-use aes_gcm::aead::{Aead, AeadInOut, KeyInit, Payload};
+use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, Key, Nonce, Tag};
 use rand::RngExt;
 use rsa::traits::PublicKeyParts;
@@ -60,7 +60,8 @@ pub(crate) trait Backend {
     fn modulus_len(key: &PublicKey) -> usize;
 }
 
-/// AES-256-GCM under one key.
+/// AES-256-GCM under one key. A backend provides the two in-place
+/// operations; sealing and opening into fresh buffers are built on them.
 pub(crate) trait AeadCipher {
     /// Encrypts; returns ciphertext with the tag appended.
     fn seal(
@@ -68,14 +69,24 @@ pub(crate) trait AeadCipher {
         nonce: &[u8; AEAD_NONCE_LEN],
         aad: &[u8],
         plaintext: &[u8],
-    ) -> Result<Vec<u8>, PrimitiveError>;
+    ) -> Result<Vec<u8>, PrimitiveError> {
+        let mut sealed = Vec::with_capacity(plaintext.len() + AEAD_TAG_LEN);
+        sealed.extend_from_slice(plaintext);
+        let tag = self.seal_in_place(nonce, aad, &mut sealed)?;
+        sealed.extend_from_slice(&tag);
+        Ok(sealed)
+    }
     /// Decrypts; `None` on any authentication failure.
     fn open(
         &self,
         nonce: &[u8; AEAD_NONCE_LEN],
         aad: &[u8],
         ciphertext: &[u8],
-    ) -> Option<Zeroizing<Vec<u8>>>;
+    ) -> Option<Zeroizing<Vec<u8>>> {
+        let mut plaintext = Zeroizing::new(Vec::new());
+        self.open_into(nonce, aad, ciphertext, &mut plaintext)
+            .then_some(plaintext)
+    }
     /// Encrypts `buffer` in place and returns the tag, so a sender can
     /// read plaintext straight into its outgoing frame and seal it there.
     fn seal_in_place(
@@ -171,39 +182,6 @@ impl Backend for RustCrypto {
 }
 
 impl AeadCipher for Aes256Gcm {
-    fn seal(
-        &self,
-        nonce: &[u8; AEAD_NONCE_LEN],
-        aad: &[u8],
-        plaintext: &[u8],
-    ) -> Result<Vec<u8>, PrimitiveError> {
-        self.encrypt(
-            &Nonce::from(*nonce),
-            Payload {
-                msg: plaintext,
-                aad,
-            },
-        )
-        .map_err(|_| PrimitiveError("AES-GCM encryption failed".into()))
-    }
-
-    fn open(
-        &self,
-        nonce: &[u8; AEAD_NONCE_LEN],
-        aad: &[u8],
-        ciphertext: &[u8],
-    ) -> Option<Zeroizing<Vec<u8>>> {
-        self.decrypt(
-            &Nonce::from(*nonce),
-            Payload {
-                msg: ciphertext,
-                aad,
-            },
-        )
-        .ok()
-        .map(Zeroizing::new)
-    }
-
     fn seal_in_place(
         &self,
         nonce: &[u8; AEAD_NONCE_LEN],
