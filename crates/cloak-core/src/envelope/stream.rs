@@ -43,6 +43,26 @@ fn associated_data(head: &StreamHead) -> [u8; HASH_LEN] {
     Active::sha256(&codec::encode(head))
 }
 
+/// A fresh message key and the stream head that carries it, wrapped to
+/// `recipient`.
+fn fresh_head(
+    recipient: &PublicKey,
+) -> Result<(Zeroizing<[u8; AEAD_KEY_LEN]>, StreamHead), SealError> {
+    let mut key = Zeroizing::new([0u8; AEAD_KEY_LEN]);
+    Active::fill_random(key.as_mut());
+    let wrapped_key = Active::oaep_encrypt(recipient.rsa(), HYBRID_KEY_WRAP_LABEL, key.as_ref())
+        .map_err(|e| SealError::Crypto(e.0))?;
+    let head = StreamHead {
+        header: Header {
+            version: ENVELOPE_VERSION,
+            mode: Mode::Hybrid,
+            recipient: recipient.fingerprint(),
+        },
+        wrapped_key,
+    };
+    Ok((key, head))
+}
+
 /// Seals a hybrid message incrementally.
 pub struct StreamSealer<'k> {
     sender: &'k KeyPair,
@@ -75,19 +95,7 @@ impl<'k> StreamSealer<'k> {
                 max: MAX_FRESHNESS_LEN,
             });
         }
-        let mut key = Zeroizing::new([0u8; AEAD_KEY_LEN]);
-        Active::fill_random(key.as_mut());
-        let wrapped_key =
-            Active::oaep_encrypt(recipient.rsa(), HYBRID_KEY_WRAP_LABEL, key.as_ref())
-                .map_err(|e| SealError::Crypto(e.0))?;
-        let head = StreamHead {
-            header: Header {
-                version: ENVELOPE_VERSION,
-                mode: Mode::Hybrid,
-                recipient: recipient.fingerprint(),
-            },
-            wrapped_key,
-        };
+        let (key, head) = fresh_head(recipient)?;
         let sealer = StreamSealer {
             sender,
             recipient: recipient.fingerprint(),
@@ -444,18 +452,7 @@ pub(crate) fn forge_body(
     plaintext: &[u8],
     claims: Claims,
 ) -> super::wire::Body {
-    let mut key = Zeroizing::new([0u8; AEAD_KEY_LEN]);
-    Active::fill_random(key.as_mut());
-    let wrapped_key =
-        Active::oaep_encrypt(recipient.rsa(), HYBRID_KEY_WRAP_LABEL, key.as_ref()).unwrap();
-    let head = StreamHead {
-        header: Header {
-            version: ENVELOPE_VERSION,
-            mode: Mode::Hybrid,
-            recipient: recipient.fingerprint(),
-        },
-        wrapped_key,
-    };
+    let (key, head) = fresh_head(recipient).unwrap();
     let (cipher, aad) = (Active::aead(&key), associated_data(&head));
     let mut chunks: Vec<Vec<u8>> = plaintext
         .chunks(STREAM_CHUNK_LEN)
