@@ -28,7 +28,7 @@ pub mod text;
 
 pub use envelope::{
     Decrypted, FreshnessCheck, MessageId, Mode, OpenOptions, Opened, SealOptions, Sealed, decrypt,
-    open, peek_mode, seal,
+    decrypt_paced, open, peek_mode, seal,
 };
 pub use error::{KeyError, OpenError, SealError};
 pub use fingerprint::{Fingerprint, ParseFingerprintError};

@@ -56,27 +56,38 @@ pub(crate) fn shape_acceptable(
         && blocks.iter().all(|b| b.len() == modulus_len)
 }
 
-/// Decrypts every block, or returns `None`.
+/// Decrypts the blocks in order, or returns `None` at the first that does
+/// not decrypt (or when `pace` says to stop).
 ///
-/// All blocks are decrypted even after one fails, so the time taken does not
-/// reveal which block (if any) had bad padding.
+/// Stopping early tells a sender only which of the blocks it sent failed:
+/// what it would learn by sending them one at a time. OAEP stays secure
+/// with a decryption oracle (IND-CCA2); what must not leak is *why* one
+/// block failed, and each block's decoding is constant-time. Going on after
+/// a failure would only let anyone holding the public key make us spend
+/// every block's private-key operation on random bytes.
+///
+/// `pace` runs before every private-key operation after the first, so a
+/// caller can let other work go first, or stop when nobody waits for the
+/// answer any more.
 pub(crate) fn decrypt(
     recipient: &KeyPair,
     blocks: &[Vec<u8>],
     max_plaintext: usize,
+    pace: &mut dyn FnMut() -> bool,
 ) -> Option<Zeroizing<Vec<u8>>> {
     let modulus_len = Active::modulus_len(recipient.public().rsa());
     if !shape_acceptable(modulus_len, blocks, max_plaintext) {
         return None;
     }
     let count = blocks.len();
+    // Bounded by the blocks present: each holds `modulus_len` bytes.
     let mut inner = Zeroizing::new(Vec::with_capacity(count * oaep_block_capacity(modulus_len)));
-    let mut all_ok = true;
     for (i, block) in blocks.iter().enumerate() {
-        match Active::oaep_decrypt(recipient.rsa(), &block_label(i, count), block) {
-            Ok(chunk) => inner.extend_from_slice(&chunk),
-            Err(_) => all_ok = false,
+        if i > 0 && !pace() {
+            return None;
         }
+        let chunk = Active::oaep_decrypt(recipient.rsa(), &block_label(i, count), block).ok()?;
+        inner.extend_from_slice(&chunk);
     }
-    all_ok.then_some(inner)
+    Some(inner)
 }

@@ -24,7 +24,7 @@ use crate::fingerprint::Fingerprint;
 use crate::keys::{KeyPair, PublicKey};
 use crate::limits::{
     DEFAULT_MAX_ASYMMETRIC_PLAINTEXT, ENVELOPE_VERSION, HASH_LEN, MAX_ENVELOPE_LEN,
-    MAX_FRESHNESS_LEN, MAX_HYBRID_PLAINTEXT, STREAM_CHUNK_LEN,
+    MAX_FRESHNESS_LEN, MAX_HYBRID_PLAINTEXT,
 };
 use wire::{Body, Claims, Envelope, Header, Inner};
 pub use wire::{MessageId, Mode};
@@ -239,6 +239,19 @@ pub fn decrypt(
     bytes: &[u8],
     options: &OpenOptions,
 ) -> Result<Decrypted, OpenError> {
+    decrypt_paced(recipient, bytes, options, &mut || true)
+}
+
+/// [`decrypt`], calling `pace` before every private-key operation after the
+/// first (an asymmetric envelope costs one per block): a server lets other
+/// peers' work go first there, and stops (`false`, which rejects the
+/// envelope) once nobody waits for the answer.
+pub fn decrypt_paced(
+    recipient: &KeyPair,
+    bytes: &[u8],
+    options: &OpenOptions,
+    pace: &mut dyn FnMut() -> bool,
+) -> Result<Decrypted, OpenError> {
     let envelope = Envelope::from_bytes(bytes).ok_or(OpenError::Rejected)?;
     let Envelope { header, body } = envelope;
     if header.version != ENVELOPE_VERSION
@@ -250,7 +263,7 @@ pub fn decrypt(
     match (header.mode, body) {
         (Mode::Asymmetric, Body::Asymmetric { blocks }) => {
             let inner_bytes =
-                asymmetric::decrypt(recipient, &blocks, options.max_asymmetric_plaintext)
+                asymmetric::decrypt(recipient, &blocks, options.max_asymmetric_plaintext, pace)
                     .ok_or(OpenError::Rejected)?;
             let mut inner: Inner = codec::decode::<Inner, MAX_ENVELOPE_LEN>(&inner_bytes)
                 .map_err(|_| OpenError::Rejected)?;
@@ -280,7 +293,11 @@ pub fn decrypt(
             });
             let mut opener = stream::StreamOpener::new(recipient, &head, options)?;
             let (last, data) = chunks.split_last().ok_or(OpenError::Rejected)?;
-            let mut plaintext = Zeroizing::new(Vec::with_capacity(data.len() * STREAM_CHUNK_LEN));
+            // Sized by the sealed bytes present, never by the chunk count:
+            // a list of empty chunks declares nothing about the plaintext.
+            let sealed: usize = data.iter().map(Vec::len).sum();
+            let mut plaintext =
+                Zeroizing::new(Vec::with_capacity(sealed.min(MAX_HYBRID_PLAINTEXT)));
             for chunk in data {
                 plaintext.extend_from_slice(opener.chunk(chunk)?);
             }

@@ -232,3 +232,27 @@ fn peek_mode_reads_the_header_only() {
     }
     assert_eq!(peek_mode(&[]), None);
 }
+
+#[test]
+fn many_empty_chunks_reserve_nothing_for_the_plaintext() {
+    // 690,000 empty chunks in a 700 KB envelope once made the recipient
+    // reserve 690,000 whole chunks of plaintext (180 GB) and abort.
+    let k = keys();
+    let envelope = Envelope {
+        header: Header {
+            version: ENVELOPE_VERSION,
+            mode: Mode::Hybrid,
+            recipient: k.r.fingerprint(),
+        },
+        body: Body::Hybrid {
+            wrapped_key: vec![7; 256],
+            chunks: vec![Vec::new(); 690_000],
+        },
+    };
+    let bytes = envelope.to_bytes();
+    assert!(bytes.len() < 700_000);
+    assert_eq!(
+        decrypt(&k.r, &bytes, &OpenOptions::default()).unwrap_err(),
+        OpenError::Rejected
+    );
+}

@@ -58,6 +58,7 @@ pub struct Connection {
     io_timeout: Duration,
     tap: Option<Tap>,
     write_buffer: Vec<u8>,
+    max_frame: usize,
 }
 
 /// Grow the read buffer by at most this much per read: memory follows the
@@ -74,7 +75,44 @@ impl Connection {
             io_timeout,
             tap: None,
             write_buffer: Vec::new(),
+            max_frame: MAX_FRAME_LEN,
         }
+    }
+
+    /// Lowers the largest frame this side reads (a server reads smaller
+    /// frames from clients than a client may read from a server).
+    pub fn set_max_frame(&mut self, max: usize) {
+        self.max_frame = max.min(MAX_FRAME_LEN);
+    }
+
+    /// The payload length the next frame declares, checked against the
+    /// limit, once its 4-byte prefix has arrived (within the timeout);
+    /// `Ok(None)` on a clean EOF. Lets a server account for a frame's
+    /// memory before it reads the frame.
+    pub async fn next_frame_len(&mut self) -> Result<Option<usize>, ConnectionError> {
+        let limit = self.io_timeout;
+        timeout(limit, async {
+            while self.buffer.len() < frame::HEADER_LEN {
+                self.buffer.reserve(frame::HEADER_LEN);
+                let wanted = (frame::HEADER_LEN - self.buffer.len()) as u64;
+                if (&mut self.stream)
+                    .take(wanted)
+                    .read_buf(&mut self.buffer)
+                    .await?
+                    == 0
+                {
+                    return if self.buffer.is_empty() {
+                        Ok(None)
+                    } else {
+                        Err(ConnectionError::EofMidFrame(self.buffer.len()))
+                    };
+                }
+            }
+            frame::parse(&self.buffer, self.max_frame)?;
+            Ok(Some(frame::missing(&self.buffer[..frame::HEADER_LEN])))
+        })
+        .await
+        .map_err(|_| ConnectionError::Timeout(limit))?
     }
 
     /// Calls `tap` with every frame read or written.
@@ -96,7 +134,7 @@ impl Connection {
 
     async fn read_frame_untimed(&mut self) -> Result<Option<BytesMut>, ConnectionError> {
         loop {
-            if let Some(total) = frame::parse(&self.buffer, MAX_FRAME_LEN)? {
+            if let Some(total) = frame::parse(&self.buffer, self.max_frame)? {
                 let mut whole = self.buffer.split_to(total);
                 if let Some(tap) = &mut self.tap {
                     tap(Direction::Received, &whole);
@@ -104,11 +142,14 @@ impl Connection {
                 whole.advance(frame::HEADER_LEN);
                 return Ok(Some(whole));
             }
-            self.buffer.reserve(READ_CHUNK);
             // Read no further than the end of this frame: bytes of the next
             // one left behind would be moved to the front of the buffer once
             // this frame is split off, a copy for every frame of a stream.
-            let wanted = frame::missing(&self.buffer) as u64;
+            // And grow the buffer by no more than that either, so a small
+            // frame costs a small buffer.
+            let wanted = frame::missing(&self.buffer);
+            self.buffer.reserve(wanted.min(READ_CHUNK));
+            let wanted = wanted as u64;
             let read = (&mut self.stream)
                 .take(wanted)
                 .read_buf(&mut self.buffer)
@@ -128,7 +169,7 @@ impl Connection {
     /// `Ok(None)` when nothing complete has arrived.
     pub fn try_read_message<T: Decode<()>>(&mut self) -> Result<Option<T>, ConnectionError> {
         loop {
-            if let Some(total) = frame::parse(&self.buffer, MAX_FRAME_LEN)? {
+            if let Some(total) = frame::parse(&self.buffer, self.max_frame)? {
                 let whole = self.buffer.split_to(total);
                 if let Some(tap) = &mut self.tap {
                     tap(Direction::Received, &whole);
@@ -143,6 +184,27 @@ impl Connection {
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+
+    /// Completes when the peer closes the connection (or it fails), so a
+    /// server can stop work nobody waits for any more. Bytes that arrive
+    /// meanwhile stay buffered for the next read; once [`READ_CHUNK`] of
+    /// them are waiting, the peer is evidently still there, and this waits
+    /// no more (never completes) rather than buffer further.
+    pub async fn closed(&mut self) {
+        while self.buffer.len() < READ_CHUNK {
+            self.buffer.reserve(READ_CHUNK - self.buffer.len());
+            let room = (READ_CHUNK - self.buffer.len()) as u64;
+            match (&mut self.stream)
+                .take(room)
+                .read_buf(&mut self.buffer)
+                .await
+            {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+        std::future::pending().await
     }
 
     /// Reads and discards whatever the peer still sends, until it closes or
