@@ -8,6 +8,7 @@
 //! database for several server instances); [`sqlite::SqliteStore`] is the
 //! embedded default.
 
+mod room;
 pub mod spool;
 pub mod sqlite;
 

@@ -13,6 +13,7 @@ use cloak_core::limits::MAX_FRAME_LEN;
 use cloak_core::session::frame;
 
 use super::StoreError;
+use super::room::Reservation;
 
 /// Subfolder for streams being received.
 pub const SPOOL_DIR: &str = "spool";
@@ -39,14 +40,15 @@ pub struct Spool {
     temp: PathBuf,
     messages: PathBuf,
     bytes: u64,
-    room: u64,
+    room: Reservation,
     unsynced: u64,
     writeback: Option<std::thread::JoinHandle<io::Result<()>>>,
 }
 
 impl Spool {
-    /// A new spool file in `data`, allowed to grow to `room` bytes.
-    pub(crate) fn create(data: &Path, room: u64) -> Result<Spool, StoreError> {
+    /// A new spool file in `data`, growing only as far as `room` can be
+    /// grown (see `room`).
+    pub(crate) fn create(data: &Path, room: Reservation) -> Result<Spool, StoreError> {
         let spool_dir = data.join(SPOOL_DIR);
         let mut name = [0u8; 16];
         rand_name(&mut name);
@@ -72,12 +74,7 @@ impl Spool {
     /// Appends one frame (a head, chunk or final chunk as received).
     pub fn write_frame(&mut self, payload: &[u8]) -> Result<(), StoreError> {
         let added = (frame::HEADER_LEN + payload.len()) as u64;
-        if self.bytes + added > self.room {
-            return Err(StoreError::Full {
-                used: self.bytes,
-                max: self.room,
-            });
-        }
+        self.room.grow(added)?;
         let file = self.file.as_mut().expect("spool is open until committed");
         file.write_all(&(payload.len() as u32).to_be_bytes())
             .and_then(|()| file.write_all(payload))
@@ -193,10 +190,16 @@ impl FrameReader {
         if len > MAX_FRAME_LEN {
             return Err(StoreError::Backend("stored stream is damaged".into()));
         }
-        let mut payload = vec![0u8; len];
-        self.reader
-            .read_exact(&mut payload)
-            .map_err(|_| StoreError::Backend("stored stream is truncated".into()))?;
+        // Grown by the bytes the file really holds, not by the prefix: a
+        // damaged prefix in a short file must not cost a frame's worth.
+        let mut payload = Vec::new();
+        (&mut self.reader)
+            .take(len as u64)
+            .read_to_end(&mut payload)
+            .map_err(io(Path::new("stored stream")))?;
+        if payload.len() != len {
+            return Err(StoreError::Backend("stored stream is truncated".into()));
+        }
         Ok(Some(payload))
     }
 }

@@ -4,12 +4,13 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cloak_core::{Fingerprint, MessageId, Mode};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
+use super::room::Room;
 use super::spool::{MESSAGES_DIR, SPOOL_DIR, Spool};
 use super::{Content, Inbound, Insert, Limits, MessageStore, Outbound, StoreError};
 
@@ -121,6 +122,7 @@ impl InboundRow {
 pub struct SqliteStore {
     conn: Mutex<Connection>,
     limits: Limits,
+    room: Arc<Room>,
     path: PathBuf,
     dir: PathBuf,
 }
@@ -212,6 +214,7 @@ impl SqliteStore {
         }
         let store = SqliteStore {
             conn: Mutex::new(conn),
+            room: Room::new(limits.max_bytes),
             limits,
             path,
             dir: dir.to_path_buf(),
@@ -325,15 +328,10 @@ impl SqliteStore {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Whether `adding` bytes fit beside those stored (read in `tx`) and
+    /// those reserved by streams in flight.
     fn check_room(&self, tx: &rusqlite::Transaction<'_>, adding: u64) -> Result<(), StoreError> {
-        let used = self.used(tx)?;
-        if used + adding > self.limits.max_bytes {
-            return Err(StoreError::Full {
-                used,
-                max: self.limits.max_bytes,
-            });
-        }
-        Ok(())
+        self.room.check(self.used(tx)?, adding)
     }
 }
 
@@ -406,8 +404,10 @@ impl SqliteStore {
 
 impl MessageStore for SqliteStore {
     fn begin_stream(&self) -> Result<Spool, StoreError> {
-        let used = self.used(&self.conn())?;
-        Spool::create(&self.dir, self.limits.max_bytes.saturating_sub(used))
+        // Refresh the stored bytes the stream's reservation is checked
+        // against (operator commands may have stored more meanwhile).
+        self.room.check(self.used(&self.conn())?, 0)?;
+        Spool::create(&self.dir, self.room.reservation())
     }
 
     fn store_inbound(&self, m: &Inbound) -> Result<Insert, StoreError> {

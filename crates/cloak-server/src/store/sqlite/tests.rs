@@ -196,6 +196,47 @@ fn spool_is_bounded_by_the_room_left() {
     ));
 }
 
+#[test]
+fn concurrent_spools_and_stored_messages_share_one_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits {
+        max_bytes: 200,
+        ..Limits::default()
+    };
+    let store = SqliteStore::open(dir.path(), limits).unwrap();
+    store.store_inbound(&inbound(1, 1, 1, 40)).unwrap();
+    let (mut one, mut two) = (store.begin_stream().unwrap(), store.begin_stream().unwrap());
+    // 40 stored + 4 + 96 spooled: the second stream gets the 60 left, not
+    // the 160 that were left when it began.
+    one.write_frame(&[0u8; 96]).unwrap();
+    assert!(matches!(
+        two.write_frame(&[0u8; 57]),
+        Err(StoreError::Full {
+            used: 140,
+            max: 200
+        })
+    ));
+    two.write_frame(&[0u8; 56]).unwrap();
+    assert!(matches!(
+        store.store_inbound(&inbound(2, 1, 1, 1)),
+        Err(StoreError::Full { .. })
+    ));
+    drop(two);
+    store.store_inbound(&inbound(2, 1, 1, 60)).unwrap();
+    // A committed stream's bytes count through its row.
+    let path = one.commit().unwrap();
+    let mut stream = inbound(3, 1, 1, 0);
+    stream.content = Content::Stream(path);
+    store.store_inbound(&stream).unwrap();
+    assert!(matches!(
+        store.begin_stream().unwrap().write_frame(&[0u8; 1]),
+        Err(StoreError::Full {
+            used: 200,
+            max: 200
+        })
+    ));
+}
+
 /// The bytes in store as the triggers keep them, and as a full sum says.
 fn usage_and_sum(store: &SqliteStore) -> (i64, i64) {
     let conn = store.conn();
