@@ -81,6 +81,14 @@ pub const PROTOCOL_VERSION: u16 = 1;
 /// the message around it. Checked on the 4-byte prefix before allocating.
 pub const MAX_FRAME_LEN: usize = MAX_ENVELOPE_LEN + 4096;
 
+/// Largest frame a server reads from a client: a stream chunk (256 KiB of
+/// plaintext, its tag and a few bytes of framing), or a whole asymmetric
+/// envelope (at most about 92 KB, at 2048 bits). Nothing a client sends
+/// needs more, since a larger hybrid message travels as a stream; and what
+/// a server holds for a connection before knowing who it is follows from
+/// this, not from [`MAX_FRAME_LEN`].
+pub const MAX_CLIENT_FRAME_LEN: usize = STREAM_CHUNK_LEN + 1024;
+
 /// Length of the random challenges each side issues for freshness.
 pub const CHALLENGE_LEN: usize = 32;
 

@@ -16,7 +16,9 @@ pub const DEFAULT_GREETING: &str = "This is a message from the server!";
 /// kernel's backlog. High, because a connection that merely stalls costs a
 /// socket and a small buffer, while a low cap would let a thousand stalled
 /// connections (slowloris) lock everyone else out until their timeouts
-/// expire. RSA work is bounded separately by the blocking thread pool.
+/// expire. RSA work is bounded separately by the fair pool (one slot per
+/// core, see `pool`), and memory for unauthenticated requests by
+/// [`ServerConfig::preauth_memory`].
 /// Needs a file-descriptor limit above it (`ulimit -n`).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 
@@ -45,6 +47,9 @@ pub struct ServerConfig {
     pub io_timeout: Duration,
     /// See [`DEFAULT_DEADLINE`].
     pub deadline: Duration,
+    /// Bytes the server holds at most, over all connections, for requests
+    /// not yet authenticated (see `budget`).
+    pub preauth_memory: usize,
 }
 
 impl ServerConfig {
@@ -57,6 +62,7 @@ impl ServerConfig {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             io_timeout: DEFAULT_IO_TIMEOUT,
             deadline: DEFAULT_DEADLINE,
+            preauth_memory: crate::budget::DEFAULT_PREAUTH_MEMORY,
         }
     }
 

@@ -1,7 +1,8 @@
 //! One connection, as a sequence of typed phases: hello; one request; for a
 //! delivery of queued messages, the client's acknowledgement. The decisions
-//! run on the blocking pool (see `process`), so RSA and database work never
-//! stall the network tasks.
+//! run on the fair pool (see `pool`), so RSA and database work never stall
+//! the network tasks, and memory held for a request before it is decided
+//! is reserved from the server's budget (see `budget`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,8 +16,11 @@ use cloak_core::session::{
 use tracing::{debug, info, warn};
 
 use crate::authorized::Authorized;
+use crate::budget::{Budget, Reserved};
 use crate::config::ServerConfig;
+use crate::pool::{Pool, Refused, Turn};
 use crate::process::{self, AwaitingAck, Fetched, StreamDelivery, error};
+use crate::refusals::{RefusalLog, left_out_note};
 use crate::report::Report;
 use crate::store::MessageStore;
 
@@ -26,35 +30,110 @@ pub(crate) struct State {
     pub authorized: Authorized,
     pub config: ServerConfig,
     pub store: Arc<dyn MessageStore>,
+    pub pool: Pool,
+    pub budget: Budget,
+    pub refusals: RefusalLog,
 }
 
-/// Runs `work` on the blocking pool, prints its report, returns its answer.
-async fn decide<T: Send + 'static>(
-    peer: SocketAddr,
-    work: impl FnOnce() -> (Report, T) + Send + 'static,
-    on_panic: impl FnOnce() -> T,
-) -> T {
-    match tokio::task::spawn_blocking(move || {
-        let (report, answer) = work();
-        report.print();
-        answer
-    })
-    .await
-    {
-        Ok(answer) => answer,
-        Err(e) => {
-            warn!(%peer, "request processing failed: {e}");
-            on_panic()
+impl State {
+    /// Logs a refusal of `peer`'s request, unless that address has had its
+    /// share of log lines (see `refusals`).
+    pub(crate) fn log_refusal(&self, peer: SocketAddr, what: impl std::fmt::Display) {
+        if let Some(left_out) = self.refusals.admit(peer.ip()) {
+            warn!(%peer, "{what}{}", left_out_note(left_out));
         }
     }
+
+    /// Prints a request's report (and logs its reasons for the log); a
+    /// refusal's only within the log limit.
+    pub(crate) fn print(&self, peer: SocketAddr, mut report: Report) {
+        if report.is_refusal() {
+            match self.refusals.admit(peer.ip()) {
+                None => return,
+                Some(0) => {}
+                Some(left_out) => report.line(format!(
+                    "  ({left_out} earlier refusals from {peer} not shown)"
+                )),
+            }
+        }
+        for reason in report.logged() {
+            warn!(%peer, "{reason}");
+        }
+        report.print();
+    }
+}
+
+/// The answer when the pool or the budget has no room for a request.
+pub(crate) fn busy() -> ServerMessage {
+    error(ErrorCode::Internal, "the server is busy; try again later")
 }
 
 fn internal() -> ServerMessage {
     error(ErrorCode::Internal, "internal server error")
 }
 
+/// Runs `work` for `peer` on the pool and prints its report; its answer,
+/// or `refused(reply)` when the pool refused it. `None` when the peer
+/// closed the connection first: the work is then withdrawn.
+pub(crate) async fn decide<T: Send + 'static>(
+    state: &Arc<State>,
+    conn: &mut Connection,
+    peer: SocketAddr,
+    work: impl FnOnce(&State, &mut Turn<'_>) -> (Report, T) + Send + 'static,
+    refused: impl FnOnce(ServerMessage) -> T,
+) -> Option<T> {
+    let worker = Arc::clone(state);
+    let job = state.pool.run(peer.ip(), move |turn| {
+        let (report, answer) = work(&worker, turn);
+        worker.print(peer, report);
+        answer
+    });
+    tokio::select! {
+        result = job => Some(match result {
+            Ok(answer) => answer,
+            Err(Refused::Busy) => {
+                state.log_refusal(peer, "refused: too many requests in progress");
+                refused(busy())
+            }
+            Err(Refused::Failed) => refused(internal()),
+        }),
+        () = conn.closed() => {
+            state.log_refusal(peer, "left before its request was decided; the work was dropped");
+            None
+        }
+    }
+}
+
+/// Room in the budget for the frame the peer is sending: its declared
+/// length, reserved before it is read. `None` (answered or logged) when
+/// the peer closed, the frame is too large, or there is no room.
+async fn reserve_frame(state: &State, conn: &mut Connection, peer: SocketAddr) -> Option<Reserved> {
+    let len = match conn.next_frame_len().await {
+        Ok(Some(len)) => len,
+        Ok(None) => {
+            debug!(%peer, "closed without a request");
+            return None;
+        }
+        Err(e) => {
+            state.log_refusal(peer, format!("dropped: {e}"));
+            return None;
+        }
+    };
+    let wait = state.config.io_timeout;
+    let room = state.budget.reserve(peer.ip(), len + 4, wait).await;
+    if room.is_none() {
+        state.log_refusal(peer, "refused: no memory left for unauthenticated requests");
+        let _ = conn.write_message(&busy()).await;
+    }
+    room
+}
+
 /// Reads the next client message, answering protocol-level faults itself.
-async fn next_request(conn: &mut Connection, peer: SocketAddr) -> Option<ClientMessage> {
+async fn next_request(
+    state: &State,
+    conn: &mut Connection,
+    peer: SocketAddr,
+) -> Option<ClientMessage> {
     match conn.read_message::<ClientMessage>().await {
         Ok(Some(request)) => Some(request),
         Ok(None) => {
@@ -62,7 +141,10 @@ async fn next_request(conn: &mut Connection, peer: SocketAddr) -> Option<ClientM
             None
         }
         Err(ConnectionError::Payload(PayloadError::UnsupportedVersion { theirs, ours })) => {
-            warn!(%peer, "refused: client speaks protocol version {theirs}, we speak {ours}");
+            state.log_refusal(
+                peer,
+                format!("refused: client speaks protocol version {theirs}, we speak {ours}"),
+            );
             let detail = format!("server speaks protocol version {ours}, client sent {theirs}");
             let _ = conn
                 .write_message(&error(ErrorCode::UnsupportedVersion, detail))
@@ -70,22 +152,27 @@ async fn next_request(conn: &mut Connection, peer: SocketAddr) -> Option<ClientM
             None
         }
         Err(ConnectionError::Payload(e)) => {
-            warn!(%peer, "refused: malformed request: {e}");
+            state.log_refusal(peer, format!("refused: malformed request: {e}"));
             let _ = conn
                 .write_message(&error(ErrorCode::Malformed, "malformed request"))
                 .await;
             None
         }
         Err(e) => {
-            warn!(%peer, "dropped: {e}");
+            state.log_refusal(peer, format!("dropped: {e}"));
             None
         }
     }
 }
 
-async fn answer(conn: &mut Connection, peer: SocketAddr, reply: &ServerMessage) -> bool {
+async fn answer(
+    state: &State,
+    conn: &mut Connection,
+    peer: SocketAddr,
+    reply: &ServerMessage,
+) -> bool {
     if let ServerMessage::Error { code, detail } = reply {
-        info!(%peer, ?code, "refused: {detail}");
+        state.log_refusal(peer, format!("refused ({code:?}): {detail}"));
     }
     match conn.write_message(reply).await {
         Ok(()) => true,
@@ -105,6 +192,7 @@ async fn answer(conn: &mut Connection, peer: SocketAddr, reply: &ServerMessage) 
 pub(crate) async fn serve(state: Arc<State>, stream: tokio::net::TcpStream, peer: SocketAddr) {
     let deadline = tokio::time::Instant::now() + state.config.deadline;
     let mut conn = Connection::new(stream, state.config.io_timeout);
+    conn.set_max_frame(cloak_core::limits::MAX_CLIENT_FRAME_LEN);
     match tokio::time::timeout_at(deadline, converse(&state, &mut conn, peer)).await {
         Err(_) => {
             warn!(%peer, "connection exceeded its {:?} deadline; closed", state.config.deadline);
@@ -122,10 +210,10 @@ pub(crate) async fn serve(state: Arc<State>, stream: tokio::net::TcpStream, peer
             match &reply {
                 // A refusal was already sent, before draining.
                 ServerMessage::Error { code, detail } => {
-                    info!(%peer, ?code, "refused: {detail}");
+                    state.log_refusal(peer, format!("refused ({code:?}): {detail}"));
                 }
                 _ => {
-                    answer(&mut conn, peer, &reply).await;
+                    answer(&state, &mut conn, peer, &reply).await;
                 }
             }
         }
@@ -159,32 +247,40 @@ async fn converse(
         debug!(%peer, "could not send hello: {e}");
         return None;
     }
-    let request = next_request(conn, peer).await?;
-    let worker = Arc::clone(state);
+    // Held until the request is decided: its bytes are in memory until
+    // then. (A stream reserves its own working set instead.)
+    let room = reserve_frame(state, conn, peer).await?;
+    let request = next_request(state, conn, peer).await?;
     match request {
         ClientMessage::SendStream { head } => return Some(Streaming::Receive(challenge, head)),
         ClientMessage::Send { envelope } => {
             let reply = decide(
+                state,
+                conn,
                 peer,
-                move || process::send(&worker, &challenge, &envelope),
-                internal,
+                move |state, turn| process::send(state, &challenge, &envelope, turn),
+                |refusal| refusal,
             )
-            .await;
-            answer(conn, peer, &reply).await;
+            .await?;
+            drop(room);
+            answer(state, conn, peer, &reply).await;
         }
         ClientMessage::Fetch(request) => {
             let fetched = decide(
+                state,
+                conn,
                 peer,
-                move || process::fetch(&worker, &challenge, &request),
-                || Fetched::Answer(internal(), None),
+                move |state, turn| process::fetch(state, &challenge, &request, turn),
+                |refusal| Fetched::Answer(refusal, None),
             )
-            .await;
+            .await?;
+            drop(room);
             match fetched {
                 Fetched::Stream(delivery) => {
                     return Some(Streaming::Deliver(challenge, Box::new(delivery)));
                 }
                 Fetched::Answer(reply, awaiting) => {
-                    if answer(conn, peer, &reply).await
+                    if answer(state, conn, peer, &reply).await
                         && let Some(awaiting) = awaiting
                     {
                         await_ack(state, conn, peer, challenge, awaiting).await;
@@ -194,7 +290,7 @@ async fn converse(
         }
         _ => {
             let reply = error(ErrorCode::Malformed, "expected a send or fetch request");
-            answer(conn, peer, &reply).await;
+            answer(state, conn, peer, &reply).await;
         }
     }
     None
@@ -209,21 +305,25 @@ async fn await_ack(
     challenge: Challenge,
     awaiting: AwaitingAck,
 ) {
-    let Some(message) = next_request(conn, peer).await else {
+    let Some(message) = next_request(state, conn, peer).await else {
         info!(%peer, "no acknowledgement from `{}`: messages stay queued", awaiting.client.name);
         return;
     };
     let ClientMessage::Ack { ids, proof } = message else {
         let reply = error(ErrorCode::Malformed, "expected an acknowledgement");
-        answer(conn, peer, &reply).await;
+        answer(state, conn, peer, &reply).await;
         return;
     };
-    let worker = Arc::clone(state);
-    let reply = decide(
+    let Some(reply) = decide(
+        state,
+        conn,
         peer,
-        move || process::ack(&worker, &challenge, &awaiting, &ids, &proof),
-        internal,
+        move |state, _| process::ack(state, &challenge, &awaiting, &ids, &proof),
+        |refusal| refusal,
     )
-    .await;
-    answer(conn, peer, &reply).await;
+    .await
+    else {
+        return;
+    };
+    answer(state, conn, peer, &reply).await;
 }

@@ -18,12 +18,12 @@ use tokio::task::block_in_place;
 use tracing::{error, info};
 use zeroize::Zeroizing;
 
-use crate::handler::State;
-use crate::incoming::Incoming;
+use crate::handler::{State, busy};
+use crate::incoming::{INLINE_MAX, Incoming};
+use crate::pool::Refused;
 use crate::process::{
-    PREVIEW_LEN, UNDECRYPTABLE, authorized_sender, malformed_payload, message_line, mode_refused,
-    no_receipt_key, not_authorized, now, preview, rejected, store_and_receipt, store_failure,
-    unverified,
+    PREVIEW_LEN, UNDECRYPTABLE, malformed_payload, message_line, mode_refused, no_receipt_key, now,
+    preview, rejected, store_and_receipt, store_failure, verify_sender,
 };
 use crate::report::{
     CONFIDENTIALITY_FAILED, CONFIDENTIALITY_PASSED, INTEGRITY_FAILED, INTEGRITY_PASSED, Report,
@@ -39,8 +39,8 @@ pub(crate) async fn receive(
     head: Vec<u8>,
 ) -> ServerMessage {
     let mut report = Report::default();
-    let reply = receive_into(state, conn, peer, challenge, &head, &mut report).await;
-    block_in_place(|| report.print());
+    let reply = receive_into(state, conn, peer, challenge, head, &mut report).await;
+    block_in_place(|| state.print(peer, report));
     if matches!(reply, ServerMessage::Error { .. }) {
         // The client may still be sending chunks: answer, then let it read
         // the answer before the connection closes.
@@ -70,12 +70,19 @@ fn broken(
 /// the client can see the refusal.
 const REFUSAL_LINGER: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// What a stream holds in memory before it verifies, reserved from the
+/// budget for its whole length: a chunk frame in the read buffer, the
+/// chunk's plaintext, the sealed bytes kept in memory while the stream is
+/// short, and the spool file's buffer.
+const STREAM_WORKING_SET: usize =
+    2 * cloak_core::envelope::stream::MAX_SEALED_CHUNK + INLINE_MAX + 16 * 1024;
+
 async fn receive_into(
     state: &Arc<State>,
     conn: &mut Connection,
     peer: SocketAddr,
     challenge: &Challenge,
-    head: &[u8],
+    head: Vec<u8>,
     report: &mut Report,
 ) -> ServerMessage {
     if let Some(only) = state.config.only_mode
@@ -89,11 +96,40 @@ async fn receive_into(
         only_mode: state.config.only_mode,
         ..OpenOptions::default()
     };
-    let Ok(mut opener) = block_in_place(|| StreamOpener::new(&state.key, head, &options)) else {
-        report.failed(CONFIDENTIALITY_FAILED, UNDECRYPTABLE);
-        return rejected();
+    let wait = state.config.io_timeout;
+    let Some(_room) = state
+        .budget
+        .reserve(peer.ip(), STREAM_WORKING_SET, wait)
+        .await
+    else {
+        report.log("refused: no memory left for unauthenticated streams");
+        return busy();
     };
-    let mut incoming = Incoming::new(head);
+    let mut incoming = Incoming::new(&head);
+    // The stream's one private-key operation, on the pool like any other.
+    let worker = Arc::clone(state);
+    let unwrap = state.pool.run(peer.ip(), move |_| {
+        StreamOpener::new(&worker.key, &head, &options)
+    });
+    let opened = tokio::select! {
+        opened = unwrap => opened,
+        () = conn.closed() => {
+            report.log("left before its stream head was decided; the work was dropped");
+            return rejected();
+        }
+    };
+    let mut opener = match opened {
+        Ok(Ok(opener)) => opener,
+        Ok(Err(_)) => {
+            report.failed(CONFIDENTIALITY_FAILED, UNDECRYPTABLE);
+            return rejected();
+        }
+        Err(Refused::Busy) => {
+            report.log("refused: too many requests in progress");
+            return busy();
+        }
+        Err(Refused::Failed) => return busy(),
+    };
     // The receipt key and the start of the text, for the report.
     let mut start = Zeroizing::new(Vec::with_capacity(RECEIPT_KEY_LEN + PREVIEW_LEN));
     let end = loop {
@@ -129,12 +165,13 @@ async fn receive_into(
         // millisecond of work (decrypt, digest, append), short enough for an
         // async task, and it spares handing the worker thread over and back
         // for every chunk.
+        // The chunk's length and tag are checked (by decrypting it) before
+        // a byte of it is kept.
         let step = (|| {
-            incoming.push(&state.store, data).map_err(Some)?;
             let plaintext = opener.chunk(data).map_err(|_| None)?;
             let wanted = (RECEIPT_KEY_LEN + PREVIEW_LEN).saturating_sub(start.len());
             start.extend_from_slice(&plaintext[..wanted.min(plaintext.len())]);
-            Ok(())
+            incoming.push(&state.store, data).map_err(Some)
         })();
         match step {
             Ok(()) => {}
@@ -154,14 +191,12 @@ async fn receive_into(
         return rejected();
     };
     report.line(CONFIDENTIALITY_PASSED);
-    let sender = decrypted.claimed_sender();
-    let Some(client) = authorized_sender(state, report, sender) else {
-        return not_authorized(sender);
-    };
-    let Ok(opened) =
-        block_in_place(|| decrypted.verify(&client.key, FreshnessCheck::Expect(challenge)))
-    else {
-        report.failed(INTEGRITY_FAILED, unverified(client));
+    let claimed = decrypted.claimed_sender();
+    let Some((client, opened)) = block_in_place(|| {
+        verify_sender(state, report, claimed, |key| {
+            decrypted.verify(key, FreshnessCheck::Expect(challenge))
+        })
+    }) else {
         return rejected();
     };
     let Some((receipt_key, text_start)) = cloak_core::session::proofs::split_payload(&start) else {

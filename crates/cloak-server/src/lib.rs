@@ -5,6 +5,7 @@
 
 pub mod at_rest;
 pub mod authorized;
+mod budget;
 pub mod cli;
 pub mod config;
 mod delivery;
@@ -12,7 +13,9 @@ mod handler;
 mod incoming;
 mod intake;
 pub mod operator;
+mod pool;
 mod process;
+mod refusals;
 mod report;
 pub mod server;
 pub mod store;

@@ -7,11 +7,15 @@ use cloak_core::limits::MAX_DELIVERY_ENVELOPES;
 use cloak_core::session::messages::Challenge;
 use cloak_core::session::proofs;
 use cloak_core::session::{ErrorCode, FetchRequest, Receipt, ServerMessage};
-use cloak_core::{FreshnessCheck, MessageId, Mode, OpenOptions, SealOptions, text};
-use tracing::{error, warn};
+use cloak_core::{
+    Fingerprint, FreshnessCheck, MessageId, Mode, OpenError, OpenOptions, PublicKey, SealOptions,
+    text,
+};
+use tracing::error;
 
 use crate::authorized::Client;
 use crate::handler::State;
+use crate::pool::Turn;
 use crate::report::{
     CONFIDENTIALITY_FAILED, CONFIDENTIALITY_PASSED, INTEGRITY_FAILED, INTEGRITY_PASSED, Report,
 };
@@ -37,6 +41,7 @@ pub(crate) fn send(
     state: &State,
     challenge: &Challenge,
     envelope: &[u8],
+    turn: &mut Turn<'_>,
 ) -> (Report, ServerMessage) {
     let mut report = Report::default();
     if let (Some(only), Some(mode)) = (state.config.only_mode, cloak_core::peek_mode(envelope))
@@ -48,16 +53,16 @@ pub(crate) fn send(
         only_mode: state.config.only_mode,
         ..OpenOptions::default()
     };
-    let Ok(decrypted) = cloak_core::decrypt(&state.key, envelope, &options) else {
+    let pace = &mut || turn.pace();
+    let Ok(decrypted) = cloak_core::decrypt_paced(&state.key, envelope, &options, pace) else {
         report.failed(CONFIDENTIALITY_FAILED, UNDECRYPTABLE);
         return (report, rejected());
     };
     report.line(CONFIDENTIALITY_PASSED);
-    let Some(client) = authorized_sender(state, &mut report, decrypted.claimed_sender()) else {
-        return (report, not_authorized(decrypted.claimed_sender()));
-    };
-    let Ok(opened) = decrypted.verify(&client.key, FreshnessCheck::Expect(challenge)) else {
-        report.failed(INTEGRITY_FAILED, unverified(client));
+    let claimed = decrypted.claimed_sender();
+    let Some((client, opened)) = verify_sender(state, &mut report, claimed, |key| {
+        decrypted.verify(key, FreshnessCheck::Expect(challenge))
+    }) else {
         return (report, rejected());
     };
     let Some((receipt_key, message)) = proofs::split_payload(&opened.plaintext) else {
@@ -94,8 +99,14 @@ pub(crate) fn send(
 
 pub(crate) const UNDECRYPTABLE: &str = "the message does not decrypt with this server's key (altered, reordered, truncated, malformed, or sealed to another key)";
 
+/// The one answer to a message that did not decrypt, did not verify, or
+/// came from a key this server does not authorize: which of these it was
+/// is for the server's log, not for whoever sent it.
 pub(crate) fn rejected() -> ServerMessage {
-    error(ErrorCode::Rejected, "message rejected")
+    error(
+        ErrorCode::Rejected,
+        "message rejected (it did not verify, or its key is not authorized here)",
+    )
 }
 
 pub(crate) fn malformed_payload() -> ServerMessage {
@@ -126,25 +137,34 @@ pub(crate) fn mode_refused(
     (report, error(ErrorCode::ModeNotAccepted, detail))
 }
 
-/// The authorized client with this key, or a report line saying it is not.
-pub(crate) fn authorized_sender<'s>(
+/// Runs `verify` with the key of the authorized client `claimed` names,
+/// and returns that client and what `verify` returned; or a report line
+/// saying why not. For a key that is not authorized, `verify` runs with a
+/// stand-in (the server's own public key, which no sender can sign with),
+/// so an unknown sender costs the same work and gets the same answer as a
+/// bad signature: nobody learns which keys are authorized by trying.
+pub(crate) fn verify_sender<'s, T>(
     state: &'s State,
     report: &mut Report,
-    sender: cloak_core::Fingerprint,
-) -> Option<&'s Client> {
-    let client = state.authorized.get(&sender);
-    if client.is_none() {
-        report.failed(
-            INTEGRITY_FAILED,
-            format!("sender key {sender} is not authorized on this server"),
-        );
+    claimed: Fingerprint,
+    verify: impl FnOnce(&PublicKey) -> Result<T, OpenError>,
+) -> Option<(&'s Client, T)> {
+    let client = state.authorized.get(&claimed);
+    let verified = verify(client.map_or(state.key.public(), |c| &c.key));
+    match (client, verified) {
+        (Some(client), Ok(verified)) => Some((client, verified)),
+        (Some(client), Err(_)) => {
+            report.failed(INTEGRITY_FAILED, unverified(client));
+            None
+        }
+        (None, _) => {
+            report.failed(
+                INTEGRITY_FAILED,
+                format!("sender key {claimed} is not authorized on this server"),
+            );
+            None
+        }
     }
-    client
-}
-
-pub(crate) fn not_authorized(sender: cloak_core::Fingerprint) -> ServerMessage {
-    let detail = format!("your key {sender} is not authorized on this server");
-    error(ErrorCode::NotAuthorized, detail)
 }
 
 /// The heading of a verified message in the server's report.
@@ -223,6 +243,11 @@ pub(crate) fn store_failure(e: &StoreError) -> ServerMessage {
     }
 }
 
+/// The one answer to a fetch whose proof does not verify or whose key is
+/// not authorized.
+pub(crate) const FETCH_REJECTED: &str =
+    "fetch rejected (the proof did not verify, or the key is not authorized here)";
+
 /// A queued message to send as a stream, alone (see `delivery`).
 pub(crate) struct StreamDelivery {
     pub message: Outbound,
@@ -251,28 +276,41 @@ pub(crate) fn fetch(
     state: &State,
     challenge: &Challenge,
     request: &FetchRequest,
+    turn: &mut Turn<'_>,
 ) -> (Report, Fetched) {
     let mut report = Report::default();
     let refuse =
         |report, code, detail: String| (report, Fetched::Answer(error(code, detail), None));
-    let Some(client) = state.authorized.get(&request.client) else {
-        let detail = format!(
-            "your key {} is not authorized on this server",
-            request.client
-        );
-        warn!("fetch refused: key {} is not authorized", request.client);
-        return refuse(report, ErrorCode::NotAuthorized, detail);
-    };
+    // The mode first: it depends on nothing secret, so its answer may be
+    // specific.
     if let Some(only) = state.config.only_mode
         && request.mode != only
     {
         let detail = format!("this server accepts only {only} mode; retry with --mode {only}");
         return refuse(report, ErrorCode::ModeNotAccepted, detail);
     }
-    if !proofs::verify_fetch(request, &client.key, state.key.fingerprint(), challenge) {
-        warn!("fetch refused: proof for `{}` does not verify", client.name);
-        return refuse(report, ErrorCode::Rejected, "fetch proof rejected".into());
-    }
+    // An unknown key is checked against a stand-in, and refused with the
+    // words of a bad proof (see `verify_sender`).
+    let client = state.authorized.get(&request.client);
+    let key = client.map_or(state.key.public(), |c| &c.key);
+    let proven = proofs::verify_fetch(request, key, state.key.fingerprint(), challenge);
+    let client = match (client, proven) {
+        (Some(client), true) => client,
+        (Some(client), false) => {
+            report.log(format!(
+                "fetch refused: proof for `{}` does not verify",
+                client.name
+            ));
+            return refuse(report, ErrorCode::Rejected, FETCH_REJECTED.into());
+        }
+        (None, _) => {
+            report.log(format!(
+                "fetch refused: key {} is not authorized",
+                request.client
+            ));
+            return refuse(report, ErrorCode::Rejected, FETCH_REJECTED.into());
+        }
+    };
     let (queued, total) = match state
         .store
         .pending(&client.key.fingerprint(), MAX_DELIVERY_ENVELOPES)
@@ -341,6 +379,11 @@ pub(crate) fn fetch(
     let mut envelopes = Vec::with_capacity(queued.len());
     let mut delivered = Vec::with_capacity(queued.len());
     for message in envelopes_first {
+        // Two private-key operations each: others may go in between, and
+        // nobody waits any more if the client left.
+        if !turn.pace() {
+            return refuse(report, ErrorCode::Internal, "the client left".into());
+        }
         let Ok(stored) = crate::at_rest::open(&state.key, &message.envelope) else {
             error!(
                 "queued message {} does not open with the server key",
@@ -397,10 +440,10 @@ pub(crate) fn ack(
         proof,
     );
     if !genuine {
-        warn!(
+        report.log(format!(
             "acknowledgement for `{}` does not verify",
             awaiting.client.name
-        );
+        ));
         return (
             report,
             error(ErrorCode::Rejected, "acknowledgement rejected"),

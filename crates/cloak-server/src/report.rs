@@ -15,6 +15,8 @@ pub(crate) const INTEGRITY_FAILED: &str = "Message integrity & sender authentica
 #[derive(Debug, Default)]
 pub(crate) struct Report {
     lines: Vec<String>,
+    refusal: bool,
+    log: Vec<String>,
 }
 
 impl Report {
@@ -23,8 +25,26 @@ impl Report {
     }
 
     pub fn failed(&mut self, headline: &str, reason: impl std::fmt::Display) {
+        self.refusal = true;
         self.lines.push(headline.to_owned());
         self.lines.push(format!("  Reason: {reason}"));
+    }
+
+    /// A refusal whose reason goes to the log (stderr), not the console.
+    pub fn log(&mut self, reason: impl Into<String>) {
+        self.refusal = true;
+        self.log.push(reason.into());
+    }
+
+    /// The reasons for the log.
+    pub fn logged(&self) -> &[String] {
+        &self.log
+    }
+
+    /// Whether the report tells of a refusal (whose printing is limited
+    /// per peer, so a flood of bad requests cannot flood the console).
+    pub fn is_refusal(&self) -> bool {
+        self.refusal
     }
 
     /// Prints the report; a closed stdout must not stop the server.

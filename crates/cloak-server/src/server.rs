@@ -16,8 +16,11 @@ use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
 use crate::authorized::Authorized;
+use crate::budget::Budget;
 use crate::config::{SHUTDOWN_GRACE, ServerConfig};
 use crate::handler::{State, serve};
+use crate::pool::Pool;
+use crate::refusals::RefusalLog;
 use crate::store::MessageStore;
 
 /// Binds `addr` with `SO_REUSEADDR`.
@@ -45,8 +48,11 @@ pub async fn run(
     let state = Arc::new(State {
         key,
         authorized,
-        config,
         store,
+        pool: Pool::per_core(),
+        budget: Budget::new(config.preauth_memory),
+        refusals: RefusalLog::default(),
+        config,
     });
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);
@@ -79,19 +85,35 @@ pub async fn run(
             drop(permit);
         });
         // Reap finished connections so the set does not grow without bound.
-        while tasks.try_join_next().is_some() {}
+        while let Some(done) = tasks.try_join_next() {
+            reap(done);
+        }
     }
-    while tasks.try_join_next().is_some() {}
+    while let Some(done) = tasks.try_join_next() {
+        reap(done);
+    }
     info!(
         "shutting down: waiting for {} connection(s) in flight",
         tasks.len()
     );
     if tokio::time::timeout(SHUTDOWN_GRACE, async {
-        while tasks.join_next().await.is_some() {}
+        while let Some(done) = tasks.join_next().await {
+            reap(done);
+        }
     })
     .await
     .is_err()
     {
         warn!("connections still open after {SHUTDOWN_GRACE:?}; closing them");
+    }
+}
+
+/// A connection task's end. A panic there is a bug (peer input must never
+/// cause one): said loudly, where the panic message itself also went.
+fn reap(done: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = done
+        && e.is_panic()
+    {
+        error!("BUG: a connection task panicked: {e}");
     }
 }

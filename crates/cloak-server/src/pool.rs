@@ -1,0 +1,289 @@
+//! The one pool for the server's expensive work: every request decision
+//! (RSA private-key operations, signature checks, the store) runs here, on
+//! as many slots as the machine has cores, shared fairly between peer
+//! addresses.
+//!
+//! Fairness is per step, not per request: an asymmetric envelope costs one
+//! private-key operation per block (up to a few hundred), so work that
+//! takes several operations hands its slot back between them whenever
+//! another address is waiting ([`Turn::pace`]). Slots go round robin over
+//! the addresses that wait, so a peer flooding from one address gets its
+//! share of the cores, and everybody else theirs.
+//!
+//! Admission is bounded: [`PER_PEER_JOBS`] per address and [`MAX_JOBS`] in
+//! all, waiting or running; beyond that a request is refused at once as
+//! busy rather than queued. A job whose connection has gone is dropped
+//! before it starts, and stops at its next step.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::oneshot;
+use tracing::error;
+
+/// Requests one address may have waiting or running at once. Several
+/// clients on one host or behind one NAT send at the same moment (the
+/// test suite runs a dozen); a flooding address gains nothing from a
+/// longer queue, since slots go round robin between addresses anyway, and
+/// a bounded one keeps what it can make the server hold in check.
+pub const PER_PEER_JOBS: usize = 32;
+
+/// Requests admitted server-wide. Beyond that a request is refused at once
+/// as busy, to be retried, rather than queued for longer than a client
+/// waits for its answer.
+pub const MAX_JOBS: usize = 512;
+
+/// Why the pool did not run a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// The address, or the server, has as many requests admitted as it may.
+    Busy,
+    /// The job panicked (logged); the peer gets an internal error.
+    Failed,
+}
+
+/// The fair pool; cheap to share.
+#[derive(Clone)]
+pub(crate) struct Pool {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Slots nobody holds.
+    free: usize,
+    /// Per address: the waiters for a slot, in arrival order.
+    waiting: HashMap<IpAddr, VecDeque<oneshot::Sender<Slot>>>,
+    /// Addresses with waiters, in the order they get their next slot.
+    turns: VecDeque<IpAddr>,
+    /// Per address: requests admitted and not yet finished.
+    admitted: HashMap<IpAddr, usize>,
+    /// Requests admitted in all.
+    total: usize,
+}
+
+/// The address a peer is counted under. IPv6 hosts usually get a whole
+/// /64, so one host could otherwise count as 2^64 peers.
+pub(crate) fn fairness_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(prefix.into())
+            }
+        },
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing here can panic with the lock held but an allocation
+        // failure; the counters stay usable either way.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Gives a freed slot to the next waiting address, or keeps it free.
+    fn hand_over(self: &Arc<Self>) {
+        let mut state = self.lock();
+        while let Some(peer) = state.turns.pop_front() {
+            let Some(queue) = state.waiting.get_mut(&peer) else {
+                continue;
+            };
+            let next = queue.pop_front();
+            if queue.is_empty() {
+                state.waiting.remove(&peer);
+            } else {
+                state.turns.push_back(peer);
+            }
+            let Some(next) = next else { continue };
+            let slot = Slot {
+                shared: Some(Arc::clone(self)),
+            };
+            match next.send(slot) {
+                Ok(()) => return,
+                // That waiter went away: not its slot's drop (which would
+                // lock again), just the next waiter.
+                Err(mut slot) => slot.shared = None,
+            }
+        }
+        state.free += 1;
+    }
+
+    /// A slot now, or a place in `peer`'s queue for one.
+    fn request(self: &Arc<Self>, peer: IpAddr) -> Result<Slot, oneshot::Receiver<Slot>> {
+        let mut state = self.lock();
+        if state.free > 0 && state.turns.is_empty() {
+            state.free -= 1;
+            return Ok(Slot {
+                shared: Some(Arc::clone(self)),
+            });
+        }
+        let (sender, receiver) = oneshot::channel();
+        let queue = state.waiting.entry(peer).or_default();
+        let first = queue.is_empty();
+        queue.push_back(sender);
+        if first {
+            state.turns.push_back(peer);
+        }
+        Err(receiver)
+    }
+
+    fn others_waiting(&self) -> bool {
+        !self.lock().turns.is_empty()
+    }
+}
+
+/// The right to use one core; handed to the next waiter when dropped.
+struct Slot {
+    shared: Option<Arc<Shared>>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(shared) = self.shared.take() {
+            shared.hand_over();
+        }
+    }
+}
+
+/// An admitted request: counts against its address until dropped.
+struct Admission {
+    shared: Arc<Shared>,
+    peer: IpAddr,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        let mut state = self.shared.lock();
+        state.total -= 1;
+        if let Some(count) = state.admitted.get_mut(&self.peer) {
+            *count -= 1;
+            if *count == 0 {
+                state.admitted.remove(&self.peer);
+            }
+        }
+    }
+}
+
+/// What a job holds while it runs: its slot, and the means to share it.
+pub(crate) struct Turn<'a> {
+    shared: &'a Arc<Shared>,
+    peer: IpAddr,
+    slot: Option<Slot>,
+    gone: &'a dyn Fn() -> bool,
+}
+
+impl Turn<'_> {
+    /// Called between steps (private-key operations) of a longer job: lets
+    /// waiting addresses go first, then goes on. `false` when nobody waits
+    /// for the answer any more, and the job should stop.
+    pub(crate) fn pace(&mut self) -> bool {
+        if (self.gone)() {
+            return false;
+        }
+        if !self.shared.others_waiting() {
+            return true;
+        }
+        let next = match self.shared.request(self.peer) {
+            Ok(slot) => slot,
+            Err(receiver) => {
+                // Handing ours over only after queueing keeps our place.
+                drop(self.slot.take());
+                match receiver.blocking_recv() {
+                    Ok(slot) => slot,
+                    Err(_) => return false,
+                }
+            }
+        };
+        drop(self.slot.replace(next));
+        !(self.gone)()
+    }
+}
+
+impl Pool {
+    /// A pool with `slots` slots (at least one).
+    pub(crate) fn new(slots: usize) -> Pool {
+        Pool {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State {
+                    free: slots.max(1),
+                    ..State::default()
+                }),
+            }),
+        }
+    }
+
+    /// One slot per core.
+    pub(crate) fn per_core() -> Pool {
+        Pool::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    }
+
+    fn admit(&self, peer: IpAddr) -> Result<Admission, Refused> {
+        let mut state = self.shared.lock();
+        let mine = state.admitted.get(&peer).copied().unwrap_or(0);
+        if mine >= PER_PEER_JOBS || state.total >= MAX_JOBS {
+            return Err(Refused::Busy);
+        }
+        state.admitted.insert(peer, mine + 1);
+        state.total += 1;
+        Ok(Admission {
+            shared: Arc::clone(&self.shared),
+            peer,
+        })
+    }
+
+    /// Runs `work` for a request from `peer` once its turn comes, on a
+    /// blocking thread, and returns its result. Dropping the returned
+    /// future (the connection closed or timed out) withdraws the request:
+    /// not started, it never runs; started, it stops at its next
+    /// [`Turn::pace`].
+    pub(crate) async fn run<T: Send + 'static>(
+        &self,
+        peer: IpAddr,
+        work: impl FnOnce(&mut Turn<'_>) -> T + Send + 'static,
+    ) -> Result<T, Refused> {
+        let peer = fairness_key(peer);
+        let admission = self.admit(peer)?;
+        let slot = match self.shared.request(peer) {
+            Ok(slot) => slot,
+            Err(receiver) => receiver.await.map_err(|_| Refused::Failed)?,
+        };
+        let (answer, result) = oneshot::channel();
+        let shared = Arc::clone(&self.shared);
+        let job = tokio::task::spawn_blocking(move || {
+            let _admission = admission;
+            if answer.is_closed() {
+                return;
+            }
+            let gone = || answer.is_closed();
+            let mut turn = Turn {
+                shared: &shared,
+                peer,
+                slot: Some(slot),
+                gone: &gone,
+            };
+            let out = work(&mut turn);
+            drop(turn);
+            let _ = answer.send(out);
+        });
+        match result.await {
+            Ok(out) => Ok(out),
+            Err(_) => {
+                if let Err(e) = job.await {
+                    error!(%peer, "request processing failed: {e}");
+                }
+                Err(Refused::Failed)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
