@@ -1,5 +1,6 @@
 //! Support for the end-to-end tests: the real binaries, real key files in
-//! temporary folders, a server on `127.0.0.1:0`, and a recording relay.
+//! temporary folders, a server on `127.0.0.1:0`, a recording relay, and a
+//! scripted fake server for testing the client against a hostile one.
 //!
 //! The binaries are the ones `cargo test --workspace` builds next to this
 //! test executable (`target/<profile>/cloak-server`).
@@ -169,9 +170,10 @@ pub struct Server {
     pub addr: SocketAddr,
     stdout: Arc<Mutex<String>>,
     stderr: Arc<Mutex<String>>,
+    stderr_done: thread::JoinHandle<()>,
 }
 
-fn collect(stream: impl Read + Send + 'static, into: Arc<Mutex<String>>) {
+fn collect(stream: impl Read + Send + 'static, into: Arc<Mutex<String>>) -> thread::JoinHandle<()> {
     thread::spawn(move || {
         let mut reader = BufReader::new(stream);
         let mut line = String::new();
@@ -179,7 +181,7 @@ fn collect(stream: impl Read + Send + 'static, into: Arc<Mutex<String>>) {
             into.lock().unwrap().push_str(&line);
             line.clear();
         }
-    });
+    })
 }
 
 impl Server {
@@ -210,7 +212,7 @@ impl Server {
             .expect("start cloak-server");
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let stderr = Arc::new(Mutex::new(String::new()));
-        collect(child.stderr.take().unwrap(), Arc::clone(&stderr));
+        let stderr_done = collect(child.stderr.take().unwrap(), Arc::clone(&stderr));
         let mut first = String::new();
         stdout.read_line(&mut first).expect("read first line");
         let addr = first
@@ -234,6 +236,7 @@ impl Server {
             addr,
             stdout: out,
             stderr,
+            stderr_done,
         }
     }
 
@@ -318,10 +321,41 @@ fn wait_for(done: impl Fn() -> bool, show: impl Fn() -> String, what: &str) -> S
     show()
 }
 
+/// What Rust's default panic hook prints.
+const PANIC_MARK: &str = "panicked at";
+
+impl Server {
+    /// Fails the test if the server has panicked so far. A panic in a
+    /// request's task is caught and answered with `Internal`, so without
+    /// this check it would pass unnoticed.
+    pub fn assert_no_panic(&self) {
+        let stderr = self.stderr();
+        assert!(
+            !stderr.contains(PANIC_MARK),
+            "cloak-server panicked; its stderr:\n{stderr}"
+        );
+    }
+
+    /// Waits (briefly) for the rest of stderr once the process is gone, so
+    /// a panic logged just before the end is not missed.
+    fn read_stderr_to_end(&self) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.stderr_done.is_finished() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A second panic while unwinding would abort the whole test binary
+        // and hide the first failure.
+        if !thread::panicking() {
+            self.read_stderr_to_end();
+            self.assert_no_panic();
+        }
     }
 }
 
@@ -752,4 +786,107 @@ pub fn record_session(keys: &Path, server: SocketAddr, mode: &str, text: &str) -
     assert!(out.status.success(), "{}", texts(&out).1);
     tap.wait();
     record
+}
+
+/// The hello a server holding the key pinned in `keys` would send: its
+/// fingerprint (so the client's pinning passes), a fresh challenge, both
+/// modes.
+pub fn pinned_hello(keys: &Path) -> cloak_core::session::ServerHello {
+    let server = KeyDir::new(keys)
+        .load_peer(Role::Server)
+        .expect("server key");
+    cloak_core::session::ServerHello {
+        server: server.fingerprint(),
+        challenge: cloak_core::session::proofs::new_challenge(),
+        modes: vec![cloak_core::Mode::Asymmetric, cloak_core::Mode::Hybrid],
+    }
+}
+
+/// One step of a [`FakeServer`]'s script, after its hello.
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// Wait for one whole frame from the client and record its payload.
+    Read,
+    /// Write these bytes as they are: frames, part of one, or garbage.
+    Write(Vec<u8>),
+}
+
+/// A server that plays a script to one client connection instead of
+/// following the protocol, to test how the client takes a hostile server.
+pub struct FakeServer {
+    /// Where the client should connect.
+    pub addr: SocketAddr,
+    done: thread::JoinHandle<Vec<Vec<u8>>>,
+}
+
+impl FakeServer {
+    /// Accepts one connection, sends `hello`, then plays `script`; after
+    /// it, records what the client still sends until it closes.
+    pub fn start(hello: cloak_core::session::ServerHello, script: Vec<Step>) -> FakeServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let done = thread::spawn(move || {
+            let Some(mut stream) = accept_within(&listener, Duration::from_secs(30)) else {
+                return Vec::new();
+            };
+            let hello = cloak_core::session::ServerMessage::Hello(hello);
+            let _ = stream.write_all(&cloak_core::session::messages::encode_frame(&hello));
+            let mut received = Vec::new();
+            for step in script {
+                match step {
+                    Step::Read => received.extend(read_frame_bytes(&mut stream)),
+                    Step::Write(bytes) => {
+                        let _ = stream.write_all(&bytes);
+                    }
+                }
+            }
+            // Closing with the client's bytes unread would reset the
+            // connection and could destroy ours before the client reads
+            // them: read until the client hangs up.
+            let _ = stream.shutdown(std::net::Shutdown::Write);
+            received.extend(std::iter::from_fn(|| read_frame_bytes(&mut stream)));
+            received
+                .into_iter()
+                .map(|frame| frame[4..].to_vec())
+                .collect()
+        });
+        FakeServer { addr, done }
+    }
+
+    /// Waits for the connection to end; returns the payloads of the frames
+    /// the client sent.
+    pub fn finish(self) -> Vec<Vec<u8>> {
+        self.done.join().unwrap()
+    }
+
+    /// [`FakeServer::finish`], decoded as client messages (`None` for a
+    /// payload that does not decode).
+    pub fn finish_messages(self) -> Vec<Option<cloak_core::session::ClientMessage>> {
+        self.finish()
+            .iter()
+            .map(|payload| cloak_core::session::messages::decode_payload(payload).ok())
+            .collect()
+    }
+}
+
+/// The first connection to `listener` within `limit`, with 10 s read and
+/// write timeouts; `None` if no client came (so a test fails instead of
+/// hanging).
+fn accept_within(listener: &TcpListener, limit: Duration) -> Option<TcpStream> {
+    listener.set_nonblocking(true).unwrap();
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Ok((stream, _)) = listener.accept() {
+            stream.set_nonblocking(false).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            stream
+                .set_write_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            return Some(stream);
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    None
 }
