@@ -7,6 +7,9 @@ use cloak_core::limits::MAX_FRAME_LEN;
 use cloak_core::session::frame;
 use libfuzzer_sys::fuzz_target;
 
+// Links the capped allocator.
+use cloak_fuzz as _;
+
 fuzz_target!(|data: &[u8]| {
     let mut rest = data;
     loop {

@@ -9,6 +9,9 @@ use cloak_core::session::messages::{chunk_data, decode_payload, encode_payload};
 use cloak_core::session::{ClientMessage, ServerMessage};
 use libfuzzer_sys::fuzz_target;
 
+// Links the capped allocator.
+use cloak_fuzz as _;
+
 fuzz_target!(|data: &[u8]| {
     let full = decode_payload::<ClientMessage>(data).ok();
     match chunk_data(data) {
