@@ -82,7 +82,7 @@ pub(crate) fn refusal(code: ErrorCode, detail: &str) -> anyhow::Error {
         .char_indices()
         .nth(cloak_core::limits::MAX_ERROR_DETAIL)
         .map_or(detail.len(), |(i, _)| i);
-    let detail = cloak_core::text::printable(&detail.as_bytes()[..cut]);
+    let detail = cloak_core::text::printable_line(&detail.as_bytes()[..cut]);
     match code {
         ErrorCode::NotAuthorized => anyhow!("not authorized: {detail}"),
         ErrorCode::Rejected => anyhow!("rejected by the server: {detail}"),

@@ -24,6 +24,7 @@ pub mod keydir;
 pub mod keys;
 pub mod limits;
 pub mod session;
+mod standin;
 pub mod text;
 
 pub use envelope::{

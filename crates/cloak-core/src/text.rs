@@ -6,10 +6,21 @@
 /// `bytes` as UTF-8 (lossily), with control characters other than newline
 /// and tab replaced by their `\u{..}` escapes.
 pub fn printable(bytes: &[u8]) -> String {
+    escaped(bytes, |c| c == '\n' || c == '\t')
+}
+
+/// `bytes` as one line: [`printable`] with newlines and tabs escaped too,
+/// for text shown inside a line of our own (a peer's error detail), where
+/// a line break would let the peer write lines that look like ours.
+pub fn printable_line(bytes: &[u8]) -> String {
+    escaped(bytes, |_| false)
+}
+
+fn escaped(bytes: &[u8], keep: impl Fn(char) -> bool) -> String {
     let text = String::from_utf8_lossy(bytes);
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if c.is_control() && c != '\n' && c != '\t' {
+        if c.is_control() && !keep(c) {
             out.extend(c.escape_unicode());
         } else {
             out.push(c);
@@ -60,5 +71,9 @@ mod tests {
         assert_eq!(super::printable(b"\x1b[2Kfake"), "\\u{1b}[2Kfake");
         assert_eq!(super::printable(b"a\rb\x07"), "a\\u{d}b\\u{7}");
         assert_eq!(super::printable(&[0xff, b'a']), "\u{fffd}a");
+        assert_eq!(
+            super::printable_line(b"one\nMessage ok.\t\x1b"),
+            "one\\u{a}Message ok.\\u{9}\\u{1b}"
+        );
     }
 }

@@ -4,7 +4,7 @@
 mod common;
 
 use cloak_core::envelope::stream::{self, StreamOpener, StreamSealer};
-use cloak_core::limits::STREAM_CHUNK_LEN;
+use cloak_core::limits::{MAX_TRAILER_LEN, STREAM_CHUNK_LEN};
 use cloak_core::{FreshnessCheck, OpenOptions, SealOptions};
 use common::{FRESH, keys_2048};
 
@@ -115,6 +115,9 @@ fn data_after_a_short_chunk_or_oversized_chunks_are_refused() {
         "nothing after a short chunk"
     );
     drop(opener);
+    // A final chunk longer than any trailer is refused before decryption.
+    let opener3 = StreamOpener::new(&k.r, &head, &OpenOptions::default()).unwrap();
+    assert!(opener3.finish(&vec![0u8; MAX_TRAILER_LEN + 17]).is_err());
 }
 
 #[test]

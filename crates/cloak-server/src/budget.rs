@@ -45,12 +45,18 @@ pub(crate) struct Budget {
 /// Room reserved for one peer; returned when dropped.
 pub(crate) struct Reserved {
     _permit: OwnedSemaphorePermit,
+    _share: Share,
+}
+
+/// Units counted against one address; uncounted when dropped, however the
+/// reservation ends (given back, refused, or abandoned mid-wait).
+struct Share {
     held: Arc<Mutex<HashMap<IpAddr, usize>>>,
     peer: IpAddr,
     units: usize,
 }
 
-impl Drop for Reserved {
+impl Drop for Share {
     fn drop(&mut self) {
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(units) = held.get_mut(&self.peer) {
@@ -73,6 +79,24 @@ impl Budget {
         }
     }
 
+    /// Counts `units` against `peer`, unless that would pass its share.
+    fn share(&self, peer: IpAddr, units: usize) -> Option<Share> {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let mine = held.entry(peer).or_default();
+        if *mine + units > self.peer_max {
+            if *mine == 0 {
+                held.remove(&peer);
+            }
+            return None;
+        }
+        *mine += units;
+        Some(Share {
+            held: Arc::clone(&self.held),
+            peer,
+            units,
+        })
+    }
+
     /// Reserves `bytes` for `peer`, waiting up to `wait` for room; `None`
     /// when the address holds its share already or no room came in time.
     pub(crate) async fn reserve(
@@ -81,41 +105,16 @@ impl Budget {
         bytes: usize,
         wait: Duration,
     ) -> Option<Reserved> {
-        let peer = fairness_key(peer);
         let units = bytes.div_ceil(UNIT).max(1);
-        {
-            let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-            let mine = held.entry(peer).or_default();
-            if *mine + units > self.peer_max {
-                if *mine == 0 {
-                    held.remove(&peer);
-                }
-                return None;
-            }
-            *mine += units;
-        }
-        // Counted against the address first, so its concurrent requests
-        // cannot all pass the check together; given back if no room comes.
-        let reserved = |permit| Reserved {
-            _permit: permit,
-            held: Arc::clone(&self.held),
-            peer,
-            units,
-        };
+        // Counted against the address first, so that its concurrent
+        // requests cannot all pass the check together.
+        let share = self.share(fairness_key(peer), units)?;
         let acquire = Arc::clone(&self.room).acquire_many_owned(units as u32);
-        match tokio::time::timeout(wait, acquire).await {
-            Ok(Ok(permit)) => Some(reserved(permit)),
-            _ => {
-                let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(mine) = held.get_mut(&peer) {
-                    *mine -= units;
-                    if *mine == 0 {
-                        held.remove(&peer);
-                    }
-                }
-                None
-            }
-        }
+        let permit = tokio::time::timeout(wait, acquire).await.ok()?.ok()?;
+        Some(Reserved {
+            _permit: permit,
+            _share: share,
+        })
     }
 }
 
@@ -144,6 +143,15 @@ mod tests {
             budget.reserve(A, 600 << 10, WAIT).await.is_some(),
             "returned on drop"
         );
+    }
+
+    #[tokio::test]
+    async fn a_wait_abandoned_midway_leaves_nothing_counted() {
+        let budget = Budget::new(1 << 20);
+        let _all = budget.reserve(A, 1 << 20, WAIT).await.unwrap();
+        let waiting = budget.reserve(B, 1, Duration::from_secs(60));
+        assert!(tokio::time::timeout(WAIT, waiting).await.is_err());
+        assert!(!budget.held.lock().unwrap().contains_key(&B));
     }
 
     #[tokio::test]

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use cloak_core::envelope::stream::{StreamOpener, StreamSealer};
 use cloak_core::session::{Connection, ErrorCode, ServerMessage};
 use cloak_core::{FreshnessCheck, OpenOptions, SealOptions};
+use tokio::task::block_in_place;
 use tracing::{error, warn};
 
 use crate::at_rest::AT_REST_FRESHNESS;
@@ -25,6 +26,8 @@ enum Stop {
     Damaged(String),
     /// The connection failed; the client will fetch again.
     Network(String),
+    /// The pool had no room for the private-key work.
+    Busy,
 }
 
 /// Sends `delivery` as a stream; whether it all went out (the caller then
@@ -37,7 +40,7 @@ pub(crate) async fn send(
 ) -> bool {
     let message = &delivery.message;
     let client = &delivery.awaiting.client;
-    match stream(state, conn, delivery).await {
+    match stream(state, conn, peer, delivery).await {
         Ok(()) => {
             let mut report = Report::default();
             report.line(format!(
@@ -57,12 +60,17 @@ pub(crate) async fn send(
             warn!(%peer, "delivery of {} broke off: {why}", message.message_id);
             false
         }
+        Err(Stop::Busy) => {
+            let _ = conn.write_message(&crate::handler::busy()).await;
+            false
+        }
     }
 }
 
 async fn stream(
     state: &Arc<State>,
     conn: &mut Connection,
+    peer: SocketAddr,
     delivery: &StreamDelivery,
 ) -> Result<(), Stop> {
     let message = &delivery.message;
@@ -77,8 +85,13 @@ async fn stream(
         .next_frame()
         .map_err(|e| damaged(&e))?
         .ok_or_else(|| damaged(&"empty file"))?;
-    let mut opener = StreamOpener::new(&state.key, &stored_head, &OpenOptions::default())
-        .map_err(|e| damaged(&e))?;
+    // The two private-key operations (unwrap here, sign at the end) take
+    // a slot of the pool like any other, in this client's turn.
+    let slot = state.pool.hold(peer.ip()).await.map_err(|_| Stop::Busy)?;
+    let mut opener =
+        block_in_place(|| StreamOpener::new(&state.key, &stored_head, &OpenOptions::default()))
+            .map_err(|e| damaged(&e))?;
+    drop(slot);
     let options = SealOptions {
         message_id: Some(message.message_id),
         timestamp: Some(message.created_at),
@@ -121,7 +134,9 @@ async fn stream(
             )
         })
         .map_err(|e| damaged(&e))?;
-    let end = sealer.finish().map_err(|e| damaged(&e))?;
+    let slot = state.pool.hold(peer.ip()).await.map_err(|_| Stop::Busy)?;
+    let end = block_in_place(|| sealer.finish()).map_err(|e| damaged(&e))?;
+    drop(slot);
     if let Some(data) = end.last_data {
         conn.write_message(&ServerMessage::StreamChunk { data })
             .await

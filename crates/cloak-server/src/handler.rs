@@ -97,8 +97,10 @@ pub(crate) async fn decide<T: Send + 'static>(
             }
             Err(Refused::Failed) => refused(internal()),
         }),
-        () = conn.closed() => {
-            state.log_refusal(peer, "left before its request was decided; the work was dropped");
+        // A client sends nothing more until it has its answer: anything,
+        // even a byte, means it gave up (or is misbehaving).
+        () = conn.interrupted() => {
+            state.log_refusal(peer, "left or spoke out of turn before its request was decided; the work was dropped");
             None
         }
     }
@@ -177,7 +179,7 @@ async fn answer(
     match conn.write_message(reply).await {
         Ok(()) => true,
         Err(e) => {
-            warn!(%peer, "could not send the answer: {e}");
+            state.log_refusal(peer, format!("could not send the answer: {e}"));
             false
         }
     }
@@ -195,7 +197,11 @@ pub(crate) async fn serve(state: Arc<State>, stream: tokio::net::TcpStream, peer
     conn.set_max_frame(cloak_core::limits::MAX_CLIENT_FRAME_LEN);
     match tokio::time::timeout_at(deadline, converse(&state, &mut conn, peer)).await {
         Err(_) => {
-            warn!(%peer, "connection exceeded its {:?} deadline; closed", state.config.deadline);
+            let deadline = state.config.deadline;
+            state.log_refusal(
+                peer,
+                format!("connection exceeded its {deadline:?} deadline; closed"),
+            );
         }
         Ok(Some(Streaming::Deliver(challenge, delivery))) => {
             // Like a received stream, a delivered one may take as long as

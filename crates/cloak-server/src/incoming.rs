@@ -5,6 +5,7 @@
 //! Either way nothing is stored until [`Incoming::commit`], which the
 //! caller reaches only after the stream verified.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use cloak_core::envelope::stream;
@@ -22,6 +23,8 @@ pub(crate) const INLINE_MAX: usize = 64 * 1024;
 pub(crate) enum Incoming {
     /// Short so far: kept in memory.
     Memory {
+        /// The sender's address, which a spool file is counted against.
+        sender: Option<IpAddr>,
         /// The encoded stream head.
         head: Vec<u8>,
         /// Sealed data chunks, in order.
@@ -34,9 +37,11 @@ pub(crate) enum Incoming {
 }
 
 impl Incoming {
-    /// A stream that starts with `head`.
-    pub(crate) fn new(head: &[u8]) -> Self {
+    /// A stream that starts with `head`, from `sender` (see
+    /// [`MessageStore::begin_stream_from`]).
+    pub(crate) fn new(head: &[u8], sender: Option<IpAddr>) -> Self {
         Incoming::Memory {
+            sender,
             head: head.to_vec(),
             chunks: Vec::new(),
             bytes: head.len(),
@@ -57,8 +62,13 @@ impl Incoming {
                 *bytes += chunk.len();
                 Ok(())
             }
-            Incoming::Memory { head, chunks, .. } => {
-                let mut spool = store.begin_stream()?;
+            Incoming::Memory {
+                head,
+                chunks,
+                sender,
+                ..
+            } => {
+                let mut spool = store.begin_stream_from(*sender)?;
                 spool.write_frame(head)?;
                 for held in chunks.iter() {
                     spool.write_frame(held)?;
@@ -125,7 +135,7 @@ mod tests {
         let store = store_in(dir.path());
         let keep = |len: usize| {
             let (head, chunks, last) = stream(key, len);
-            let mut incoming = Incoming::new(&head);
+            let mut incoming = Incoming::new(&head, None);
             for chunk in &chunks {
                 incoming.push(&store, chunk).unwrap();
             }
@@ -173,7 +183,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = store_in(dir.path());
         let (head, chunks, _) = stream(key(), 3 * INLINE_MAX);
-        let mut incoming = Incoming::new(&head);
+        let mut incoming = Incoming::new(&head, None);
         for chunk in &chunks {
             incoming.push(&store, chunk).unwrap();
         }

@@ -15,7 +15,7 @@ use cloak_core::session::proofs::RECEIPT_KEY_LEN;
 use cloak_core::session::{ClientMessage, Connection, ConnectionError, ServerMessage, messages};
 use cloak_core::{FreshnessCheck, Mode, OpenOptions};
 use tokio::task::block_in_place;
-use tracing::{error, info};
+use tracing::error;
 use zeroize::Zeroizing;
 
 use crate::handler::{State, busy};
@@ -52,13 +52,8 @@ pub(crate) async fn receive(
 }
 
 /// The answer to a stream whose connection broke off: nothing is stored.
-fn broken(
-    report: &mut Report,
-    peer: SocketAddr,
-    opener: &StreamOpener,
-    e: &ConnectionError,
-) -> ServerMessage {
-    info!(%peer, "stream broken after {} bytes: {e}", opener.len());
+fn broken(report: &mut Report, opener: &StreamOpener, e: &ConnectionError) -> ServerMessage {
+    report.log(format!("stream broken after {} bytes: {e}", opener.len()));
     report.failed(
         CONFIDENTIALITY_FAILED,
         format!("the stream broke off ({e}); nothing stored"),
@@ -96,6 +91,11 @@ async fn receive_into(
         only_mode: state.config.only_mode,
         ..OpenOptions::default()
     };
+    if head.len() > cloak_core::limits::MAX_STREAM_HEAD_LEN {
+        // Not worth a copy, a reservation or a private-key operation.
+        report.failed(CONFIDENTIALITY_FAILED, UNDECRYPTABLE);
+        return rejected();
+    }
     let wait = state.config.io_timeout;
     let Some(_room) = state
         .budget
@@ -105,7 +105,7 @@ async fn receive_into(
         report.log("refused: no memory left for unauthenticated streams");
         return busy();
     };
-    let mut incoming = Incoming::new(&head);
+    let mut incoming = Incoming::new(&head, Some(crate::pool::fairness_key(peer.ip())));
     // The stream's one private-key operation, on the pool like any other.
     let worker = Arc::clone(state);
     let unwrap = state.pool.run(peer.ip(), move |_| {
@@ -136,14 +136,14 @@ async fn receive_into(
         let payload = match conn.read_frame().await {
             Ok(Some(payload)) => payload,
             Ok(None) => {
-                info!(%peer, "stream abandoned after {} bytes", opener.len());
+                report.log(format!("stream abandoned after {} bytes", opener.len()));
                 report.failed(
                     CONFIDENTIALITY_FAILED,
                     "the client left before the end of the stream; nothing stored",
                 );
                 return rejected();
             }
-            Err(e) => return broken(report, peer, &opener, &e),
+            Err(e) => return broken(report, &opener, &e),
         };
         // Chunks are read in place from the connection's buffer; anything
         // else is decoded in full.
@@ -158,7 +158,7 @@ async fn receive_into(
                     );
                     return malformed_payload();
                 }
-                Err(e) => return broken(report, peer, &opener, &e.into()),
+                Err(e) => return broken(report, &opener, &e.into()),
             },
         };
         // Inline rather than `block_in_place`: one chunk is a fraction of a
@@ -180,7 +180,9 @@ async fn receive_into(
                 return rejected();
             }
             Err(Some(e)) => {
-                error!(%peer, "spooling failed: {e}");
+                // Refused as any other stream would be (a full store is
+                // the common case): rate-limited with the report.
+                report.log(format!("spooling failed: {e}"));
                 report.line(format!("Not stored: {e}. No receipt sent."));
                 return store_failure(&e);
             }
@@ -194,7 +196,7 @@ async fn receive_into(
     let claimed = decrypted.claimed_sender();
     let Some((client, opened)) = block_in_place(|| {
         verify_sender(state, report, claimed, |key| {
-            decrypted.verify(key, FreshnessCheck::Expect(challenge))
+            decrypted.verify_known(key, FreshnessCheck::Expect(challenge))
         })
     }) else {
         return rejected();

@@ -31,8 +31,16 @@ pub const PER_PEER_JOBS: usize = 32;
 
 /// Requests admitted server-wide. Beyond that a request is refused at once
 /// as busy, to be retried, rather than queued for longer than a client
-/// waits for its answer.
-pub const MAX_JOBS: usize = 512;
+/// waits for its answer; except for an address with nothing admitted (see
+/// [`NEWCOMER_JOBS`]).
+pub const MAX_JOBS: usize = 256;
+
+/// Room beyond [`MAX_JOBS`] for addresses with nothing admitted: a handful
+/// of flooding addresses that fill the queue must not lock every other
+/// address out, which round robin alone cannot prevent once nobody else is
+/// admitted. Together, well under the runtime's 512 blocking threads, so a
+/// job holding a slot always finds a thread to run on.
+pub const NEWCOMER_JOBS: usize = 128;
 
 /// Why the pool did not run a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,19 +75,26 @@ struct State {
     total: usize,
 }
 
-/// The address a peer is counted under. IPv6 hosts usually get a whole
-/// /64, so one host could otherwise count as 2^64 peers.
+/// The address a peer is counted under. An IPv6 site is usually delegated
+/// a /56 or a /48, so one site could otherwise count as 2^72 peers: IPv6
+/// addresses count per /48. IPv4 addresses carried in IPv6 (mapped, 6to4,
+/// NAT64) count as the IPv4 address they carry.
 pub(crate) fn fairness_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
-                IpAddr::V6(prefix.into())
-            }
-        },
+    let IpAddr::V6(v6) = ip else { return ip };
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return IpAddr::V4(v4);
     }
+    let bits = u128::from(v6);
+    let segments = v6.segments();
+    if segments[0] == 0x2002 {
+        // 6to4: 2002:AABB:CCDD::/48 is the IPv4 address AA.BB.CC.DD.
+        return IpAddr::V4(std::net::Ipv4Addr::from((bits >> 80) as u32));
+    }
+    if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        // NAT64's well-known prefix: the IPv4 address is the last 32 bits.
+        return IpAddr::V4(std::net::Ipv4Addr::from(bits as u32));
+    }
+    IpAddr::V6((bits & !((1u128 << 80) - 1)).into())
 }
 
 impl Shared {
@@ -172,6 +187,12 @@ impl Drop for Admission {
     }
 }
 
+/// A slot held by async code (see [`Pool::hold`]); given back when dropped.
+pub(crate) struct Held {
+    _slot: Slot,
+    _admission: Admission,
+}
+
 /// What a job holds while it runs: its slot, and the means to share it.
 pub(crate) struct Turn<'a> {
     shared: &'a Arc<Shared>,
@@ -228,7 +249,12 @@ impl Pool {
     fn admit(&self, peer: IpAddr) -> Result<Admission, Refused> {
         let mut state = self.shared.lock();
         let mine = state.admitted.get(&peer).copied().unwrap_or(0);
-        if mine >= PER_PEER_JOBS || state.total >= MAX_JOBS {
+        let limit = if mine == 0 {
+            MAX_JOBS + NEWCOMER_JOBS
+        } else {
+            MAX_JOBS
+        };
+        if mine >= PER_PEER_JOBS || state.total >= limit {
             return Err(Refused::Busy);
         }
         state.admitted.insert(peer, mine + 1);
@@ -236,6 +262,23 @@ impl Pool {
         Ok(Admission {
             shared: Arc::clone(&self.shared),
             peer,
+        })
+    }
+
+    /// Admits a request from `peer` and waits for a slot, which the caller
+    /// then holds itself: for async code that does its private-key work in
+    /// place (with `block_in_place`) between the writes of a stream it
+    /// sends, and cannot hand that work to a thread of its own.
+    pub(crate) async fn hold(&self, peer: IpAddr) -> Result<Held, Refused> {
+        let peer = fairness_key(peer);
+        let admission = self.admit(peer)?;
+        let slot = match self.shared.request(peer) {
+            Ok(slot) => slot,
+            Err(receiver) => receiver.await.map_err(|_| Refused::Failed)?,
+        };
+        Ok(Held {
+            _slot: slot,
+            _admission: admission,
         })
     }
 

@@ -61,7 +61,7 @@ pub(crate) fn send(
     report.line(CONFIDENTIALITY_PASSED);
     let claimed = decrypted.claimed_sender();
     let Some((client, opened)) = verify_sender(state, &mut report, claimed, |key| {
-        decrypted.verify(key, FreshnessCheck::Expect(challenge))
+        decrypted.verify_known(key, FreshnessCheck::Expect(challenge))
     }) else {
         return (report, rejected());
     };
@@ -139,18 +139,17 @@ pub(crate) fn mode_refused(
 
 /// Runs `verify` with the key of the authorized client `claimed` names,
 /// and returns that client and what `verify` returned; or a report line
-/// saying why not. For a key that is not authorized, `verify` runs with a
-/// stand-in (the server's own public key, which no sender can sign with),
-/// so an unknown sender costs the same work and gets the same answer as a
-/// bad signature: nobody learns which keys are authorized by trying.
+/// saying why not. For a key that is not authorized, `verify` runs without
+/// a key, which fails after the same work as a bad signature (core's
+/// `verify_known`): nobody learns which keys are authorized by trying.
 pub(crate) fn verify_sender<'s, T>(
     state: &'s State,
     report: &mut Report,
     claimed: Fingerprint,
-    verify: impl FnOnce(&PublicKey) -> Result<T, OpenError>,
+    verify: impl FnOnce(Option<&PublicKey>) -> Result<T, OpenError>,
 ) -> Option<(&'s Client, T)> {
     let client = state.authorized.get(&claimed);
-    let verified = verify(client.map_or(state.key.public(), |c| &c.key));
+    let verified = verify(client.map(|c| &c.key));
     match (client, verified) {
         (Some(client), Ok(verified)) => Some((client, verified)),
         (Some(client), Err(_)) => {
@@ -289,10 +288,10 @@ pub(crate) fn fetch(
         let detail = format!("this server accepts only {only} mode; retry with --mode {only}");
         return refuse(report, ErrorCode::ModeNotAccepted, detail);
     }
-    // An unknown key is checked against a stand-in, and refused with the
-    // words of a bad proof (see `verify_sender`).
+    // An unknown key costs the work of a bad proof, and gets its answer
+    // (see `verify_sender`).
     let client = state.authorized.get(&request.client);
-    let key = client.map_or(state.key.public(), |c| &c.key);
+    let key = client.map(|c| &c.key);
     let proven = proofs::verify_fetch(request, key, state.key.fingerprint(), challenge);
     let client = match (client, proven) {
         (Some(client), true) => client,
@@ -339,7 +338,7 @@ pub(crate) fn fetch(
         }
         let message = queued.into_iter().next().expect("checked above");
         let delivery = StreamDelivery {
-            remaining: (total - 1) as u32,
+            remaining: total.saturating_sub(1) as u32,
             awaiting: awaiting(vec![message.message_id]),
             message,
         };
@@ -413,11 +412,11 @@ pub(crate) fn fetch(
         delivered.len(),
         client.name,
         request.mode,
-        total - delivered.len()
+        total.saturating_sub(delivered.len())
     ));
     let reply = ServerMessage::Delivery {
         envelopes,
-        remaining: (total - delivered.len()) as u32,
+        remaining: (total.saturating_sub(delivered.len())) as u32,
     };
     (report, Fetched::Answer(reply, Some(awaiting(delivered))))
 }

@@ -3,10 +3,11 @@
 //! semaphore, gives each connection a deadline, backs off on accept errors,
 //! and on shutdown stops accepting and lets connections in flight finish.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cloak_core::KeyPair;
@@ -19,7 +20,7 @@ use crate::authorized::Authorized;
 use crate::budget::Budget;
 use crate::config::{SHUTDOWN_GRACE, ServerConfig};
 use crate::handler::{State, serve};
-use crate::pool::Pool;
+use crate::pool::{Pool, fairness_key};
 use crate::refusals::RefusalLog;
 use crate::store::MessageStore;
 
@@ -54,6 +55,7 @@ pub async fn run(
         refusals: RefusalLog::default(),
         config,
     });
+    let connections = PeerConnections::default();
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);
     let mut backoff = Duration::from_millis(10);
@@ -79,10 +81,19 @@ pub async fn run(
                 continue;
             }
         };
+        let max = state.config.max_connections;
+        let share = (max / PEER_CONNECTION_SHARE).max(max.min(MIN_PEER_CONNECTIONS));
+        let Some(counted) = connections.enter(peer.ip(), share) else {
+            state.log_refusal(
+                peer,
+                format!("refused: this address holds {share} connections already"),
+            );
+            continue;
+        };
         let state = Arc::clone(&state);
         tasks.spawn(async move {
             serve(state, stream, peer).await;
-            drop(permit);
+            drop((counted, permit));
         });
         // Reap finished connections so the set does not grow without bound.
         while let Some(done) = tasks.try_join_next() {
@@ -105,6 +116,54 @@ pub async fn run(
     .is_err()
     {
         warn!("connections still open after {SHUTDOWN_GRACE:?}; closing them");
+    }
+}
+
+/// One address may hold at most this fraction of the connection slots (256
+/// of the default 4096): enough for a busy NAT, while a single host
+/// holding stalled connections (slowloris) cannot take every slot.
+pub const PEER_CONNECTION_SHARE: usize = 16;
+
+/// But never fewer than this (or all, when fewer are allowed), so a small
+/// `--max-connections` still serves several local clients at once.
+pub const MIN_PEER_CONNECTIONS: usize = 64;
+
+/// Connections open per peer address (counted as the pool counts them).
+#[derive(Default)]
+struct PeerConnections(Arc<Mutex<HashMap<IpAddr, usize>>>);
+
+/// One counted connection; uncounted when dropped.
+struct Counted {
+    counts: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    key: IpAddr,
+}
+
+impl PeerConnections {
+    /// Counts a connection from `ip`, unless its address holds `share`.
+    fn enter(&self, ip: IpAddr, share: usize) -> Option<Counted> {
+        let key = fairness_key(ip);
+        let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let held = counts.entry(key).or_default();
+        if *held >= share {
+            return None;
+        }
+        *held += 1;
+        Some(Counted {
+            counts: Arc::clone(&self.0),
+            key,
+        })
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(held) = counts.get_mut(&self.key) {
+            *held -= 1;
+            if *held == 0 {
+                counts.remove(&self.key);
+            }
+        }
     }
 }
 

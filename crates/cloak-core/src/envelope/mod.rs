@@ -265,8 +265,16 @@ pub fn decrypt_paced(
             let inner_bytes =
                 asymmetric::decrypt(recipient, &blocks, options.max_asymmetric_plaintext, pace)
                     .ok_or(OpenError::Rejected)?;
-            let mut inner: Inner = codec::decode::<Inner, MAX_ENVELOPE_LEN>(&inner_bytes)
-                .map_err(|_| OpenError::Rejected)?;
+            let Ok(mut inner) = codec::decode::<Inner, MAX_ENVELOPE_LEN>(&inner_bytes) else {
+                // Blocks are encrypted one by one, so a forger can splice
+                // its own around someone else's: whether the result decodes
+                // depends on their bytes. A failed decode costs what the
+                // signature check after a good one would, so the answer's
+                // timing does not say which it was.
+                let modulus_len = Active::modulus_len(recipient.public().rsa());
+                crate::standin::pss_verify(None, &inner_bytes, &vec![0; modulus_len]);
+                return Err(OpenError::Rejected);
+            };
             if inner.claims.freshness.len() > MAX_FRESHNESS_LEN {
                 return Err(OpenError::Rejected);
             }
@@ -331,8 +339,20 @@ impl Decrypted {
     /// Phase two: verifies the signature by `sender` over the full context
     /// (recipient = us, mode, freshness, id, time, wrapped key, plaintext).
     pub fn verify(
-        mut self,
+        self,
         sender: &PublicKey,
+        freshness: FreshnessCheck<'_>,
+    ) -> Result<Opened, OpenError> {
+        self.verify_known(Some(sender), freshness)
+    }
+
+    /// [`Decrypted::verify`] for a recipient that may not know the claimed
+    /// sender: with `None` it fails, after the same work as a signature
+    /// that does not verify, so that nobody can tell by timing which
+    /// senders it knows.
+    pub fn verify_known(
+        mut self,
+        sender: Option<&PublicKey>,
         freshness: FreshnessCheck<'_>,
     ) -> Result<Opened, OpenError> {
         signed::verify(

@@ -395,6 +395,16 @@ impl StreamDecrypted {
         sender: &PublicKey,
         freshness: FreshnessCheck<'_>,
     ) -> Result<StreamOpened, OpenError> {
+        self.verify_known(Some(sender), freshness)
+    }
+
+    /// [`StreamDecrypted::verify`] for a recipient that may not know the
+    /// claimed sender: with `None` it fails after the same work.
+    pub fn verify_known(
+        self,
+        sender: Option<&PublicKey>,
+        freshness: FreshnessCheck<'_>,
+    ) -> Result<StreamOpened, OpenError> {
         signed::verify(
             &self.claims,
             sender,

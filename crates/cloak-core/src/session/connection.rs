@@ -207,6 +207,15 @@ impl Connection {
         std::future::pending().await
     }
 
+    /// Completes as soon as the peer does anything at all (closes, fails,
+    /// or sends a byte, which stays buffered): for a phase in which it
+    /// must wait for our answer, so that a server stops work for a peer
+    /// that has closed, however much it sent before closing.
+    pub async fn interrupted(&mut self) {
+        self.buffer.reserve(1);
+        let _ = (&mut self.stream).take(1).read_buf(&mut self.buffer).await;
+    }
+
     /// Reads and discards whatever the peer still sends, until it closes or
     /// `limit` passes. After refusing a stream mid-way, this lets the peer
     /// read the refusal: closing with unread data would reset the

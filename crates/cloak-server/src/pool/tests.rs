@@ -138,14 +138,52 @@ async fn a_withdrawn_request_never_runs_and_a_started_one_stops() {
     assert_eq!(pool.run(B, |_| 2).await, Ok(2), "the slot came back");
 }
 
+fn v6(text: &str) -> IpAddr {
+    text.parse::<Ipv6Addr>().unwrap().into()
+}
+
 #[test]
-fn ipv6_peers_are_counted_per_64_prefix() {
-    let one: IpAddr = "2001:db8:1:2:aaaa::1".parse::<Ipv6Addr>().unwrap().into();
-    let two: IpAddr = "2001:db8:1:2:bbbb::9".parse::<Ipv6Addr>().unwrap().into();
-    let other: IpAddr = "2001:db8:1:3::1".parse::<Ipv6Addr>().unwrap().into();
-    assert_eq!(fairness_key(one), fairness_key(two));
-    assert_ne!(fairness_key(one), fairness_key(other));
-    let mapped: IpAddr = "::ffff:10.0.0.1".parse::<Ipv6Addr>().unwrap().into();
-    assert_eq!(fairness_key(mapped), "10.0.0.1".parse::<IpAddr>().unwrap());
+fn ipv6_sites_count_per_48_and_carried_ipv4_as_itself() {
+    let site = fairness_key(v6("2001:db8:1:2:aaaa::1"));
+    assert_eq!(fairness_key(v6("2001:db8:1:ff:bbbb::9")), site);
+    assert_ne!(fairness_key(v6("2001:db8:2::1")), site);
+    let v4 = "10.0.0.1".parse::<IpAddr>().unwrap();
+    assert_eq!(fairness_key(v6("::ffff:10.0.0.1")), v4);
+    assert_eq!(fairness_key(v6("2002:0a00:0001:7::1")), v4);
+    assert_eq!(fairness_key(v6("2002:0a00:0001:8::2")), v4);
+    assert_eq!(fairness_key(v6("64:ff9b::10.0.0.1")), v4);
     assert_eq!(fairness_key(A), A);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_still_admits_an_address_with_nothing_queued() {
+    let pool = Pool::new(1);
+    let (release, hold) = mpsc::channel::<()>();
+    let hold = Arc::new(Mutex::new(hold));
+    let mut held = Vec::new();
+    for i in 0..MAX_JOBS {
+        // Below the per-address bound everywhere: the total is what is full.
+        let peer = IpAddr::V4(Ipv4Addr::new(10, 0, (i / (PER_PEER_JOBS - 1)) as u8, 1));
+        let (pool, hold) = (pool.clone(), Arc::clone(&hold));
+        held.push(tokio::spawn(async move {
+            pool.run(peer, move |_| {
+                let _ = hold.lock().unwrap().recv();
+            })
+            .await
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let crowded = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+    assert_eq!(pool.run(crowded, |_| ()).await, Err(Refused::Busy));
+    let newcomer = tokio::spawn({
+        let pool = pool.clone();
+        async move { pool.run(B, |_| 5).await }
+    });
+    for _ in 0..MAX_JOBS {
+        release.send(()).unwrap();
+    }
+    assert_eq!(newcomer.await.unwrap(), Ok(5));
+    for job in held {
+        job.await.unwrap().unwrap();
+    }
 }

@@ -13,6 +13,7 @@ pub mod spool;
 pub mod sqlite;
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use cloak_core::{Fingerprint, MessageId, Mode};
@@ -138,7 +139,12 @@ pub enum StoreError {
 pub trait MessageStore: Send + Sync {
     /// Starts spooling an incoming stream; nothing is stored until it is
     /// committed with [`MessageStore::store_inbound`].
-    fn begin_stream(&self) -> Result<spool::Spool, StoreError>;
+    fn begin_stream(&self) -> Result<spool::Spool, StoreError> {
+        self.begin_stream_from(None)
+    }
+    /// [`MessageStore::begin_stream`] for a stream from the network, not
+    /// yet verified: its room counts against its sender address's share.
+    fn begin_stream_from(&self, sender: Option<IpAddr>) -> Result<spool::Spool, StoreError>;
     /// Durably stores a received message (committed before returning), once
     /// per (sender, id). A `Content::Stream` must be a committed spool file.
     fn store_inbound(&self, message: &Inbound) -> Result<Insert, StoreError>;

@@ -9,13 +9,24 @@
 //! stream has reserved; a stream gives its reservation back when it is
 //! committed (its row then counts instead) or dropped.
 //!
+//! Streams not yet verified come from anyone holding the server's public
+//! key, so one sender address may reserve at most [`SENDER_SHARE`] of the
+//! limit: a single host cannot keep the store full with streams it never
+//! finishes.
+//!
 //! The limit is kept per process: an operator command writing beside a
 //! running server sees the stored bytes, not the server's streams in
 //! flight.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::StoreError;
+
+/// The part of the limit one sender address may hold in streams being
+/// received: an eighth.
+pub const SENDER_SHARE: u64 = 8;
 
 /// The size limit and what counts against it.
 #[derive(Debug)]
@@ -30,6 +41,8 @@ struct Counts {
     stored: u64,
     /// Bytes reserved by streams being spooled.
     reserved: u64,
+    /// The same, per sender address (for streams from the network).
+    by_sender: HashMap<IpAddr, u64>,
 }
 
 impl Room {
@@ -45,7 +58,9 @@ impl Room {
     }
 
     /// Records the stored bytes just read in a transaction, and checks that
-    /// `adding` more fit beside them and the streams in flight.
+    /// `adding` more fit beside them and the streams in flight. When they
+    /// do, they count as stored from now on: the caller is about to write
+    /// them, and a stream growing meanwhile must not take their room.
     pub(crate) fn check(&self, stored: u64, adding: u64) -> Result<(), StoreError> {
         let mut counts = self.counts();
         counts.stored = stored;
@@ -56,14 +71,17 @@ impl Room {
                 max: self.max,
             });
         }
+        counts.stored += adding;
         Ok(())
     }
 
-    /// An empty reservation, to grow as a stream is spooled.
-    pub(crate) fn reservation(self: &Arc<Self>) -> Reservation {
+    /// An empty reservation, to grow as a stream is spooled; counted
+    /// against `sender`'s share too, when it comes from the network.
+    pub(crate) fn reservation(self: &Arc<Self>, sender: Option<IpAddr>) -> Reservation {
         Reservation {
             room: Arc::clone(self),
             bytes: 0,
+            sender,
         }
     }
 }
@@ -73,6 +91,7 @@ impl Room {
 pub(crate) struct Reservation {
     room: Arc<Room>,
     bytes: u64,
+    sender: Option<IpAddr>,
 }
 
 impl Reservation {
@@ -80,13 +99,20 @@ impl Reservation {
     pub(crate) fn grow(&mut self, more: u64) -> Result<(), StoreError> {
         let mut counts = self.room.counts();
         let used = counts.stored + counts.reserved;
-        if used + more > self.room.max {
+        let share = self.room.max / SENDER_SHARE;
+        let over_share = self.sender.is_some_and(|sender| {
+            counts.by_sender.get(&sender).copied().unwrap_or(0) + more > share
+        });
+        if used + more > self.room.max || over_share {
             return Err(StoreError::Full {
                 used,
                 max: self.room.max,
             });
         }
         counts.reserved += more;
+        if let Some(sender) = self.sender {
+            *counts.by_sender.entry(sender).or_default() += more;
+        }
         self.bytes += more;
         Ok(())
     }
@@ -94,7 +120,16 @@ impl Reservation {
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        self.room.counts().reserved -= self.bytes;
+        let mut counts = self.room.counts();
+        counts.reserved -= self.bytes;
+        if let Some(sender) = self.sender
+            && let Some(held) = counts.by_sender.get_mut(&sender)
+        {
+            *held -= self.bytes;
+            if *held == 0 {
+                counts.by_sender.remove(&sender);
+            }
+        }
     }
 }
 
@@ -106,8 +141,8 @@ mod tests {
     fn streams_and_stored_messages_share_one_limit() {
         let room = Room::new(1000);
         room.check(300, 0).unwrap();
-        let mut one = room.reservation();
-        let mut two = room.reservation();
+        let mut one = room.reservation(None);
+        let mut two = room.reservation(None);
         one.grow(400).unwrap();
         // The second stream gets what the first left, not all that was left
         // when it started.
@@ -121,9 +156,30 @@ mod tests {
         two.grow(300).unwrap();
         assert!(room.check(300, 1).is_err(), "a stored message neither");
         drop(one);
+        // Room checked for a message counts at once, before its row is
+        // read back: a stream cannot take it meanwhile.
         room.check(300, 400).unwrap();
+        assert!(room.reservation(None).grow(1).is_err());
         drop(two);
-        room.check(300, 700).unwrap();
-        assert!(room.check(300, 701).is_err());
+        room.check(700, 300).unwrap();
+        assert!(room.check(700, 301).is_err());
+    }
+
+    #[test]
+    fn one_sender_address_may_reserve_only_its_share() {
+        let room = Room::new(8000);
+        let sender = IpAddr::from([127, 0, 0, 2]);
+        let (mut one, mut two) = (
+            room.reservation(Some(sender)),
+            room.reservation(Some(sender)),
+        );
+        one.grow(600).unwrap();
+        assert!(two.grow(401).is_err(), "past 1000, an eighth");
+        two.grow(400).unwrap();
+        let mut other = room.reservation(Some(IpAddr::from([127, 0, 0, 1])));
+        other.grow(1000).unwrap();
+        drop((one, two));
+        room.reservation(Some(sender)).grow(1000).unwrap();
+        assert!(!room.counts().by_sender.contains_key(&sender), "forgotten");
     }
 }

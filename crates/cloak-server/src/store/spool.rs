@@ -203,3 +203,31 @@ impl FrameReader {
         Ok(Some(payload))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_damaged_prefix_costs_the_bytes_present_not_the_bytes_declared() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("damaged.stream");
+        // A whole frame, then a prefix declaring the largest frame over
+        // three bytes of payload.
+        let mut bytes = vec![0, 0, 0, 2, 7, 7];
+        bytes.extend_from_slice(&(MAX_FRAME_LEN as u32).to_be_bytes());
+        bytes.extend_from_slice(&[1, 2, 3]);
+        std::fs::write(&path, &bytes).unwrap();
+        let mut reader = FrameReader::open(&path).unwrap();
+        assert_eq!(reader.next_frame().unwrap(), Some(vec![7, 7]));
+        assert!(
+            matches!(reader.next_frame(), Err(StoreError::Backend(why)) if why.contains("truncated"))
+        );
+
+        std::fs::write(&path, ((MAX_FRAME_LEN + 1) as u32).to_be_bytes()).unwrap();
+        let mut reader = FrameReader::open(&path).unwrap();
+        assert!(
+            matches!(reader.next_frame(), Err(StoreError::Backend(why)) if why.contains("damaged"))
+        );
+    }
+}

@@ -403,11 +403,11 @@ impl SqliteStore {
 }
 
 impl MessageStore for SqliteStore {
-    fn begin_stream(&self) -> Result<Spool, StoreError> {
+    fn begin_stream_from(&self, sender: Option<std::net::IpAddr>) -> Result<Spool, StoreError> {
         // Refresh the stored bytes the stream's reservation is checked
         // against (operator commands may have stored more meanwhile).
         self.room.check(self.used(&self.conn())?, 0)?;
-        Spool::create(&self.dir, self.room.reservation())
+        Spool::create(&self.dir, self.room.reservation(sender))
     }
 
     fn store_inbound(&self, m: &Inbound) -> Result<Insert, StoreError> {
