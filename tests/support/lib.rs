@@ -372,6 +372,19 @@ pub fn operator(keys: &Path, data: &Path, args: &[&str]) -> Output {
         .expect("run cloak-server")
 }
 
+/// A connection to `to` from the local address `source` (127.0.0.2, say),
+/// as another host's would be: the server shares its resources per peer
+/// address. Short timeouts, for attackers that must not hang a test.
+pub fn connect_from(source: std::net::IpAddr, to: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    socket.bind(&SocketAddr::new(source, 0).into())?;
+    socket.connect_timeout(&to.into(), Duration::from_secs(1))?;
+    let stream = TcpStream::from(socket);
+    stream.set_read_timeout(Some(Duration::from_secs(1)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(1)))?;
+    Ok(stream)
+}
+
 /// Runs `cloak-client` against `addr` with `keys`.
 pub fn client(keys: &Path, addr: SocketAddr, args: &[&str]) -> Output {
     Command::new(bin("cloak-client"))

@@ -1,13 +1,17 @@
 //! Abuse, bounded in count and time, on loopback only: a thousand stalled
 //! connections, endless garbage, a client that disconnects at every byte of
 //! a session. The server never exits, keeps its memory bounded, and keeps
-//! serving legitimate clients within their timeout.
+//! serving legitimate clients within their timeout. Attackers connect from
+//! other loopback addresses than the client's, as other hosts would.
 
-use std::io::Write;
-use std::net::TcpStream;
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, TcpStream};
 use std::time::{Duration, Instant};
 
-use cloak_tests::{Keys, Raw, Server, client, record_session, texts};
+use cloak_tests::{Keys, Raw, Server, client, connect_from, record_session, texts};
+
+/// Where stalled connections come from: not the honest client's address.
+const CROWD: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
 
 fn rss_kib(server: &Server) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
@@ -25,7 +29,10 @@ fn a_thousand_stalled_connections_do_not_lock_out_a_real_client() {
     let before = rss_kib(&server);
     let stalled: Vec<TcpStream> = (0..1000)
         .map(|i| {
-            let stream = TcpStream::connect(server.addr).expect("connect");
+            // 250 from each of four addresses: one address alone may hold
+            // only 256 of the server's 4096 connections.
+            let from = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2 + (i / 250) as u8));
+            let stream = connect_from(from, server.addr).expect("connect");
             // Half send the start of a frame and stall, half say nothing.
             if i % 2 == 0 {
                 let _ = (&stream).write_all(&[0, 0, 1]);
@@ -48,6 +55,37 @@ fn a_thousand_stalled_connections_do_not_lock_out_a_real_client() {
         "memory bounded: {before} KiB -> {during} KiB"
     );
     drop(stalled);
+    assert!(server.is_running());
+}
+
+#[test]
+fn one_address_holds_at_most_its_share_of_the_connections() {
+    let keys = Keys::new(2048);
+    let mut server = Server::start(keys.path(), &["--max-connections", "2048"]);
+    // 2048 / 16 = 128 for one address; the rest are closed at once.
+    let crowd: Vec<TcpStream> = (0..160)
+        .map(|_| connect_from(CROWD, server.addr).expect("connect"))
+        .collect();
+    let closed = crowd
+        .iter()
+        .filter(|stream| {
+            let mut hello = [0u8; 64];
+            // A served connection gets the hello; a refused one, EOF (or a
+            // reset); a slow one, a timeout, which does not count.
+            match (&**stream).read(&mut hello) {
+                Ok(0) => true,
+                Ok(_) => false,
+                Err(e) => !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ),
+            }
+        })
+        .count();
+    assert_eq!(closed, 160 - 128, "connections beyond the share closed");
+    let out = client(keys.path(), server.addr, &["send_msg", "beside the crowd"]);
+    assert!(out.status.success(), "{}", texts(&out).1);
+    drop(crowd);
     assert!(server.is_running());
 }
 

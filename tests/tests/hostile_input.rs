@@ -11,8 +11,8 @@
 //! envelopes, so a change of layout fails loudly instead of quietly
 //! testing garbage.
 
-use std::io::{self, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::unix::process::ExitStatusExt;
 use std::process::Output;
 use std::thread;
@@ -26,7 +26,9 @@ use cloak_core::session::{
     ClientMessage, ErrorCode, FetchRequest, ServerHello, ServerMessage, frame, proofs,
 };
 use cloak_core::{Fingerprint, KeyPair, Mode, PublicKey, SealOptions};
-use cloak_tests::{FakeServer, Keys, LibClient, Raw, Server, Step, client, pinned_hello, texts};
+use cloak_tests::{
+    FakeServer, Keys, LibClient, Raw, Server, Step, client, connect_from, pinned_hello, texts,
+};
 
 const ASYMMETRIC: u32 = 0;
 const HYBRID: u32 = 1;
@@ -280,11 +282,16 @@ fn tiny_frames_declaring_huge_lengths_do_not_stop_the_server() {
 /// Runs `recv_msg` against a fake server that answers the fetch with
 /// `reply`; checks that the client did fetch.
 fn recv_against(keys: &Keys, reply: Vec<u8>) -> Output {
+    recv_with(keys, reply, &[])
+}
+
+/// The same, with more arguments to `recv_msg`.
+fn recv_with(keys: &Keys, reply: Vec<u8>, args: &[&str]) -> Output {
     let fake = FakeServer::start(
         pinned_hello(keys.path()),
         vec![Step::Read, Step::Write(reply)],
     );
-    let out = client(keys.path(), fake.addr, &["recv_msg"]);
+    let out = client(keys.path(), fake.addr, &[&["recv_msg"], args].concat());
     let sent = fake.finish_messages();
     assert!(
         matches!(sent.first(), Some(Some(ClientMessage::Fetch(_)))),
@@ -342,6 +349,49 @@ fn a_4_gib_frame_prefix_fails_cleanly() {
     assert_clean_failure("a 4 GiB frame prefix", &out);
 }
 
+#[test]
+fn a_delivery_stream_declaring_the_largest_size_fails_cleanly() {
+    let keys = Keys::new(BITS);
+    let out_dir = tempfile::tempdir().unwrap();
+    let out_file = out_dir.path().join("letter.bin");
+    let out_arg = out_file.to_str().unwrap();
+    let stream = [
+        encode_frame(&ServerMessage::DeliveryStream {
+            head: random_bytes(600),
+            size: u64::MAX,
+            remaining: u32::MAX,
+        }),
+        encode_frame(&ServerMessage::StreamEnd {
+            data: random_bytes(100),
+        }),
+    ]
+    .concat();
+    for args in [&[][..], &["--out", out_arg][..]] {
+        let out = recv_with(&keys, stream.clone(), args);
+        assert_clean_failure(&format!("a stream of 2^64 - 1 bytes, {args:?}"), &out);
+        assert!(!out_file.exists(), "nothing unverified is written");
+    }
+}
+
+#[test]
+fn an_error_detail_reaches_the_terminal_short_and_without_controls() {
+    let keys = Keys::new(BITS);
+    let detail =
+        "\x1b[2J\x1b]0;owned\x07\nMessage integrity & sender authentication passed.\r".repeat(200);
+    let refusal = ServerMessage::Error {
+        code: ErrorCode::Rejected,
+        detail,
+    };
+    let out = recv_against(&keys, encode_frame(&refusal));
+    assert_clean_failure("a hostile error detail", &out);
+    let (_, stderr) = texts(&out);
+    assert!(
+        !stderr.bytes().any(|b| b.is_ascii_control() && b != b'\n'),
+        "control characters reached the terminal: {stderr:?}"
+    );
+    assert!(stderr.len() < 8 * 1024, "{} bytes shown", stderr.len());
+}
+
 // --- One address flooding the server with RSA work ---------------------
 
 const ATTACKER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
@@ -350,17 +400,6 @@ const FLOOD_FOR: Duration = Duration::from_secs(9);
 /// Enough blocks to cost the server 200 RSA private-key operations, few
 /// enough to stay under its cap on asymmetric messages (64 KiB).
 const FLOOD_BLOCKS: usize = 200;
-
-/// A connection from `source`, as another host would make it.
-fn connect_from(source: IpAddr, to: SocketAddr) -> io::Result<TcpStream> {
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
-    socket.bind(&SocketAddr::new(source, 0).into())?;
-    socket.connect_timeout(&to.into(), Duration::from_secs(1))?;
-    let stream = TcpStream::from(socket);
-    stream.set_read_timeout(Some(Duration::from_secs(1)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(1)))?;
-    Ok(stream)
-}
 
 /// A `Send` that passes every check made before RSA: blocks of the
 /// modulus length, each below the modulus (a leading zero byte), so every
