@@ -342,6 +342,40 @@ fn a_delivery_declaring_huge_counts_in_a_small_frame_fails_cleanly() {
     }
 }
 
+/// A server that greets its one connection with `bytes` instead of a
+/// hello, then waits for the client to hang up.
+fn greets_with(bytes: Vec<u8>) -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        if let Ok((mut stream, _)) = listener.accept() {
+            let _ = stream.write_all(&bytes);
+            let _ = std::io::copy(&mut stream, &mut std::io::sink());
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_forged_hello_cannot_make_the_client_read_or_print_megabytes() {
+    let keys = Keys::new(BITS);
+    let server = keys.pair(Role::Server).fingerprint();
+    // A hello listing a million modes, and a hello-sized frame prefix
+    // declaring 16 MiB: both refused, in one line.
+    let modes = codec::encode(&(0u32, server, [7u8; 32], vec![Mode::Hybrid; 1_000_000]));
+    for (what, hello) in [
+        ("a million modes", forged_frame(&modes)),
+        ("a 16 MiB hello", vec![1, 0, 0, 0, 0, 1, 0]),
+    ] {
+        // Asymmetric, which the forged hello does not list: the client
+        // once listed every mode it did list in its error, a million times.
+        let args = ["--mode", "asymmetric", "send_msg", "hi"];
+        let out = client(keys.path(), greets_with(hello), &args);
+        assert_clean_failure(what, &out);
+        assert!(texts(&out).1.len() < 2048, "{what}: {}", texts(&out).1);
+    }
+}
+
 #[test]
 fn a_4_gib_frame_prefix_fails_cleanly() {
     let keys = Keys::new(BITS);

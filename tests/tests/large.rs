@@ -321,6 +321,22 @@ fn store_limit_stops_a_stream_early() {
 }
 
 #[test]
+fn one_upload_may_take_most_of_a_roomy_store() {
+    // Streams not yet verified are held to a share of the store per sender
+    // only once the store is crowded: one large upload is not.
+    let keys = Keys::new(2048);
+    let server = Server::start(keys.path(), &["--max-store-bytes", "8000000"]);
+    let work = tempfile::tempdir().unwrap();
+    let input = work.path().join("big.bin");
+    std::fs::write(&input, pattern(6_500_000)).unwrap();
+    ok_stdout(&client(
+        keys.path(),
+        server.addr,
+        &["send_msg", "--file", input.to_str().unwrap()],
+    ));
+}
+
+#[test]
 fn sizes_at_every_chunk_and_storage_boundary_read_back_identical() {
     // The client puts a 32-byte receipt key before the text, so a text of
     // CHUNK - 32 bytes fills exactly one chunk; the server keeps streams up

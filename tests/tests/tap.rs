@@ -149,6 +149,8 @@ fn a_recorded_session_replayed_by_the_tap_is_refused() {
     let (stdout, _) = texts(&replay);
     assert_eq!(replay.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("the server refused the replay"), "{stdout}");
+    // Refused for the reason that matters: signed for another connection.
+    server.wait_stdout("does not verify for this session");
     assert_eq!(inbox_lines(&keys, &server), 1, "nothing more stored");
     assert_eq!(server.stdout().matches("pay 10 coins").count(), 1);
     assert_serves_next(&keys, &server, "after the replay");

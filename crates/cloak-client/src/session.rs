@@ -27,6 +27,10 @@ pub struct ClientConfig {
     pub timeout: Duration,
 }
 
+/// Largest frame read before the hello is checked: a hello, or an error
+/// with its detail (1 KiB) and room around it.
+const HELLO_FRAME_MAX: usize = 4096;
+
 /// Connects and checks the hello against the pinned server key.
 pub(crate) async fn open(
     config: &ClientConfig,
@@ -40,6 +44,10 @@ pub(crate) async fn open(
     if config.show_wire {
         conn.set_tap(crate::wire::tap());
     }
+    // A hello is a few dozen bytes (an error in its place, at most a
+    // sentence): nobody, unauthenticated as the hello is, gets to make us
+    // read megabytes before it is checked.
+    conn.set_max_frame(HELLO_FRAME_MAX);
     let hello = match conn.expect_message::<ServerMessage>().await {
         Ok(ServerMessage::Hello(hello)) => hello,
         Ok(ServerMessage::Error { code, detail }) => return Err(refusal(code, &detail)),
@@ -49,6 +57,13 @@ pub(crate) async fn open(
         ),
         Err(e) => return Err(anyhow!(e).context("no greeting from the server")),
     };
+    conn.set_max_frame(cloak_core::limits::MAX_FRAME_LEN);
+    if hello.modes.is_empty() || hello.modes.len() > 2 {
+        bail!(
+            "malformed hello from the server: it lists {} modes",
+            hello.modes.len()
+        );
+    }
     if hello.server != pinned.fingerprint() {
         bail!(
             "server key mismatch: the server at {} presented {}, but {} pins {}; refusing to talk \

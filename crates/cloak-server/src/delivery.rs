@@ -87,7 +87,8 @@ async fn stream(
         .ok_or_else(|| damaged(&"empty file"))?;
     // The two private-key operations (unwrap here, sign at the end) take
     // a slot of the pool like any other, in this client's turn.
-    let slot = state.pool.hold(peer.ip()).await.map_err(|_| Stop::Busy)?;
+    let admitted = state.pool.admit(peer.ip()).map_err(|_| Stop::Busy)?;
+    let slot = admitted.slot().await.map_err(|_| Stop::Busy)?;
     let mut opener =
         block_in_place(|| StreamOpener::new(&state.key, &stored_head, &OpenOptions::default()))
             .map_err(|e| damaged(&e))?;
@@ -134,7 +135,7 @@ async fn stream(
             )
         })
         .map_err(|e| damaged(&e))?;
-    let slot = state.pool.hold(peer.ip()).await.map_err(|_| Stop::Busy)?;
+    let slot = admitted.slot().await.map_err(|_| Stop::Busy)?;
     let end = block_in_place(|| sealer.finish()).map_err(|e| damaged(&e))?;
     drop(slot);
     if let Some(data) = end.last_data {

@@ -187,10 +187,27 @@ impl Drop for Admission {
     }
 }
 
-/// A slot held by async code (see [`Pool::hold`]); given back when dropped.
+/// A request admitted for async code (see [`Pool::admit`]).
+pub(crate) struct Admitted {
+    shared: Arc<Shared>,
+    peer: IpAddr,
+    _admission: Admission,
+}
+
+/// A slot held by async code; given back when dropped.
 pub(crate) struct Held {
     _slot: Slot,
-    _admission: Admission,
+}
+
+impl Admitted {
+    /// Waits for this request's next turn at a slot.
+    pub(crate) async fn slot(&self) -> Result<Held, Refused> {
+        let slot = match self.shared.request(self.peer) {
+            Ok(slot) => slot,
+            Err(receiver) => receiver.await.map_err(|_| Refused::Failed)?,
+        };
+        Ok(Held { _slot: slot })
+    }
 }
 
 /// What a job holds while it runs: its slot, and the means to share it.
@@ -246,7 +263,7 @@ impl Pool {
         Pool::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
     }
 
-    fn admit(&self, peer: IpAddr) -> Result<Admission, Refused> {
+    fn admission(&self, peer: IpAddr) -> Result<Admission, Refused> {
         let mut state = self.shared.lock();
         let mine = state.admitted.get(&peer).copied().unwrap_or(0);
         let limit = if mine == 0 {
@@ -265,20 +282,18 @@ impl Pool {
         })
     }
 
-    /// Admits a request from `peer` and waits for a slot, which the caller
-    /// then holds itself: for async code that does its private-key work in
-    /// place (with `block_in_place`) between the writes of a stream it
-    /// sends, and cannot hand that work to a thread of its own.
-    pub(crate) async fn hold(&self, peer: IpAddr) -> Result<Held, Refused> {
+    /// Admits a request from `peer` whose slots the caller takes itself,
+    /// as many times as it needs ([`Admitted::slot`]): for async code that
+    /// does its private-key work in place (with `block_in_place`) between
+    /// the writes of a stream it sends, and cannot hand that work to a
+    /// thread of its own. Admitted once, so that a long stream is never
+    /// refused as busy at its end.
+    pub(crate) fn admit(&self, peer: IpAddr) -> Result<Admitted, Refused> {
         let peer = fairness_key(peer);
-        let admission = self.admit(peer)?;
-        let slot = match self.shared.request(peer) {
-            Ok(slot) => slot,
-            Err(receiver) => receiver.await.map_err(|_| Refused::Failed)?,
-        };
-        Ok(Held {
-            _slot: slot,
-            _admission: admission,
+        Ok(Admitted {
+            shared: Arc::clone(&self.shared),
+            peer,
+            _admission: self.admission(peer)?,
         })
     }
 
@@ -293,7 +308,7 @@ impl Pool {
         work: impl FnOnce(&mut Turn<'_>) -> T + Send + 'static,
     ) -> Result<T, Refused> {
         let peer = fairness_key(peer);
-        let admission = self.admit(peer)?;
+        let admission = self.admission(peer)?;
         let slot = match self.shared.request(peer) {
             Ok(slot) => slot,
             Err(receiver) => receiver.await.map_err(|_| Refused::Failed)?,

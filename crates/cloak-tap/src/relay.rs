@@ -167,8 +167,10 @@ pub(crate) fn replay(server: SocketAddr, file: &Path) -> anyhow::Result<ExitCode
     let hello = frames.next().context("the server sent no hello")?;
     show(0, "server -> tap", &hello);
     println!("[tap] replaying {} recorded bytes", recorded.len());
+    // The write side stays open until the answer: like any client, the
+    // replay waits for it, and a server drops the work of a peer that
+    // hangs up before its answer.
     (&stream).write_all(&recorded)?;
-    let _ = stream.shutdown(Shutdown::Write);
     let mut refused = true;
     while let Some(frame) = frames.next() {
         show(0, "server -> tap", &frame);

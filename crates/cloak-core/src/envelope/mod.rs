@@ -265,19 +265,22 @@ pub fn decrypt_paced(
             let inner_bytes =
                 asymmetric::decrypt(recipient, &blocks, options.max_asymmetric_plaintext, pace)
                     .ok_or(OpenError::Rejected)?;
-            let Ok(mut inner) = codec::decode::<Inner, MAX_ENVELOPE_LEN>(&inner_bytes) else {
+            let inner = codec::decode::<Inner, MAX_ENVELOPE_LEN>(&inner_bytes)
+                .ok()
+                .filter(|inner| inner.claims.freshness.len() <= MAX_FRESHNESS_LEN);
+            let Some(mut inner) = inner else {
                 // Blocks are encrypted one by one, so a forger can splice
                 // its own around someone else's: whether the result decodes
-                // depends on their bytes. A failed decode costs what the
-                // signature check after a good one would, so the answer's
-                // timing does not say which it was.
-                let modulus_len = Active::modulus_len(recipient.public().rsa());
-                crate::standin::pss_verify(None, &inner_bytes, &vec![0; modulus_len]);
+                // may depend on their bytes. A refusal here costs the
+                // signature check a decoded envelope would have cost (of the
+                // signature it carries, when its claims decode), so the
+                // answer's timing does not say which it was.
+                let claims = codec::decode_prefix::<Claims, MAX_ENVELOPE_LEN>(&inner_bytes);
+                let own = vec![0; Active::modulus_len(recipient.public().rsa())];
+                let signature = claims.as_ref().map_or(&own, |c| &c.signature);
+                crate::standin::pss_verify(None, &[0; HASH_LEN], signature);
                 return Err(OpenError::Rejected);
             };
-            if inner.claims.freshness.len() > MAX_FRESHNESS_LEN {
-                return Err(OpenError::Rejected);
-            }
             let plaintext = Zeroizing::new(std::mem::take(&mut inner.plaintext));
             Ok(Decrypted {
                 mode: Mode::Asymmetric,

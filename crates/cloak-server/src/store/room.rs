@@ -10,9 +10,11 @@
 //! committed (its row then counts instead) or dropped.
 //!
 //! Streams not yet verified come from anyone holding the server's public
-//! key, so one sender address may reserve at most [`SENDER_SHARE`] of the
-//! limit: a single host cannot keep the store full with streams it never
-//! finishes.
+//! key. Once the store is more than [`CROWDED`] full, a sender address that
+//! already holds [`SENDER_SHARE`] of the limit in such streams gets no more
+//! room: a single host cannot keep the store full with streams it never
+//! finishes, while one honest large upload into a roomy store may still
+//! take most of it.
 //!
 //! The limit is kept per process: an operator command writing beside a
 //! running server sees the stored bytes, not the server's streams in
@@ -25,8 +27,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use super::StoreError;
 
 /// The part of the limit one sender address may hold in streams being
-/// received: an eighth.
+/// received once the store is crowded: an eighth.
 pub const SENDER_SHARE: u64 = 8;
+
+/// When the store counts as crowded: past seven eighths of its limit, so
+/// that the last eighth is left for everybody else.
+pub const CROWDED: (u64, u64) = (7, 8);
 
 /// The size limit and what counts against it.
 #[derive(Debug)]
@@ -100,9 +106,12 @@ impl Reservation {
         let mut counts = self.room.counts();
         let used = counts.stored + counts.reserved;
         let share = self.room.max / SENDER_SHARE;
-        let over_share = self.sender.is_some_and(|sender| {
-            counts.by_sender.get(&sender).copied().unwrap_or(0) + more > share
-        });
+        let crowded =
+            (used + more).saturating_mul(CROWDED.1) > self.room.max.saturating_mul(CROWDED.0);
+        let over_share = crowded
+            && self.sender.is_some_and(|sender| {
+                counts.by_sender.get(&sender).copied().unwrap_or(0) + more > share
+            });
         if used + more > self.room.max || over_share {
             return Err(StoreError::Full {
                 used,
@@ -166,20 +175,23 @@ mod tests {
     }
 
     #[test]
-    fn one_sender_address_may_reserve_only_its_share() {
+    fn one_sender_address_may_crowd_the_store_only_to_seven_eighths() {
         let room = Room::new(8000);
         let sender = IpAddr::from([127, 0, 0, 2]);
         let (mut one, mut two) = (
             room.reservation(Some(sender)),
             room.reservation(Some(sender)),
         );
-        one.grow(600).unwrap();
-        assert!(two.grow(401).is_err(), "past 1000, an eighth");
-        two.grow(400).unwrap();
+        // One large upload into a roomy store is not held back.
+        one.grow(6000).unwrap();
+        two.grow(1000).unwrap();
+        assert!(two.grow(1).is_err(), "past 7000 with more than an eighth");
+        // The last eighth stays for others.
         let mut other = room.reservation(Some(IpAddr::from([127, 0, 0, 1])));
         other.grow(1000).unwrap();
+        assert!(other.grow(1).is_err(), "the limit itself");
         drop((one, two));
-        room.reservation(Some(sender)).grow(1000).unwrap();
+        room.reservation(Some(sender)).grow(5000).unwrap();
         assert!(!room.counts().by_sender.contains_key(&sender), "forgotten");
     }
 }
