@@ -4,7 +4,8 @@
 //! worse, so control characters are shown escaped.
 
 /// `bytes` as UTF-8 (lossily), with control characters other than newline
-/// and tab replaced by their `\u{..}` escapes.
+/// and tab, and characters that change how text is shown without being
+/// seen, replaced by their `\u{..}` escapes.
 pub fn printable(bytes: &[u8]) -> String {
     escaped(bytes, |c| c == '\n' || c == '\t')
 }
@@ -16,11 +17,23 @@ pub fn printable_line(bytes: &[u8]) -> String {
     escaped(bytes, |_| false)
 }
 
+/// Characters that change how text around them is shown without being
+/// controls: bidirectional overrides and isolates (which can make a line
+/// read in another order than it was written), zero-width characters, and
+/// line and paragraph separators.
+fn invisible(c: char) -> bool {
+    matches!(c,
+        '\u{200b}'..='\u{200f}'
+        | '\u{2028}'..='\u{202e}'
+        | '\u{2060}'..='\u{2069}'
+        | '\u{feff}')
+}
+
 fn escaped(bytes: &[u8], keep: impl Fn(char) -> bool) -> String {
     let text = String::from_utf8_lossy(bytes);
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if c.is_control() && !keep(c) {
+        if (c.is_control() && !keep(c)) || invisible(c) {
             out.extend(c.escape_unicode());
         } else {
             out.push(c);
@@ -71,6 +84,10 @@ mod tests {
         assert_eq!(super::printable(b"\x1b[2Kfake"), "\\u{1b}[2Kfake");
         assert_eq!(super::printable(b"a\rb\x07"), "a\\u{d}b\\u{7}");
         assert_eq!(super::printable(&[0xff, b'a']), "\u{fffd}a");
+        assert_eq!(
+            super::printable("a\u{202e}b\u{200b}c".as_bytes()),
+            "a\\u{202e}b\\u{200b}c"
+        );
         assert_eq!(
             super::printable_line(b"one\nMessage ok.\t\x1b"),
             "one\\u{a}Message ok.\\u{9}\\u{1b}"

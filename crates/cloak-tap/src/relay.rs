@@ -176,6 +176,7 @@ pub(crate) fn replay(server: SocketAddr, file: &Path) -> anyhow::Result<ExitCode
         show(0, "server -> tap", &frame);
         match decode_payload::<ServerMessage>(&frame[frame::HEADER_LEN..]) {
             Ok(ServerMessage::Error { code, detail }) => {
+                let detail = cloak_core::text::printable_line(detail.as_bytes());
                 println!("[tap] the server refused the replay: {code:?}: {detail}");
             }
             Ok(other) => {
