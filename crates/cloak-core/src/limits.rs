@@ -107,6 +107,12 @@ pub const ACK_PROOF_LABEL: &[u8] = b"CloakRoom ack proof v1";
 /// Largest number of envelopes in one delivery (and ids in one ack).
 pub const MAX_DELIVERY_ENVELOPES: usize = 64;
 
+/// Most envelope bytes in one delivery: with their lengths (at most 9 bytes
+/// each) and the message around them, within [`MAX_FRAME_LEN`], the largest
+/// frame a client reads. A server sends what fits and leaves the rest
+/// queued for the next fetch.
+pub const MAX_DELIVERY_BYTES: usize = MAX_ENVELOPE_LEN;
+
 /// Largest human-readable error detail a peer may send.
 pub const MAX_ERROR_DETAIL: usize = 1024;
 

@@ -3,13 +3,13 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use cloak_core::limits::MAX_DELIVERY_ENVELOPES;
+use cloak_core::limits::{MAX_DELIVERY_BYTES, MAX_DELIVERY_ENVELOPES};
 use cloak_core::session::messages::Challenge;
 use cloak_core::session::proofs;
 use cloak_core::session::{ErrorCode, FetchRequest, Receipt, ServerMessage};
 use cloak_core::{
-    Fingerprint, FreshnessCheck, MessageId, Mode, OpenError, OpenOptions, PublicKey, SealOptions,
-    text,
+    Fingerprint, FreshnessCheck, MessageId, Mode, OpenError, OpenOptions, PublicKey, SealError,
+    SealOptions, text,
 };
 use tracing::error;
 
@@ -377,6 +377,9 @@ pub(crate) fn fetch(
     let envelopes_first = queued.iter().take_while(|m| m.stream.is_none());
     let mut envelopes = Vec::with_capacity(queued.len());
     let mut delivered = Vec::with_capacity(queued.len());
+    // What the client's frame limit lets one delivery hold: the rest stays
+    // queued for its next fetch, so a mailbox always drains.
+    let mut room = MAX_DELIVERY_BYTES;
     for message in envelopes_first {
         // Two private-key operations each: others may go in between, and
         // nobody waits any more if the client left.
@@ -397,13 +400,29 @@ pub(crate) fn fetch(
             ..SealOptions::default()
         };
         match seal(&stored.plaintext, options) {
+            Ok(sealed) if sealed.bytes.len() > room && !envelopes.is_empty() => break,
             Ok(sealed) => {
+                room = room.saturating_sub(sealed.bytes.len());
                 envelopes.push(sealed.bytes);
                 delivered.push(message.message_id);
             }
+            // Too large for asymmetric mode: what came before it goes out
+            // now; on its own turn, the client is told to fetch in hybrid.
+            Err(SealError::TooLarge { .. }) if !envelopes.is_empty() => break,
+            Err(SealError::TooLarge { .. }) => {
+                let detail = format!(
+                    "message {} is {} bytes, too large for {} mode: fetch it with --mode hybrid",
+                    message.message_id, message.size, request.mode
+                );
+                return refuse(report, ErrorCode::ModeNotAccepted, detail);
+            }
             Err(e) => {
-                let detail = format!("message {} cannot be delivered: {e}", message.message_id);
-                return refuse(report, ErrorCode::Rejected, detail);
+                error!(
+                    "sealing message {} for `{}`: {e}",
+                    message.message_id, client.name
+                );
+                let detail = format!("message {} cannot be delivered now", message.message_id);
+                return refuse(report, ErrorCode::Internal, detail);
             }
         }
     }
