@@ -97,6 +97,26 @@ fn template(bits: usize) -> &'static Path {
     .path()
 }
 
+/// A second client's key pair, saved once per test binary.
+fn other_client_template(bits: usize) -> &'static Path {
+    static O2048: OnceLock<KeyTemplate> = OnceLock::new();
+    static O3072: OnceLock<KeyTemplate> = OnceLock::new();
+    let cell = match bits {
+        2048 => &O2048,
+        3072 => &O3072,
+        _ => panic!("test keys are 2048 or 3072 bits"),
+    };
+    cell.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        KeyDir::new(dir.path())
+            .generate(Role::Client, bits, false)
+            .expect("client key");
+        KeyTemplate { dir }
+    })
+    .dir
+    .path()
+}
+
 /// A fresh key folder for one test.
 pub struct Keys {
     dir: tempfile::TempDir,
@@ -107,6 +127,20 @@ impl Keys {
     pub fn new(bits: usize) -> Self {
         let keys = Keys::empty();
         keys.copy_from(template(bits));
+        keys
+    }
+
+    /// The key folder of a second client of the servers [`Keys::new`]
+    /// makes: its own key pair (generated once per binary) and their server's
+    /// public key. The server does not know it until its
+    /// `client_public.pem` is installed there.
+    pub fn other_client(bits: usize) -> Self {
+        let keys = Keys::empty();
+        keys.install(
+            &template(bits).join("server_public.pem"),
+            "server_public.pem",
+        );
+        keys.copy_from(other_client_template(bits));
         keys
     }
 
@@ -197,7 +231,17 @@ impl Server {
 
     /// Starts the server with the data folder `data` (to restart on it).
     pub fn start_with_data(keys: &Path, data: &Path, args: &[&str]) -> Server {
-        let mut child = Command::new(bin("cloak-server"))
+        Server::start_command(Command::new(bin("cloak-server")), keys, data, args)
+    }
+
+    /// Starts the server with the data folder `data` and the file creation
+    /// mask `umask` (e.g. `"022"`), as a shell would.
+    pub fn start_with_umask(keys: &Path, data: &Path, umask: &str, args: &[&str]) -> Server {
+        Server::start_command(with_umask(umask, &bin("cloak-server")), keys, data, args)
+    }
+
+    fn start_command(mut command: Command, keys: &Path, data: &Path, args: &[&str]) -> Server {
+        let mut child = command
             .arg("--keys")
             .arg(keys)
             .arg("--data")
@@ -357,6 +401,56 @@ impl Drop for Server {
             self.assert_no_panic();
         }
     }
+}
+
+/// A command that runs `program` with the file creation mask `umask`
+/// (e.g. `"022"`); arguments added to it go to `program`.
+pub fn with_umask(umask: &str, program: &Path) -> Command {
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
+        .arg(program);
+    command
+}
+
+/// Runs `cloak-server` to serve with `keys` and `args` and a fresh data
+/// folder, expecting it to refuse to start; returns its stderr. Fails the
+/// test if it is still running after 10 s (it started).
+pub fn server_refuses_to_start(keys: &Path, args: &[&str]) -> String {
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(bin("cloak-server"))
+        .arg("--keys")
+        .arg(keys)
+        .arg("--data")
+        .arg(data.path().join("data"))
+        .args(["--addr", "127.0.0.1:0"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start cloak-server");
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let done = collect(child.stderr.take().unwrap(), Arc::clone(&stderr));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "cloak-server started instead of refusing; stderr:\n{}",
+                stderr.lock().unwrap()
+            );
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let _ = done.join();
+    assert!(!status.success(), "cloak-server exited with success");
+    stderr.lock().unwrap().clone()
 }
 
 /// Runs a `cloak-server` operator command on `keys` and `data`.

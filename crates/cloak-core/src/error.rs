@@ -25,6 +25,37 @@ pub enum KeyError {
         /// Its permission bits.
         mode: u32,
     },
+    /// A private key path is a symbolic link. Refused rather than followed,
+    /// so that the file checked is the file the folder names.
+    #[error(
+        "private key {} is a symbolic link; put the key file itself there (mode 600)",
+        path.display()
+    )]
+    Symlink {
+        /// The link.
+        path: PathBuf,
+    },
+    /// A key path is a FIFO, a device, a folder or a socket.
+    #[error("{} is not a regular file; a key must be a plain file", path.display())]
+    NotRegularFile {
+        /// The offending path.
+        path: PathBuf,
+    },
+    /// A private key file belongs to another user, who could read or
+    /// replace it whatever its mode.
+    #[error(
+        "private key {} belongs to user {owner}, not to user {user} running this program; run `chown {user} {}`",
+        path.display(),
+        path.display()
+    )]
+    WrongOwner {
+        /// The offending file.
+        path: PathBuf,
+        /// Its owner's user id.
+        owner: u32,
+        /// The effective user id of this process.
+        user: u32,
+    },
     /// Writing would replace an existing key file.
     #[error("{} already exists; refusing to overwrite it (pass --force to replace it)", path.display())]
     AlreadyExists {
@@ -67,6 +98,9 @@ pub enum KeyError {
         /// How to create or obtain it.
         hint: String,
     },
+    /// The key's public exponent is not 65537.
+    #[error("unsupported RSA public exponent: only 65537 is accepted")]
+    UnsupportedExponent,
     /// The RSA backend failed to generate or encode a key.
     #[error("RSA key operation failed: {0}")]
     Backend(String),

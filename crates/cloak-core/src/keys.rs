@@ -1,13 +1,15 @@
 //! RSA key pairs and public keys: generation, PEM encodings and key files.
 //!
 //! Private keys are written as PKCS#8 PEM, created with mode 0600 from the
-//! first byte, and read back only from files nobody else can read (as ssh
-//! does). PKCS#1 files, as written by `openssl genrsa -traditional` and the
-//! Python proof of concept, load unchanged. Private key material is zeroized
+//! first byte, and read back only from regular files of the user the
+//! program runs as that nobody else can read (as ssh does). A key file is
+//! opened once and checked on that open descriptor, so the file checked is
+//! the file read. PKCS#1 files, as written by `openssl genrsa -traditional`
+//! and the Python proof of concept, load unchanged. Private key material is zeroized
 //! when dropped (by `rsa::PrivateKey` itself, and by us for PEM text).
 
-use std::fs::{self, OpenOptions};
-use std::io::Write;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use rsa::pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey};
@@ -20,7 +22,7 @@ use zeroize::Zeroizing;
 use crate::backend::{Active, Backend};
 use crate::error::KeyError;
 use crate::fingerprint::Fingerprint;
-use crate::limits::{MAX_RSA_BITS, MIN_RSA_BITS, SUPPORTED_RSA_BITS};
+use crate::limits::SUPPORTED_RSA_BITS;
 
 /// An RSA public key with its fingerprint computed once.
 #[derive(Clone, PartialEq, Eq)]
@@ -38,6 +40,11 @@ impl std::fmt::Debug for PublicKey {
 impl PublicKey {
     fn from_rsa(key: rsa::PublicKey) -> Result<Self, KeyError> {
         check_size(key.size() * 8)?;
+        // The public exponent sets the cost of a signature check: the one
+        // everybody uses, so that every key's check costs the same.
+        if key.e_bytes()[..] != [0x01, 0x00, 0x01] {
+            return Err(KeyError::UnsupportedExponent);
+        }
         let der = key
             .to_public_key_der()
             .map_err(|e| KeyError::Backend(e.to_string()))?;
@@ -70,9 +77,10 @@ impl PublicKey {
         Self::from_rsa(key)
     }
 
-    /// Reads a public key file (no permission check: public keys are public).
+    /// Reads a public key file (no permission check: public keys are
+    /// public; a symbolic link is followed).
     pub fn load(path: &Path) -> Result<Self, KeyError> {
-        let pem = read_text(path)?;
+        let pem = read_key_file(path, Secrecy::Public)?;
         Self::from_pem(&pem, path)
     }
 
@@ -158,10 +166,11 @@ impl KeyPair {
         Self::from_rsa(private)
     }
 
-    /// Reads a private key file, refusing one that group or others can read.
+    /// Reads a private key file, refusing a symbolic link, anything but a
+    /// regular file, a file of another user, and one that group or others
+    /// can access.
     pub fn load(path: &Path) -> Result<Self, KeyError> {
-        check_private_permissions(path)?;
-        let pem = read_text(path)?;
+        let pem = read_key_file(path, Secrecy::Private)?;
         Self::from_pem(&pem, path)
     }
 
@@ -213,8 +222,11 @@ impl KeyPair {
     }
 }
 
+/// Only the supported sizes, counted in whole bytes as signatures are:
+/// a signature check costs the same for every key only because there is a
+/// stand-in key of each of these lengths (see `standin`).
 fn check_size(bits: usize) -> Result<(), KeyError> {
-    if (MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
+    if SUPPORTED_RSA_BITS.contains(&bits) {
         Ok(())
     } else {
         Err(KeyError::UnsupportedSize { bits })
@@ -235,18 +247,54 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
     }
 }
 
-fn read_text(path: &Path) -> Result<Zeroizing<String>, KeyError> {
+/// Which checks a key file gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Secrecy {
+    /// Any regular file (reached through links or not).
+    Public,
+    /// A regular file, not a link, of this user, closed to group and others.
+    Private,
+}
+
+/// Reads a key file through one open descriptor.
+///
+/// Every check is made on the descriptor (`fstat`) and the bytes are read
+/// from it, so a key cannot be swapped between the check and the read: a
+/// rename or a new link over the path after the open changes what the path
+/// names, not the file already open. (Checking the path and then reading
+/// the path, as `stat` then `open` would, can see two different files.)
+fn read_key_file(path: &Path, secrecy: Secrecy) -> Result<Zeroizing<String>, KeyError> {
     // Key files are a few KiB; anything far larger is not a key and is not
     // worth reading into memory.
     const MAX_KEY_FILE: u64 = 64 * 1024;
-    let meta = fs::metadata(path).map_err(io_err(path))?;
-    if meta.len() > MAX_KEY_FILE {
-        return Err(KeyError::Malformed {
+    let too_large = |len: u64| KeyError::Malformed {
+        path: path.to_path_buf(),
+        reason: format!("file is {len} bytes, too large for a key"),
+    };
+    let file = open_key_file(path, secrecy)?;
+    let meta = file.metadata().map_err(io_err(path))?;
+    if !meta.file_type().is_file() {
+        return Err(KeyError::NotRegularFile {
             path: path.to_path_buf(),
-            reason: format!("file is {} bytes, too large for a key", meta.len()),
         });
     }
-    let bytes = Zeroizing::new(fs::read(path).map_err(io_err(path))?);
+    if secrecy == Secrecy::Private {
+        check_private(&meta, path)?;
+    }
+    if meta.len() > MAX_KEY_FILE {
+        return Err(too_large(meta.len()));
+    }
+    // Room for the whole file up front: a vector that grew would leave
+    // copies of key material behind in freed memory, unzeroized.
+    let mut bytes = Zeroizing::new(Vec::with_capacity(meta.len() as usize + 1));
+    (&file)
+        .take(MAX_KEY_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io_err(path))?;
+    // It may have grown since the fstat.
+    if bytes.len() as u64 > MAX_KEY_FILE {
+        return Err(too_large(bytes.len() as u64));
+    }
     match std::str::from_utf8(&bytes) {
         Ok(text) => Ok(Zeroizing::new(text.to_owned())),
         Err(_) => Err(KeyError::Malformed {
@@ -257,13 +305,61 @@ fn read_text(path: &Path) -> Result<Zeroizing<String>, KeyError> {
 }
 
 #[cfg(unix)]
-fn check_private_permissions(path: &Path) -> Result<(), KeyError> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = fs::metadata(path)
-        .map_err(io_err(path))?
-        .permissions()
-        .mode()
-        & 0o777;
+fn open_key_file(path: &Path, secrecy: Secrecy) -> Result<File, KeyError> {
+    use rustix::fs::OFlags;
+    use std::os::unix::fs::OpenOptionsExt;
+    // O_NONBLOCK: opening a FIFO for reading would wait for a writer (for
+    // ever); with it, the open returns and the FIFO is refused as not a
+    // regular file. It changes nothing for reading a regular file.
+    let mut flags = OFlags::NONBLOCK;
+    if secrecy == Secrecy::Private {
+        // O_NOFOLLOW: a symbolic link as the last component fails to open
+        // instead of being followed to a file the checks were not meant for
+        // (ssh's rule for what it trusts). Links in the folders above are
+        // followed: they are the operator's layout.
+        flags |= OFlags::NOFOLLOW;
+    }
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(flags.bits() as i32)
+        .open(path)
+        .map_err(|source| {
+            // The open failed, so this second look cannot let anything
+            // through; it only names the reason (ELOOP is not specific).
+            let is_link = fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+            if secrecy == Secrecy::Private && is_link {
+                KeyError::Symlink {
+                    path: path.to_path_buf(),
+                }
+            } else {
+                KeyError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            }
+        })
+}
+
+#[cfg(not(unix))]
+fn open_key_file(path: &Path, _secrecy: Secrecy) -> Result<File, KeyError> {
+    File::open(path).map_err(io_err(path))
+}
+
+/// A private key file must belong to the user this program runs as (else
+/// its owner could read or replace it, whatever its mode) and be closed to
+/// group and others.
+#[cfg(unix)]
+fn check_private(meta: &fs::Metadata, path: &Path) -> Result<(), KeyError> {
+    use std::os::unix::fs::MetadataExt;
+    let user = rustix::process::geteuid().as_raw();
+    if meta.uid() != user {
+        return Err(KeyError::WrongOwner {
+            path: path.to_path_buf(),
+            owner: meta.uid(),
+            user,
+        });
+    }
+    let mode = meta.mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(KeyError::InsecurePermissions {
             path: path.to_path_buf(),
@@ -274,7 +370,7 @@ fn check_private_permissions(path: &Path) -> Result<(), KeyError> {
 }
 
 #[cfg(not(unix))]
-fn check_private_permissions(_path: &Path) -> Result<(), KeyError> {
+fn check_private(_meta: &fs::Metadata, _path: &Path) -> Result<(), KeyError> {
     Ok(())
 }
 

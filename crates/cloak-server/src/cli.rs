@@ -15,7 +15,7 @@ use cloak_core::keydir::{KeyDir, Role};
 use cloak_core::limits::DEFAULT_RSA_BITS;
 use tracing::{info, warn};
 
-use crate::authorized::Authorized;
+use crate::authorized::{Authorized, Live};
 use crate::config::{
     DEFAULT_ADDR, DEFAULT_DEADLINE, DEFAULT_GREETING, DEFAULT_IO_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
     ServerConfig,
@@ -138,6 +138,8 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             return serve(&keys, config, open_store);
         }
     };
+    // Opening the store may make its files private, with a logged line.
+    init_logging();
     let store = open_store()?;
     let output = match command {
         Operator::Inbox => operator::inbox(&store)?,
@@ -180,14 +182,17 @@ fn serve(
     config: ServerConfig,
     open_store: impl FnOnce() -> anyhow::Result<SqliteStore>,
 ) -> anyhow::Result<()> {
+    // Before the store, which may log while it opens.
+    init_logging();
     // Keys first: a server that cannot start must not create a data folder.
     let key = keys.load_own(Role::Server)?;
-    let authorized = Authorized::load(keys)?;
+    // Re-read while the server runs: a key file added or removed takes
+    // effect without a restart.
+    let authorized = Live::start(keys.clone())?;
     let store = open_store()?;
-    init_logging();
     info!("message store {}", store.path().display());
     let store: Arc<dyn MessageStore> = Arc::new(store);
-    if authorized.is_empty() {
+    if authorized.current().is_empty() {
         warn!(
             "no authorized clients: put client_public.pem or authorized/NAME.pem in {}",
             keys.root().display()
@@ -209,7 +214,7 @@ fn serve(
         info!(
             "server key {}, {} authorized client(s), modes {:?}",
             key.fingerprint(),
-            authorized.len(),
+            authorized.current().len(),
             config.modes()
         );
         crate::server::run(listener, key, authorized, config, store, shutdown_signal()).await;

@@ -5,6 +5,7 @@
 //! is reserved from the server's budget (see `budget`).
 
 use std::net::SocketAddr;
+use std::ops::Deref;
 use std::sync::Arc;
 
 use cloak_core::KeyPair;
@@ -25,9 +26,8 @@ use crate::report::Report;
 use crate::store::MessageStore;
 
 /// What every connection shares.
-pub(crate) struct State {
+pub(crate) struct Shared {
     pub key: KeyPair,
-    pub authorized: Authorized,
     pub config: ServerConfig,
     pub store: Arc<dyn MessageStore>,
     pub pool: Pool,
@@ -35,7 +35,25 @@ pub(crate) struct State {
     pub refusals: RefusalLog,
 }
 
-impl State {
+/// One connection's state: what every connection shares (through `Deref`,
+/// so the request code reads both alike), and the authorized clients as
+/// they were when it was accepted. A key file removed meanwhile revokes
+/// the connections that come after, not this one: each of its phases sees
+/// the same clients.
+pub(crate) struct State {
+    pub shared: Arc<Shared>,
+    pub authorized: Arc<Authorized>,
+}
+
+impl Deref for State {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.shared
+    }
+}
+
+impl Shared {
     /// Logs a refusal of `peer`'s request, unless that address has had its
     /// share of log lines (see `refusals`).
     pub(crate) fn log_refusal(&self, peer: SocketAddr, what: impl std::fmt::Display) {

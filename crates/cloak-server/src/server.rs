@@ -16,10 +16,10 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
-use crate::authorized::Authorized;
+use crate::authorized::Live;
 use crate::budget::Budget;
 use crate::config::{SHUTDOWN_GRACE, ServerConfig};
-use crate::handler::{State, serve};
+use crate::handler::{Shared, State, serve};
 use crate::pool::{Pool, fairness_key};
 use crate::refusals::RefusalLog;
 use crate::store::MessageStore;
@@ -36,19 +36,19 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 }
 
 /// Serves `listener` until `shutdown` completes, then waits up to
-/// [`SHUTDOWN_GRACE`] for connections in flight.
+/// [`SHUTDOWN_GRACE`] for connections in flight. Each connection is served
+/// with the clients `authorized` holds when it is accepted.
 pub async fn run(
     listener: TcpListener,
     key: KeyPair,
-    authorized: Authorized,
+    authorized: Arc<Live>,
     config: ServerConfig,
     store: Arc<dyn MessageStore>,
     shutdown: impl Future<Output = ()>,
 ) {
     let limit = Arc::new(Semaphore::new(config.max_connections));
-    let state = Arc::new(State {
+    let shared = Arc::new(Shared {
         key,
-        authorized,
         store,
         pool: Pool::per_core(),
         budget: Budget::new(config.preauth_memory),
@@ -81,16 +81,19 @@ pub async fn run(
                 continue;
             }
         };
-        let max = state.config.max_connections;
+        let max = shared.config.max_connections;
         let share = (max / PEER_CONNECTION_SHARE).max(max.min(MIN_PEER_CONNECTIONS));
         let Some(counted) = connections.enter(peer.ip(), share) else {
-            state.log_refusal(
+            shared.log_refusal(
                 peer,
                 format!("refused: this address holds {share} connections already"),
             );
             continue;
         };
-        let state = Arc::clone(&state);
+        let state = Arc::new(State {
+            shared: Arc::clone(&shared),
+            authorized: authorized.current(),
+        });
         tasks.spawn(async move {
             serve(state, stream, peer).await;
             drop((counted, permit));

@@ -53,11 +53,13 @@ impl Spool {
         let mut name = [0u8; 16];
         rand_name(&mut name);
         let temp = spool_dir.join(format!("{}.part", hex(&name)));
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp)
-            .map_err(io(&temp))?;
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        // Private from its first byte, whatever the umask: the data folder
+        // is the server's alone (renamed into `messages/`, it stays so).
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(&temp).map_err(io(&temp))?;
         Ok(Spool {
             // Small on purpose: chunks (256 KiB) bypass it and go straight to
             // the file without a copy; only the 4-byte prefixes gather here.
