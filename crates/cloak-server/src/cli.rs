@@ -121,9 +121,16 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
         max_bytes: cli.max_store_bytes,
         max_mailbox: cli.max_mailbox.max(1),
     };
-    let open_store = || -> anyhow::Result<SqliteStore> {
-        SqliteStore::open(&cli.data, limits)
-            .with_context(|| format!("opening the message store in {}", cli.data.display()))
+    // The server holds the data folder; operator commands open it beside
+    // a running server and never sweep (see `SqliteStore::open`).
+    let data = cli.data.clone();
+    let open_store = |as_server: bool| -> anyhow::Result<SqliteStore> {
+        let opened = if as_server {
+            SqliteStore::open_as_server(&data, limits)
+        } else {
+            SqliteStore::open(&data, limits)
+        };
+        opened.with_context(|| format!("opening the message store in {}", data.display()))
     };
     let command = match cli.command {
         Some(Command::GenerateKeyPair { bits, force }) => return generate(&keys, bits, force),
@@ -135,12 +142,12 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             config.io_timeout = Duration::from_secs(cli.io_timeout.max(1));
             config.deadline = Duration::from_secs(cli.deadline.max(1));
             config.max_connections = cli.max_connections.max(1);
-            return serve(&keys, config, open_store);
+            return serve(&keys, config, || open_store(true));
         }
     };
     // Opening the store may make its files private, with a logged line.
     init_logging();
-    let store = open_store()?;
+    let store = open_store(false)?;
     let output = match command {
         Operator::Inbox => operator::inbox(&store)?,
         Operator::Read { id, out } => {

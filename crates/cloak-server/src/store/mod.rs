@@ -130,6 +130,17 @@ pub enum StoreError {
     /// Several messages start with this id prefix.
     #[error("id `{0}` is ambiguous: give more characters")]
     Ambiguous(String),
+    /// Another server holds the data folder.
+    #[error(
+        "the data folder is in use by another cloak-server (process {holder}, lock {}): one server per data folder",
+        lock.display()
+    )]
+    Locked {
+        /// The lock file.
+        lock: PathBuf,
+        /// What the lock file says of its holder (its process id).
+        holder: String,
+    },
     /// The database failed (disk full, unwritable, corrupt...).
     #[error("message store failed: {0}")]
     Backend(String),

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cloak_core::{Fingerprint, MessageId, Mode};
-use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
 
 use super::room::Room;
 use super::spool::{MESSAGES_DIR, SPOOL_DIR, Spool};
@@ -16,6 +16,41 @@ use super::{Content, Inbound, Insert, Limits, MessageStore, Outbound, StoreError
 
 /// File name of the database inside the data folder.
 pub const DB_FILE: &str = "cloakroom.db";
+
+/// The lock a server holds on its data folder while it runs, with its
+/// process id inside for the operator.
+pub const LOCK_FILE: &str = "server.lock";
+
+/// Takes the data folder's lock, or says who holds it. The lock is the
+/// operating system's (`flock`): it goes with the process, however that
+/// ends, so a crash never leaves a stale lock behind.
+fn take_lock(dir: &Path) -> Result<std::fs::File, StoreError> {
+    use std::io::{Read, Seek, Write};
+    let path = dir.join(LOCK_FILE);
+    let failed = |e: std::io::Error| StoreError::Backend(format!("{}: {e}", path.display()));
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&path).map_err(failed)?;
+    match file.try_lock() {
+        Ok(()) => {
+            file.set_len(0).map_err(failed)?;
+            file.rewind().map_err(failed)?;
+            writeln!(file, "{}", std::process::id()).map_err(failed)?;
+            Ok(file)
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.take(32).read_to_string(&mut holder);
+            Err(StoreError::Locked {
+                lock: path,
+                holder: holder.trim().to_owned(),
+            })
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(failed(e)),
+    }
+}
 
 /// Bumped when the schema changes; an unknown version is refused.
 const SCHEMA_VERSION: i64 = 3;
@@ -125,6 +160,8 @@ pub struct SqliteStore {
     room: Arc<Room>,
     path: PathBuf,
     dir: PathBuf,
+    /// The server's lock on the data folder (see [`SqliteStore::open_as_server`]).
+    _lock: Option<std::fs::File>,
 }
 
 fn backend(e: rusqlite::Error) -> StoreError {
@@ -173,7 +210,32 @@ fn mode(text: &str) -> Result<Mode, StoreError> {
 impl SqliteStore {
     /// Opens (creating if needed) the store in `dir`: the folder mode
     /// 0700, the store's files 0600 (see [`create_data_dir`]).
+    ///
+    /// This is how operator commands open it, beside a running server:
+    /// they never remove a file they did not create (a server's stream in
+    /// flight looks just like a crash's leftover), and they write only in
+    /// transactions that take the write lock first.
     pub fn open(dir: &Path, limits: Limits) -> Result<Self, StoreError> {
+        Self::open_with(dir, limits, None)
+    }
+
+    /// Opens the store as its server: takes the data folder's lock (a
+    /// second server on the same folder is refused, naming the holder),
+    /// then removes what a crash left behind. Only the lock holder sweeps,
+    /// so nothing a running server is writing is ever swept away.
+    pub fn open_as_server(dir: &Path, limits: Limits) -> Result<Self, StoreError> {
+        create_data_dir(dir)?;
+        let lock = take_lock(dir)?;
+        let store = Self::open_with(dir, limits, Some(lock))?;
+        store.sweep()?;
+        Ok(store)
+    }
+
+    fn open_with(
+        dir: &Path,
+        limits: Limits,
+        lock: Option<std::fs::File>,
+    ) -> Result<Self, StoreError> {
         create_data_dir(dir)?;
         let path = dir.join(DB_FILE);
         // SQLite creates a database with mode 0644 less the umask, and its
@@ -217,25 +279,24 @@ impl SqliteStore {
             ))
             .map_err(backend)?;
         }
-        let store = SqliteStore {
+        for sub in [SPOOL_DIR, MESSAGES_DIR] {
+            create_private_dir(&dir.join(sub))?;
+        }
+        Ok(SqliteStore {
             conn: Mutex::new(conn),
             room: Room::new(limits.max_bytes),
             limits,
             path,
             dir: dir.to_path_buf(),
-        };
-        store.sweep()?;
-        Ok(store)
+            _lock: lock,
+        })
     }
 
-    /// Creates the stream folders and removes what a crash left behind:
-    /// spool files, and stream files no database row refers to.
+    /// Removes what a crash left behind: spool files, and stream files no
+    /// database row refers to. Only for the lock holder.
     fn sweep(&self) -> Result<(), StoreError> {
         let spool_dir = self.dir.join(SPOOL_DIR);
         let messages_dir = self.dir.join(MESSAGES_DIR);
-        for dir in [&spool_dir, &messages_dir] {
-            create_private_dir(dir)?;
-        }
         let listing = |dir: &Path| -> Result<Vec<PathBuf>, StoreError> {
             Ok(std::fs::read_dir(dir)
                 .map_err(|e| StoreError::Backend(format!("{}: {e}", dir.display())))?
@@ -279,7 +340,9 @@ impl SqliteStore {
 
     fn insert_outbound(&self, m: &Outbound) -> Result<(), StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction().map_err(write_error)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(write_error)?;
         let queued: i64 = tx
             .query_row(
                 "SELECT COUNT(*) FROM outbound WHERE recipient = ?1",
@@ -494,7 +557,9 @@ impl SqliteStore {
         bytes: u64,
     ) -> Result<Insert, StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction().map_err(write_error)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(write_error)?;
         let exists = tx
             .query_row(
                 "SELECT 1 FROM inbound WHERE sender = ?1 AND id = ?2",
@@ -669,7 +734,9 @@ impl MessageStore for SqliteStore {
 
     fn acknowledge(&self, recipient: &Fingerprint, ids: &[MessageId]) -> Result<usize, StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction().map_err(write_error)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(write_error)?;
         let mut removed = 0;
         let mut files = Vec::new();
         for id in ids {

@@ -169,7 +169,11 @@ fn streams_commit_to_files_and_leftovers_are_swept() {
     std::fs::write(&orphan, b"x").unwrap();
     std::fs::write(dir.path().join(SPOOL_DIR).join("crashed.part"), b"x").unwrap();
     drop(store);
-    let _store = SqliteStore::open(dir.path(), Limits::default()).unwrap();
+    // An operator's open leaves them: a server may be writing them.
+    let operator = SqliteStore::open(dir.path(), Limits::default()).unwrap();
+    assert!(orphan.exists());
+    drop(operator);
+    let _store = SqliteStore::open_as_server(dir.path(), Limits::default()).unwrap();
     assert!(!orphan.exists() && path.exists());
     assert_eq!(
         std::fs::read_dir(dir.path().join(SPOOL_DIR))
@@ -358,4 +362,22 @@ fn queued_stream_files_survive_restarts_and_go_with_their_acknowledgement() {
     message.stream = Some(refused.clone());
     assert!(store.enqueue(&message).is_err());
     assert!(!refused.exists());
+}
+
+#[test]
+fn one_server_per_data_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = SqliteStore::open_as_server(dir.path(), Limits::default()).unwrap();
+    let pid = std::process::id().to_string();
+    match SqliteStore::open_as_server(dir.path(), Limits::default()) {
+        Err(StoreError::Locked { holder, lock }) => {
+            assert_eq!(holder, pid);
+            assert!(lock.ends_with(LOCK_FILE));
+        }
+        other => panic!("a second server opened the folder: {:?}", other.err()),
+    }
+    // Operator commands still open it beside the server.
+    SqliteStore::open(dir.path(), Limits::default()).unwrap();
+    drop(first);
+    SqliteStore::open_as_server(dir.path(), Limits::default()).unwrap();
 }

@@ -1,0 +1,116 @@
+//! The data folder is one server's: a second server on it is refused,
+//! naming the holder, and operator commands run beside a server that is
+//! receiving never destroy what it writes (they once swept a stream in
+//! flight away, and could delete a receipted message's file).
+
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+
+use cloak_tests::{Keys, Server, bin, client, texts};
+
+fn ok(out: &std::process::Output) -> String {
+    let (stdout, stderr) = texts(out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    stdout
+}
+
+fn delivered_id(stdout: &str) -> String {
+    stdout
+        .split("id ")
+        .nth(1)
+        .and_then(|rest| rest.get(..32))
+        .unwrap_or_else(|| panic!("no id in {stdout:?}"))
+        .to_owned()
+}
+
+#[test]
+fn a_second_server_on_the_same_data_folder_is_refused_naming_the_first() {
+    let keys = Keys::new(2048);
+    let first = Server::start(keys.path(), &[]);
+    let second = Command::new(bin("cloak-server"))
+        .arg("--keys")
+        .arg(keys.path())
+        .arg("--data")
+        .arg(&first.data)
+        .args(["--addr", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    let (_, stderr) = texts(&second);
+    assert_eq!(second.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("in use by another cloak-server")
+            && stderr.contains(&format!("process {}", first.pid()))
+            && stderr.contains("server.lock"),
+        "{stderr}"
+    );
+    let out = client(
+        keys.path(),
+        first.addr,
+        &["send_msg", "the first serves on"],
+    );
+    ok(&out);
+}
+
+/// Bytes that differ at every position, so any damage shows.
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_be_bytes()[0] ^ seed)
+        .collect()
+}
+
+#[test]
+fn operator_commands_beside_a_receiving_server_lose_nothing() {
+    let keys = Keys::new(2048);
+    let mut server = Server::start(keys.path(), &[]);
+    let work = tempfile::tempdir().unwrap();
+    let busy = AtomicBool::new(true);
+    let operator = |args: &[&str]| {
+        Command::new(bin("cloak-server"))
+            .arg("--keys")
+            .arg(keys.path())
+            .arg("--data")
+            .arg(&server.data)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let sent: Vec<(String, Vec<u8>)> = thread::scope(|scope| {
+        // Every operator command, over and over, while messages arrive.
+        let looping = scope.spawn(|| {
+            let mut runs = 0;
+            while busy.load(Ordering::SeqCst) {
+                ok(&operator(&["inbox"]));
+                ok(&operator(&["clients"]));
+                ok(&operator(&["post", "--to", "client", "queued beside"]));
+                runs += 1;
+            }
+            runs
+        });
+        let mut sent = Vec::new();
+        for (n, len) in [(1, 9_000_000), (2, 100), (3, 3_000_000), (4, 70_000)] {
+            let text = pattern(len, n);
+            let file = work.path().join(format!("in{n}"));
+            std::fs::write(&file, &text).unwrap();
+            let out = client(
+                keys.path(),
+                server.addr,
+                &["send_msg", "--file", file.to_str().unwrap()],
+            );
+            sent.push((delivered_id(&ok(&out)), text));
+        }
+        busy.store(false, Ordering::SeqCst);
+        assert!(looping.join().unwrap() > 0, "the operator commands ran");
+        sent
+    });
+    for (id, text) in sent {
+        let copy = work.path().join(format!("{id}.out"));
+        ok(&operator(&["read", &id, "--out", copy.to_str().unwrap()]));
+        assert!(
+            std::fs::read(&copy).unwrap() == text,
+            "{id} read back changed"
+        );
+    }
+    assert!(server.is_running());
+}
