@@ -192,7 +192,8 @@ fn streamed_and_enveloped_posts_arrive_in_order_and_a_damaged_stream_never_does(
     assert!(third.contains("third, small"), "{third}");
 
     // A byte changed in the middle of a queued stream file: the client
-    // gets an error, no file, and the message stays queued.
+    // gets an error and no file, and the message is set aside (for the
+    // operator to see and export) so the rest of the mailbox drains.
     post_file(&keys, &server, &write("d", &big));
     let [file] = stream_files(&server).try_into().unwrap();
     let mut stored = std::fs::read(&file).unwrap();
@@ -216,9 +217,29 @@ fn streamed_and_enveloped_posts_arrive_in_order_and_a_damaged_stream_never_does(
     assert!(
         queued
             .lines()
-            .any(|l| l.starts_with("client") && l.trim_end().ends_with(" 1")),
+            .any(|l| l.starts_with("client") && l.trim_end().ends_with(" 0")),
         "{queued}"
     );
+    assert!(queued.contains("1 queued message(s) set aside"), "{queued}");
+    let id = queued
+        .lines()
+        .last()
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap();
+    let exported = work.path().join("exported.stream");
+    ok_stdout(&server.operator(
+        keys.path(),
+        &["export", id, "--out", exported.to_str().unwrap()],
+    ));
+    assert!(
+        std::fs::read(&exported).unwrap() == stored,
+        "exported as stored"
+    );
+    post_file(&keys, &server, &write("e", b"after the damaged one"));
+    let after = ok_stdout(&client(keys.path(), server.addr, &["recv_msg"]));
+    assert!(after.contains("after the damaged one"), "{after}");
 }
 
 #[test]

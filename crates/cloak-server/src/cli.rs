@@ -100,8 +100,18 @@ enum Operator {
         /// queued as a stream and delivered on its own).
         text: String,
     },
-    /// List authorized clients with fingerprints and queued messages.
+    /// List authorized clients with fingerprints and queued messages, and
+    /// the messages set aside because they do not open.
     Clients,
+    /// Write a queued message's sealed bytes, as stored, to a file: for a
+    /// message set aside (see `clients`), to examine or keep.
+    Export {
+        /// Its id, as `clients` shows it.
+        id: String,
+        /// The file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 fn parse_mode(s: &str) -> Result<Mode, String> {
@@ -165,6 +175,7 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Operator::Clients => operator::clients(&store, &Authorized::load(&keys)?)?,
+        Operator::Export { id, out } => operator::export(&store, &id, &out)?,
     };
     print!("{output}");
     Ok(())
@@ -198,6 +209,10 @@ fn serve(
     let authorized = Live::start(keys.clone())?;
     let store = open_store()?;
     info!("message store {}", store.path().display());
+    let upgraded = crate::at_rest::upgrade(&store, &key)?;
+    if upgraded > 0 {
+        info!("re-sealed {upgraded} queued message(s) to their mailboxes");
+    }
     let store: Arc<dyn MessageStore> = Arc::new(store);
     if authorized.current().is_empty() {
         warn!(

@@ -14,7 +14,7 @@ use cloak_core::{FreshnessCheck, OpenOptions, SealOptions};
 use tokio::task::block_in_place;
 use tracing::{error, warn};
 
-use crate::at_rest::AT_REST_FRESHNESS;
+use crate::at_rest::Place;
 use crate::handler::State;
 use crate::process::{StreamDelivery, error};
 use crate::report::Report;
@@ -51,7 +51,11 @@ pub(crate) async fn send(
             true
         }
         Err(Stop::Damaged(why)) => {
-            error!(%peer, "queued message {} is damaged: {why}", message.message_id);
+            error!(%peer, "queued message {} is damaged: {why}; set aside", message.message_id);
+            // Set aside, so that the next fetch delivers the rest.
+            if let Err(e) = block_in_place(|| state.store.quarantine(message.message_id)) {
+                error!("setting message {} aside: {e}", message.message_id);
+            }
             let refusal = error(ErrorCode::Internal, "a queued message is damaged");
             let _ = conn.write_message(&refusal).await;
             false
@@ -126,15 +130,23 @@ async fn stream(
         }
         pending = next;
     }
-    opener
+    // Bound to the mailbox being fetched, whatever the row says.
+    let place = Place {
+        recipient: client.key.fingerprint(),
+        message_id: message.message_id,
+    };
+    let stored = opener
         .finish(&pending)
         .and_then(|d| {
             d.verify(
                 state.key.public(),
-                FreshnessCheck::Expect(AT_REST_FRESHNESS),
+                FreshnessCheck::Expect(&place.freshness()),
             )
         })
         .map_err(|e| damaged(&e))?;
+    if stored.message_id != message.message_id {
+        return Err(damaged(&"sealed under another message id"));
+    }
     let slot = admitted.slot().await.map_err(|_| Stop::Busy)?;
     let end = block_in_place(|| sealer.finish()).map_err(|e| damaged(&e))?;
     drop(slot);

@@ -13,6 +13,7 @@ use cloak_core::session::proofs;
 use cloak_core::{FreshnessCheck, KeyPair, Mode, OpenOptions, text};
 use zeroize::Zeroizing;
 
+use crate::at_rest::Place;
 use crate::authorized::Authorized;
 use crate::process::now;
 use crate::report::{CONFIDENTIALITY_PASSED, INTEGRITY_PASSED};
@@ -247,15 +248,20 @@ pub fn post(
         .take(POST_INLINE_MAX as u64 + 1)
         .read_to_end(&mut start)
         .context("reading the message")?;
-    let (message_id, size, envelope, stream) = if start.len() <= POST_INLINE_MAX {
-        let sealed = crate::at_rest::seal(key, &start).context("sealing the message")?;
-        (sealed.message_id, start.len() as u64, sealed.bytes, None)
+    let message_id = proofs::new_message_id();
+    let place = Place {
+        recipient: client.key.fingerprint(),
+        message_id,
+    };
+    let (size, envelope, stream) = if start.len() <= POST_INLINE_MAX {
+        let sealed = crate::at_rest::seal(key, place, &start).context("sealing the message")?;
+        (start.len() as u64, sealed.bytes, None)
     } else {
         let mut spool = store.begin_stream()?;
         let mut whole = start.as_slice().chain(source);
-        let (message_id, size) = crate::at_rest::seal_stream(key, &mut whole, &mut spool)
+        let size = crate::at_rest::seal_stream(key, place, &mut whole, &mut spool)
             .context("sealing the message")?;
-        (message_id, size, Vec::new(), Some(spool.commit()?))
+        (size, Vec::new(), Some(spool.commit()?))
     };
     store.enqueue(&Outbound {
         message_id,
@@ -272,8 +278,52 @@ pub fn post(
     ))
 }
 
-/// Authorized clients with fingerprints and queued-message counts.
+/// Authorized clients with fingerprints and queued-message counts, then
+/// the messages set aside.
 pub fn clients(store: &dyn MessageStore, authorized: &Authorized) -> anyhow::Result<String> {
+    let mut out = authorized_clients(store, authorized)?;
+    let aside = store.quarantined()?;
+    if !aside.is_empty() {
+        out.push_str(&format!(
+            "\n{} queued message(s) set aside because they do not open (damaged, or moved from another mailbox); `export ID --out FILE` writes one as stored:\n",
+            aside.len()
+        ));
+        for m in aside {
+            out.push_str(&format!(
+                "{}  for {}  queued {}  {} bytes\n",
+                m.message_id,
+                text::printable_line(m.recipient_name.as_bytes()),
+                time(m.created_at),
+                m.size
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Writes a queued message's sealed bytes, as stored, to `out`.
+pub fn export(store: &dyn MessageStore, id: &str, out: &Path) -> anyhow::Result<String> {
+    let wanted = id.to_ascii_lowercase();
+    let message = store
+        .quarantined()?
+        .into_iter()
+        .find(|m| m.message_id.to_string() == wanted)
+        .ok_or_else(|| anyhow!("no message set aside with id `{id}` (see `clients`)"))?;
+    match &message.stream {
+        Some(file) => {
+            std::fs::copy(file, out).with_context(|| format!("writing {}", out.display()))?;
+        }
+        None => std::fs::write(out, &message.envelope)
+            .with_context(|| format!("writing {}", out.display()))?,
+    }
+    Ok(format!(
+        "Wrote message {} as stored to {}.\n",
+        message.message_id,
+        out.display()
+    ))
+}
+
+fn authorized_clients(store: &dyn MessageStore, authorized: &Authorized) -> anyhow::Result<String> {
     let counts = store.queued_counts()?;
     if authorized.is_empty() {
         return Ok("No authorized clients.\n".into());

@@ -13,6 +13,7 @@ use cloak_core::{
 };
 use tracing::error;
 
+use crate::at_rest::Place;
 use crate::authorized::Client;
 use crate::handler::State;
 use crate::pool::Turn;
@@ -380,19 +381,30 @@ pub(crate) fn fetch(
     // What the client's frame limit lets one delivery hold: the rest stays
     // queued for its next fetch, so a mailbox always drains.
     let mut room = MAX_DELIVERY_BYTES;
+    let mut set_aside = 0;
     for message in envelopes_first {
         // Two private-key operations each: others may go in between, and
         // nobody waits any more if the client left.
         if !turn.pace() {
             return refuse(report, ErrorCode::Internal, "the client left".into());
         }
-        let Ok(stored) = crate::at_rest::open(&state.key, &message.envelope) else {
+        // Bound to the mailbox being fetched, whatever the row says.
+        let place = Place {
+            recipient: client.key.fingerprint(),
+            message_id: message.message_id,
+        };
+        let Ok(stored) = crate::at_rest::open(&state.key, place, &message.envelope) else {
+            // Set aside, so that it never stops the rest of the mailbox;
+            // the operator sees it in `clients` and can `export` it.
             error!(
-                "queued message {} does not open with the server key",
-                message.message_id
+                "queued message {} for `{}` does not open with the server key (damaged, or moved from another mailbox): set aside",
+                message.message_id, client.name
             );
-            let detail = "a queued message is damaged".into();
-            return refuse(report, ErrorCode::Internal, detail);
+            if let Err(e) = state.store.quarantine(message.message_id) {
+                error!("setting message {} aside: {e}", message.message_id);
+            }
+            set_aside += 1;
+            continue;
         };
         let options = SealOptions {
             message_id: Some(message.message_id),
@@ -426,16 +438,16 @@ pub(crate) fn fetch(
             }
         }
     }
+    let remaining = total.saturating_sub(delivered.len() + set_aside);
     report.line(format!(
-        "Delivered {} message(s) to {} ({} mode); {} more queued.",
+        "Delivered {} message(s) to {} ({} mode); {remaining} more queued.",
         delivered.len(),
         client.name,
         request.mode,
-        total.saturating_sub(delivered.len())
     ));
     let reply = ServerMessage::Delivery {
         envelopes,
-        remaining: (total.saturating_sub(delivered.len())) as u32,
+        remaining: remaining as u32,
     };
     (report, Fetched::Answer(reply, Some(awaiting(delivered))))
 }

@@ -146,8 +146,24 @@ pub enum StoreError {
     Backend(String),
 }
 
+/// Keeping queued messages sound: upgrading their seals, and setting aside
+/// those that do not open, so that one bad row never stops a mailbox.
+pub trait Queue {
+    /// Queued messages whose at-rest seal is not bound to their place yet
+    /// (queued by an older version), to be re-sealed by the server.
+    fn legacy_sealed(&self) -> Result<Vec<Outbound>, StoreError>;
+    /// Replaces a queued message's sealed bytes (`envelope`, or the new
+    /// committed stream file) with a seal bound to its place.
+    fn resealed(&self, message: &Outbound) -> Result<(), StoreError>;
+    /// Sets a queued message aside: it is delivered no more, and the rest
+    /// of its mailbox is.
+    fn quarantine(&self, message_id: MessageId) -> Result<(), StoreError>;
+    /// Every message set aside, with its sealed bytes.
+    fn quarantined(&self) -> Result<Vec<Outbound>, StoreError>;
+}
+
 /// The operations the server and its operator commands need.
-pub trait MessageStore: Send + Sync {
+pub trait MessageStore: Queue + Send + Sync {
     /// Starts spooling an incoming stream; nothing is stored until it is
     /// committed with [`MessageStore::store_inbound`].
     fn begin_stream(&self) -> Result<spool::Spool, StoreError> {

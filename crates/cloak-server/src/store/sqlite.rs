@@ -12,7 +12,7 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, pa
 
 use super::room::Room;
 use super::spool::{MESSAGES_DIR, SPOOL_DIR, Spool};
-use super::{Content, Inbound, Insert, Limits, MessageStore, Outbound, StoreError};
+use super::{Content, Inbound, Insert, Limits, MessageStore, Outbound, Queue, StoreError};
 
 /// File name of the database inside the data folder.
 pub const DB_FILE: &str = "cloakroom.db";
@@ -53,13 +53,24 @@ fn take_lock(dir: &Path) -> Result<std::fs::File, StoreError> {
 }
 
 /// Bumped when the schema changes; an unknown version is refused.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// From version 1: hybrid messages are streams kept in files.
 const MIGRATE_1_TO_2: &str = "ALTER TABLE inbound ADD COLUMN path TEXT;";
 
 /// From versions 1 and 2: large queued messages are streams kept in files.
 const MIGRATE_OUTBOUND_PATH: &str = "ALTER TABLE outbound ADD COLUMN path TEXT;";
+
+/// From version 3: which at-rest seal a queued message has (1: bound to
+/// nothing, upgraded by the server at start; 2: bound to its mailbox and
+/// id), and whether it was set aside because it does not open.
+const MIGRATE_SEAL: &str = "
+ALTER TABLE outbound ADD COLUMN seal INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE outbound ADD COLUMN quarantined INTEGER NOT NULL DEFAULT 0;
+";
+
+/// The at-rest seal new queued messages have (see `at_rest::Place`).
+const SEAL_BOUND: i64 = 2;
 
 /// From version 2: the bytes in store, kept up to date by triggers in the
 /// same transaction as every insert and delete. Summing both tables for
@@ -262,9 +273,10 @@ impl SqliteStore {
             .query_row("PRAGMA user_version", [], |row| row.get(0))
             .map_err(backend)?;
         let upgrade = match version {
-            0 => format!("{SCHEMA} {USAGE}"),
-            1 => format!("{MIGRATE_1_TO_2} {MIGRATE_OUTBOUND_PATH} {USAGE}"),
-            2 => format!("{MIGRATE_OUTBOUND_PATH} {USAGE}"),
+            0 => format!("{SCHEMA} {USAGE} {MIGRATE_SEAL}"),
+            1 => format!("{MIGRATE_1_TO_2} {MIGRATE_OUTBOUND_PATH} {USAGE} {MIGRATE_SEAL}"),
+            2 => format!("{MIGRATE_OUTBOUND_PATH} {USAGE} {MIGRATE_SEAL}"),
+            3 => MIGRATE_SEAL.to_owned(),
             SCHEMA_VERSION => String::new(),
             other => {
                 return Err(StoreError::Backend(format!(
@@ -345,7 +357,7 @@ impl SqliteStore {
             .map_err(write_error)?;
         let queued: i64 = tx
             .query_row(
-                "SELECT COUNT(*) FROM outbound WHERE recipient = ?1",
+                "SELECT COUNT(*) FROM outbound WHERE recipient = ?1 AND quarantined = 0",
                 params![m.recipient.as_bytes().as_slice()],
                 |row| row.get(0),
             )
@@ -368,8 +380,8 @@ impl SqliteStore {
         self.check_room(&tx, bytes)?;
         tx.execute(
             "INSERT INTO outbound
-                 (id, recipient, recipient_name, created_at, size, bytes, envelope, path)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                 (id, recipient, recipient_name, created_at, size, bytes, envelope, path, seal)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
                 hex_id(&m.message_id),
                 m.recipient.as_bytes().as_slice(),
@@ -379,6 +391,7 @@ impl SqliteStore {
                 bytes as i64,
                 m.envelope,
                 path,
+                SEAL_BOUND,
             ],
         )
         .map_err(write_error)?;
@@ -439,9 +452,10 @@ fn create_data_dir(dir: &Path) -> Result<(), StoreError> {
         }
     }
     make_private(dir, |name| {
-        ["", "-wal", "-shm", "-journal"]
-            .iter()
-            .any(|suffix| name.to_str() == Some(&format!("{DB_FILE}{suffix}")))
+        name.to_str() == Some(LOCK_FILE)
+            || ["", "-wal", "-shm", "-journal"]
+                .iter()
+                .any(|suffix| name.to_str() == Some(&format!("{DB_FILE}{suffix}")))
     })
 }
 
@@ -662,7 +676,7 @@ impl MessageStore for SqliteStore {
             1 => {
                 let (row, envelope, path) = found.remove(0);
                 let content = match path {
-                    Some(name) => Content::Stream(self.dir.join(MESSAGES_DIR).join(name)),
+                    Some(name) => Content::Stream(self.stream_path(&name)?),
                     None => Content::Envelope(envelope),
                 };
                 row.into_inbound(content)
@@ -688,7 +702,7 @@ impl MessageStore for SqliteStore {
         let conn = self.conn();
         let total: i64 = conn
             .query_row(
-                "SELECT COUNT(*) FROM outbound WHERE recipient = ?1",
+                "SELECT COUNT(*) FROM outbound WHERE recipient = ?1 AND quarantined = 0",
                 params![recipient.as_bytes().as_slice()],
                 |row| row.get(0),
             )
@@ -696,7 +710,7 @@ impl MessageStore for SqliteStore {
         let mut stmt = conn
             .prepare(
                 "SELECT id, recipient_name, created_at, size, envelope, path FROM outbound
-                 WHERE recipient = ?1 ORDER BY seq LIMIT ?2",
+                 WHERE recipient = ?1 AND quarantined = 0 ORDER BY seq LIMIT ?2",
             )
             .map_err(backend)?;
         let rows = stmt
@@ -725,7 +739,7 @@ impl MessageStore for SqliteStore {
                     created_at: created_at as u64,
                     size: size as u64,
                     envelope,
-                    stream: path.map(|name| self.dir.join(MESSAGES_DIR).join(name)),
+                    stream: path.map(|name| self.stream_path(&name)).transpose()?,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -761,7 +775,9 @@ impl MessageStore for SqliteStore {
         // After the commit: a crash in between leaves files no row refers
         // to, which start-up sweeps away.
         for name in files {
-            let _ = std::fs::remove_file(self.dir.join(MESSAGES_DIR).join(name));
+            if let Ok(path) = self.stream_path(&name) {
+                let _ = std::fs::remove_file(path);
+            }
         }
         Ok(removed)
     }
@@ -769,7 +785,9 @@ impl MessageStore for SqliteStore {
     fn queued_counts(&self) -> Result<HashMap<Fingerprint, usize>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn
-            .prepare("SELECT recipient, COUNT(*) FROM outbound GROUP BY recipient")
+            .prepare(
+                "SELECT recipient, COUNT(*) FROM outbound WHERE quarantined = 0 GROUP BY recipient",
+            )
             .map_err(backend)?;
         let rows = stmt
             .query_map([], |row| {
@@ -781,6 +799,136 @@ impl MessageStore for SqliteStore {
             Ok((fingerprint(fp)?, count as usize))
         })
         .collect()
+    }
+}
+
+impl SqliteStore {
+    /// The file a stream row names, once the name is one the store itself
+    /// gives (hex, `.stream`): a name written into the database by someone
+    /// else must not lead outside `messages/`.
+    fn stream_path(&self, name: &str) -> Result<PathBuf, StoreError> {
+        let valid = name.strip_suffix(".stream").is_some_and(|stem| {
+            stem.len() == 32 && stem.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        });
+        if !valid {
+            return Err(StoreError::Backend(format!(
+                "the database names a stream file `{name}` that is not the store's"
+            )));
+        }
+        Ok(self.dir.join(MESSAGES_DIR).join(name))
+    }
+
+    /// Queued messages matching `filter` (an SQL condition), with
+    /// everything needed to open them.
+    fn outbound_where(&self, filter: &str) -> Result<Vec<Outbound>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT id, recipient, recipient_name, created_at, size, envelope, path
+                 FROM outbound WHERE {filter} ORDER BY seq"
+            ))
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, Vec<u8>>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, i64>(3)?,
+                    row.get::<_, i64>(4)?,
+                    row.get::<_, Vec<u8>>(5)?,
+                    row.get::<_, Option<String>>(6)?,
+                ))
+            })
+            .map_err(backend)?;
+        rows.map(|row| {
+            let (id, recipient, recipient_name, created_at, size, envelope, path) =
+                row.map_err(backend)?;
+            Ok(Outbound {
+                message_id: parse_id(&id)?,
+                recipient: fingerprint(recipient)?,
+                recipient_name,
+                created_at: created_at as u64,
+                size: size as u64,
+                envelope,
+                stream: path.map(|name| self.stream_path(&name)).transpose()?,
+            })
+        })
+        .collect()
+    }
+}
+
+#[cfg(test)]
+impl SqliteStore {
+    /// Marks every queued message as sealed the old way (for upgrade tests).
+    pub(crate) fn mark_legacy(&self) {
+        self.conn()
+            .execute("UPDATE outbound SET seal = 1", [])
+            .unwrap();
+    }
+}
+
+impl Queue for SqliteStore {
+    fn legacy_sealed(&self) -> Result<Vec<Outbound>, StoreError> {
+        self.outbound_where(&format!("seal < {SEAL_BOUND} AND quarantined = 0"))
+    }
+
+    fn resealed(&self, message: &Outbound) -> Result<(), StoreError> {
+        let (path, bytes) = match &message.stream {
+            None => (None, message.envelope.len() as u64),
+            Some(file) => {
+                let (name, len) = stream_file(file)?;
+                (Some(name), len)
+            }
+        };
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(write_error)?;
+        let old: Option<Option<String>> = tx
+            .query_row(
+                "SELECT path FROM outbound WHERE id = ?1",
+                params![hex_id(&message.message_id)],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(backend)?;
+        tx.execute(
+            "UPDATE outbound SET envelope = ?2, path = ?3, bytes = ?4, seal = ?5 WHERE id = ?1",
+            params![
+                hex_id(&message.message_id),
+                message.envelope,
+                path,
+                bytes as i64,
+                SEAL_BOUND
+            ],
+        )
+        .map_err(write_error)?;
+        tx.commit().map_err(write_error)?;
+        if let Some(Some(old)) = old
+            && Some(&old) != path.as_ref()
+            && let Ok(old) = self.stream_path(&old)
+        {
+            let _ = std::fs::remove_file(old);
+        }
+        Ok(())
+    }
+
+    fn quarantine(&self, message_id: MessageId) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(write_error)?;
+        tx.execute(
+            "UPDATE outbound SET quarantined = 1 WHERE id = ?1",
+            params![hex_id(&message_id)],
+        )
+        .map_err(write_error)?;
+        tx.commit().map_err(write_error)
+    }
+
+    fn quarantined(&self) -> Result<Vec<Outbound>, StoreError> {
+        self.outbound_where("quarantined = 1")
     }
 }
 

@@ -291,7 +291,7 @@ fn the_usage_counter_follows_inserts_duplicates_refusals_and_acks() {
 
 #[test]
 fn older_schemas_are_upgraded_with_their_usage_counted() {
-    for version in [1, 2] {
+    for version in [1, 2, 3] {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = SqliteStore::open(dir.path(), Limits::default()).unwrap();
@@ -300,11 +300,17 @@ fn older_schemas_are_upgraded_with_their_usage_counted() {
             // Take the database back to the older schema.
             let conn = store.conn();
             let mut downgrade = String::from(
-                "DROP TRIGGER inbound_added; DROP TRIGGER inbound_removed;
-                 DROP TRIGGER inbound_resized; DROP TRIGGER outbound_added;
-                 DROP TRIGGER outbound_removed; DROP TRIGGER outbound_resized;
-                 DROP TABLE usage; ALTER TABLE outbound DROP COLUMN path;",
+                "ALTER TABLE outbound DROP COLUMN seal;
+                 ALTER TABLE outbound DROP COLUMN quarantined;",
             );
+            if version < 3 {
+                downgrade.push_str(
+                    "DROP TRIGGER inbound_added; DROP TRIGGER inbound_removed;
+                     DROP TRIGGER inbound_resized; DROP TRIGGER outbound_added;
+                     DROP TRIGGER outbound_removed; DROP TRIGGER outbound_resized;
+                     DROP TABLE usage; ALTER TABLE outbound DROP COLUMN path;",
+                );
+            }
             if version == 1 {
                 downgrade.push_str("ALTER TABLE inbound DROP COLUMN path;");
             }
@@ -317,6 +323,12 @@ fn older_schemas_are_upgraded_with_their_usage_counted() {
         store.store_inbound(&inbound(1, 2, 2, 5)).unwrap();
         assert_eq!(usage_and_sum(&store).0, 135, "from version {version}");
         assert_eq!(store.inbox().unwrap().len(), 2);
+        // What older versions queued is there, to be re-sealed by the server.
+        assert_eq!(
+            store.legacy_sealed().unwrap().len(),
+            1,
+            "from version {version}"
+        );
     }
 }
 
