@@ -86,6 +86,26 @@ fn kill_9_mid_send_stores_nothing_and_gives_no_receipt() {
 }
 
 #[test]
+fn another_text_under_a_stored_id_is_refused_not_receipted() {
+    // Each attempt draws a new receipt key, so the text itself tells a
+    // retry from another message; once, any text under a stored id got a
+    // receipt while the first text stayed stored.
+    let keys = Keys::new(2048);
+    let server = Server::start(keys.path(), &[]);
+    let lib = LibClient::new(keys.path());
+    let id = MessageId([0x6f; 16]);
+    assert!(lib.send(server.addr, b"pay 10 coins", id), "first attempt");
+    assert!(lib.send(server.addr, b"pay 10 coins", id), "a true retry");
+    assert!(!lib.send(server.addr, b"pay 99 coins", id), "another text");
+    server.wait_stdout("another message from this sender is already stored");
+    let read = ok_stdout(&server.operator(keys.path(), &["read", &id.to_string()]));
+    assert!(
+        read.contains("pay 10 coins") && !read.contains("99"),
+        "{read}"
+    );
+}
+
+#[test]
 fn retried_send_is_stored_once_and_replay_stores_nothing() {
     let keys = Keys::new(2048);
     let server = Server::start(keys.path(), &[]);

@@ -132,6 +132,7 @@ async fn receive_into(
     };
     // The receipt key and the start of the text, for the report.
     let mut start = Zeroizing::new(Vec::with_capacity(RECEIPT_KEY_LEN + PREVIEW_LEN));
+    let mut text = crate::store::text_digest();
     let end = loop {
         let payload = match conn.read_frame().await {
             Ok(Some(payload)) => payload,
@@ -168,7 +169,11 @@ async fn receive_into(
         // The chunk's length and tag are checked (by decrypting it) before
         // a byte of it is kept.
         let step = (|| {
+            let seen = opener.len();
             let plaintext = opener.chunk(data).map_err(|_| None)?;
+            // The text's digest skips the receipt key, which comes first.
+            let skip = (RECEIPT_KEY_LEN as u64).saturating_sub(seen) as usize;
+            text.update(&plaintext[skip.min(plaintext.len())..]);
             let wanted = (RECEIPT_KEY_LEN + PREVIEW_LEN).saturating_sub(start.len());
             start.extend_from_slice(&plaintext[..wanted.min(plaintext.len())]);
             incoming.push(&state.store, data).map_err(Some)
@@ -230,6 +235,7 @@ async fn receive_into(
             received_at: now(),
             mode: Mode::Hybrid,
             size,
+            text_digest: Some(text.finalize().into()),
             content,
         };
         store_and_receipt(

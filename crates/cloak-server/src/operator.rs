@@ -360,6 +360,7 @@ mod tests {
                 received_at: 1_800_000_000,
                 mode,
                 size: 1234,
+                text_digest: Some([id; 32]),
                 content: Content::Envelope(vec![0; 8]),
             };
             store.store_inbound(&message).unwrap();

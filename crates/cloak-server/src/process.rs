@@ -85,6 +85,12 @@ pub(crate) fn send(
         received_at: now(),
         mode: opened.mode,
         size: message.len() as u64,
+        text_digest: Some(
+            crate::store::text_digest()
+                .update(message)
+                .finalize()
+                .into(),
+        ),
         content: Content::Envelope(envelope.to_vec()),
     };
     let receipt = store_and_receipt(
@@ -210,6 +216,21 @@ pub(crate) fn store_and_receipt(
             "Already stored as {} (the client retried): kept once.",
             record.message_id
         )),
+        Ok(Insert::Conflict) => {
+            report.failed(
+                INTEGRITY_FAILED,
+                format!(
+                    "another message from this sender is already stored as {}; nothing stored",
+                    record.message_id
+                ),
+            );
+            // The sender is authenticated: it may know why. No receipt: a
+            // receipt would claim this text was kept.
+            return error(
+                ErrorCode::Rejected,
+                "another message was already received under this message id; nothing stored",
+            );
+        }
         Err(e) => {
             error!("could not store message {}: {e}", record.message_id);
             report.line(format!("Not stored: {e}. No receipt sent."));

@@ -33,8 +33,18 @@ pub struct Inbound {
     pub mode: Mode,
     /// Length of the message text in bytes.
     pub size: u64,
+    /// Digest of the text alone (see [`text_digest`]): a retry of the same
+    /// text is the same message, another text under the same id is not.
+    /// Not loaded in listings.
+    pub text_digest: Option<[u8; 32]>,
     /// The message as received, sealed to the server's key.
     pub content: Content,
+}
+
+/// The digest that tells a retry from another message under the same id:
+/// of the text alone, since each attempt draws a new receipt key before it.
+pub fn text_digest() -> blake3::Hasher {
+    blake3::Hasher::new_derive_key("CloakRoom 2026-11-28 stored text v1")
 }
 
 /// Where a received message's sealed bytes are.
@@ -74,8 +84,11 @@ pub struct Outbound {
 pub enum Insert {
     /// Written and committed.
     Stored,
-    /// Already there (a retry with the same id): nothing written.
+    /// Already there (a retry with the same id and text): nothing written.
     Duplicate,
+    /// Another text is stored under this sender and id: nothing written,
+    /// and the sender is told, not receipted.
+    Conflict,
 }
 
 /// Limits the store enforces, with a clear error when reached.

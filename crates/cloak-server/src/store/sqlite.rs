@@ -64,9 +64,13 @@ const MIGRATE_OUTBOUND_PATH: &str = "ALTER TABLE outbound ADD COLUMN path TEXT;"
 /// From version 3: which at-rest seal a queued message has (1: bound to
 /// nothing, upgraded by the server at start; 2: bound to its mailbox and
 /// id), and whether it was set aside because it does not open.
+/// And the digest of each received message's text, to tell a retry from
+/// another message under the same id (NULL for older rows: those are taken
+/// as retries, as before).
 const MIGRATE_SEAL: &str = "
 ALTER TABLE outbound ADD COLUMN seal INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE outbound ADD COLUMN quarantined INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE inbound ADD COLUMN text_digest BLOB;
 ";
 
 /// The at-rest seal new queued messages have (see `at_rest::Place`).
@@ -126,7 +130,7 @@ CREATE INDEX IF NOT EXISTS outbound_recipient ON outbound (recipient, seq);
 ";
 
 /// The columns every inbound query selects first, in [`InboundRow`]'s order.
-const INBOUND_COLUMNS: &str = "sender, id, sender_name, received_at, mode, size";
+const INBOUND_COLUMNS: &str = "sender, id, sender_name, received_at, mode, size, text_digest";
 
 /// An inbound row's metadata as stored, before it is checked.
 struct InboundRow {
@@ -136,6 +140,7 @@ struct InboundRow {
     received_at: i64,
     mode: String,
     size: i64,
+    text_digest: Option<Vec<u8>>,
 }
 
 impl InboundRow {
@@ -147,6 +152,7 @@ impl InboundRow {
             received_at: row.get(3)?,
             mode: row.get(4)?,
             size: row.get(5)?,
+            text_digest: row.get(6)?,
         })
     }
 
@@ -158,6 +164,8 @@ impl InboundRow {
             received_at: self.received_at as u64,
             mode: mode(&self.mode)?,
             size: self.size as u64,
+            // NULL in rows from before digests were kept.
+            text_digest: self.text_digest.and_then(|d| d.try_into().ok()),
             content,
         })
     }
@@ -574,23 +582,27 @@ impl SqliteStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(write_error)?;
-        let exists = tx
+        let stored: Option<Option<Vec<u8>>> = tx
             .query_row(
-                "SELECT 1 FROM inbound WHERE sender = ?1 AND id = ?2",
+                "SELECT text_digest FROM inbound WHERE sender = ?1 AND id = ?2",
                 params![m.sender.as_bytes().as_slice(), hex_id(&m.message_id)],
-                |_| Ok(()),
+                |row| row.get(0),
             )
             .optional()
-            .map_err(backend)?
-            .is_some();
-        if exists {
-            return Ok(Insert::Duplicate);
+            .map_err(backend)?;
+        match stored {
+            None => {}
+            Some(Some(digest)) if m.text_digest.is_some_and(|d| digest != d) => {
+                return Ok(Insert::Conflict);
+            }
+            Some(_) => return Ok(Insert::Duplicate),
         }
         // A stream's bytes are already on disk: count them as if not yet.
         self.check_room(&tx, bytes)?;
         tx.execute(
-            "INSERT INTO inbound (sender, id, sender_name, received_at, mode, size, bytes, envelope, path)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            "INSERT INTO inbound
+                 (sender, id, sender_name, received_at, mode, size, bytes, envelope, path, text_digest)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 m.sender.as_bytes().as_slice(),
                 hex_id(&m.message_id),
@@ -601,6 +613,7 @@ impl SqliteStore {
                 bytes as i64,
                 envelope,
                 path,
+                m.text_digest.as_ref().map(|d| d.as_slice()),
             ],
         )
         .map_err(write_error)?;
@@ -630,7 +643,9 @@ impl MessageStore for SqliteStore {
         };
         let result = self.insert_inbound(m, envelope, path.as_deref(), bytes);
         // A stream file the database did not take is removed again.
-        if let (Content::Stream(file), Ok(Insert::Duplicate) | Err(_)) = (&m.content, &result) {
+        if let (Content::Stream(file), Ok(Insert::Duplicate | Insert::Conflict) | Err(_)) =
+            (&m.content, &result)
+        {
             let _ = std::fs::remove_file(file);
         }
         result
@@ -664,8 +679,8 @@ impl MessageStore for SqliteStore {
             .query_map(params![wanted, wanted.len() as i64], |row| {
                 Ok((
                     InboundRow::read(row)?,
-                    row.get::<_, Vec<u8>>(6)?,
-                    row.get::<_, Option<String>>(7)?,
+                    row.get::<_, Vec<u8>>(7)?,
+                    row.get::<_, Option<String>>(8)?,
                 ))
             })
             .map_err(backend)?

@@ -10,6 +10,7 @@ fn inbound(sender: u8, id: u8, at: u64, bytes: usize) -> Inbound {
         received_at: at,
         mode: Mode::Hybrid,
         size: 5,
+        text_digest: Some([id; 32]),
         content: Content::Envelope(vec![0xee; bytes]),
     }
 }
@@ -301,7 +302,8 @@ fn older_schemas_are_upgraded_with_their_usage_counted() {
             let conn = store.conn();
             let mut downgrade = String::from(
                 "ALTER TABLE outbound DROP COLUMN seal;
-                 ALTER TABLE outbound DROP COLUMN quarantined;",
+                 ALTER TABLE outbound DROP COLUMN quarantined;
+                 ALTER TABLE inbound DROP COLUMN text_digest;",
             );
             if version < 3 {
                 downgrade.push_str(
@@ -374,6 +376,27 @@ fn queued_stream_files_survive_restarts_and_go_with_their_acknowledgement() {
     message.stream = Some(refused.clone());
     assert!(store.enqueue(&message).is_err());
     assert!(!refused.exists());
+}
+
+#[test]
+fn a_retry_is_a_duplicate_and_another_text_a_conflict() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path(), Limits::default()).unwrap();
+    let first = inbound(1, 1, 1, 10);
+    assert_eq!(store.store_inbound(&first).unwrap(), Insert::Stored);
+    assert_eq!(store.store_inbound(&first).unwrap(), Insert::Duplicate);
+    let mut other = first.clone();
+    other.text_digest = Some([0xaa; 32]);
+    other.content = Content::Envelope(vec![0xbb; 10]);
+    assert_eq!(store.store_inbound(&other).unwrap(), Insert::Conflict);
+    let kept = store.find_inbound(&first.message_id.to_string()).unwrap();
+    assert_eq!(kept.content, first.content, "the first text stays");
+    // A row from before digests were kept: taken as a retry, as then.
+    store
+        .conn()
+        .execute("UPDATE inbound SET text_digest = NULL", [])
+        .unwrap();
+    assert_eq!(store.store_inbound(&other).unwrap(), Insert::Duplicate);
 }
 
 #[test]
