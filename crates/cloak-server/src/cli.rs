@@ -43,6 +43,14 @@ pub struct Cli {
     /// Most messages queued for one client.
     #[arg(long, global = true, default_value_t = DEFAULT_MAX_MAILBOX)]
     max_mailbox: usize,
+    /// Most of the store, in percent, one sender's received messages may
+    /// take (default: all of it).
+    #[arg(long, global = true, value_parser = clap::value_parser!(u8).range(1..=100))]
+    max_sender_share: Option<u8>,
+    /// Delete received messages older than this (e.g. `30d`, `12h`);
+    /// checked at start and then every minute (default: keep them).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    expire_after: Option<Duration>,
     /// Accept only this mode (default: both).
     #[arg(long, global = true, value_parser = parse_mode)]
     mode: Option<Mode>,
@@ -103,6 +111,13 @@ enum Operator {
     /// List authorized clients with fingerprints and queued messages, and
     /// the messages set aside because they do not open.
     Clients,
+    /// Delete received or queued messages (whole ids, as `inbox` and
+    /// `clients` show them), beside a running server.
+    Delete {
+        /// The ids.
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
     /// Write a queued message's sealed bytes, as stored, to a file: for a
     /// message set aside (see `clients`), to examine or keep.
     Export {
@@ -130,6 +145,7 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
     let limits = Limits {
         max_bytes: cli.max_store_bytes,
         max_mailbox: cli.max_mailbox.max(1),
+        sender_share: cli.max_sender_share,
     };
     // The server holds the data folder; operator commands open it beside
     // a running server and never sweep (see `SqliteStore::open`).
@@ -152,6 +168,7 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             config.io_timeout = Duration::from_secs(cli.io_timeout.max(1));
             config.deadline = Duration::from_secs(cli.deadline.max(1));
             config.max_connections = cli.max_connections.max(1);
+            config.expire_after = cli.expire_after;
             return serve(&keys, config, || open_store(true));
         }
     };
@@ -176,6 +193,7 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
         }
         Operator::Clients => operator::clients(&store, &Authorized::load(&keys)?)?,
         Operator::Export { id, out } => operator::export(&store, &id, &out)?,
+        Operator::Delete { ids } => operator::delete(&store, &ids)?,
     };
     print!("{output}");
     Ok(())

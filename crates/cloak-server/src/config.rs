@@ -50,6 +50,8 @@ pub struct ServerConfig {
     /// Bytes the server holds at most, over all connections, for requests
     /// not yet authenticated (see `budget`).
     pub preauth_memory: usize,
+    /// Received messages older than this are deleted; kept when `None`.
+    pub expire_after: Option<Duration>,
 }
 
 impl ServerConfig {
@@ -63,6 +65,7 @@ impl ServerConfig {
             io_timeout: DEFAULT_IO_TIMEOUT,
             deadline: DEFAULT_DEADLINE,
             preauth_memory: crate::budget::DEFAULT_PREAUTH_MEMORY,
+            expire_after: None,
         }
     }
 

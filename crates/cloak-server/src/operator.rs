@@ -301,6 +301,42 @@ pub fn clients(store: &dyn MessageStore, authorized: &Authorized) -> anyhow::Res
     Ok(out)
 }
 
+/// Deletes received or queued messages by whole id.
+pub fn delete(store: &dyn MessageStore, ids: &[String]) -> anyhow::Result<String> {
+    let parsed = ids
+        .iter()
+        .map(|id| {
+            let bytes: Option<Vec<u8>> = (id.len() == 32)
+                .then(|| {
+                    (0..32)
+                        .step_by(2)
+                        .map(|i| u8::from_str_radix(id.get(i..i + 2)?, 16).ok())
+                        .collect()
+                })
+                .flatten();
+            bytes
+                .and_then(|b| b.try_into().ok())
+                .map(cloak_core::MessageId)
+                .ok_or_else(|| anyhow!("`{id}` is not a whole message id (32 hex digits)"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let deleted = store.delete(&parsed)?;
+    let missing: Vec<String> = parsed
+        .iter()
+        .filter(|id| !deleted.contains(id))
+        .map(|id| id.to_string())
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "no message {} (deleted {} of {})",
+            missing.join(", "),
+            parsed.len() - missing.len(),
+            parsed.len()
+        );
+    }
+    Ok(parsed.iter().map(|id| format!("Deleted {id}.\n")).collect())
+}
+
 /// Writes a queued message's sealed bytes, as stored, to `out`.
 pub fn export(store: &dyn MessageStore, id: &str, out: &Path) -> anyhow::Result<String> {
     let wanted = id.to_ascii_lowercase();

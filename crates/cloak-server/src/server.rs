@@ -55,6 +55,9 @@ pub async fn run(
         refusals: RefusalLog::default(),
         config,
     });
+    if let Some(age) = shared.config.expire_after {
+        tokio::spawn(expire(Arc::clone(&shared.store), age));
+    }
     let connections = PeerConnections::default();
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);
@@ -166,6 +169,26 @@ impl Drop for Counted {
             if *held == 0 {
                 counts.remove(&self.key);
             }
+        }
+    }
+}
+
+/// How often received messages are checked for expiry.
+const EXPIRY_EVERY: Duration = Duration::from_secs(60);
+
+/// Deletes received messages older than `age`, now and then every
+/// [`EXPIRY_EVERY`] (or `age`, if shorter), for as long as the server runs.
+async fn expire(store: Arc<dyn MessageStore>, age: Duration) {
+    let mut ticks = tokio::time::interval(age.clamp(Duration::from_secs(1), EXPIRY_EVERY));
+    loop {
+        ticks.tick().await;
+        let before = crate::process::now().saturating_sub(age.as_secs());
+        let store = Arc::clone(&store);
+        match tokio::task::spawn_blocking(move || store.expire(before)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => info!("expired {n} received message(s) older than {age:?}"),
+            Ok(Err(e)) => error!("expiring old messages: {e}"),
+            Err(e) => error!("expiring old messages: {e}"),
         }
     }
 }

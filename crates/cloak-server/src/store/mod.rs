@@ -98,6 +98,10 @@ pub struct Limits {
     pub max_bytes: u64,
     /// Messages queued for one client.
     pub max_mailbox: usize,
+    /// The part of `max_bytes`, in percent, that one sender's received
+    /// messages may take, so that one client cannot fill the store for
+    /// everyone; all of it when `None`.
+    pub sender_share: Option<u8>,
 }
 
 /// Default total size: generous for a message server, far from filling a
@@ -113,6 +117,7 @@ impl Default for Limits {
         Limits {
             max_bytes: DEFAULT_MAX_BYTES,
             max_mailbox: DEFAULT_MAX_MAILBOX,
+            sender_share: None,
         }
     }
 }
@@ -173,6 +178,12 @@ pub trait Queue {
     fn quarantine(&self, message_id: MessageId) -> Result<(), StoreError>;
     /// Every message set aside, with its sealed bytes.
     fn quarantined(&self) -> Result<Vec<Outbound>, StoreError>;
+    /// Deletes the received or queued messages with these ids (whole ids,
+    /// for a deletion); returns the ids found and deleted.
+    fn delete(&self, ids: &[MessageId]) -> Result<Vec<MessageId>, StoreError>;
+    /// Deletes received messages that arrived before `before` (seconds
+    /// since the Unix epoch); returns how many.
+    fn expire(&self, before: u64) -> Result<usize, StoreError>;
 }
 
 /// The operations the server and its operator commands need.

@@ -422,6 +422,67 @@ impl SqliteStore {
     fn check_room(&self, tx: &rusqlite::Transaction<'_>, adding: u64) -> Result<(), StoreError> {
         self.room.check(self.used(tx)?, adding)
     }
+
+    /// Whether `sender`'s received messages stay within their share of the
+    /// store with `adding` more bytes.
+    fn check_sender_share(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        sender: &Fingerprint,
+        adding: u64,
+    ) -> Result<(), StoreError> {
+        let Some(share) = self.limits.sender_share else {
+            return Ok(());
+        };
+        let max = self.limits.max_bytes / 100 * u64::from(share);
+        let used: i64 = tx
+            .query_row(
+                "SELECT COALESCE(SUM(bytes), 0) FROM inbound WHERE sender = ?1",
+                params![sender.as_bytes().as_slice()],
+                |row| row.get(0),
+            )
+            .map_err(backend)?;
+        let used = used.max(0) as u64;
+        if used + adding > max {
+            return Err(StoreError::Full { used, max });
+        }
+        Ok(())
+    }
+
+    /// Deletes the rows `condition` selects from `table` in one immediate
+    /// transaction, then their stream files (a crash in between leaves
+    /// files no row refers to, which the server's start-up sweep removes).
+    fn delete_where(
+        &self,
+        table: &str,
+        condition: &str,
+        values: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(write_error)?;
+        let rows: Vec<(String, Option<String>)> = {
+            let mut stmt = tx
+                .prepare(&format!("SELECT id, path FROM {table} WHERE {condition}"))
+                .map_err(backend)?;
+            stmt.query_map(values, |row| Ok((row.get(0)?, row.get(1)?)))
+                .map_err(backend)?
+                .collect::<Result<_, _>>()
+                .map_err(backend)?
+        };
+        tx.execute(&format!("DELETE FROM {table} WHERE {condition}"), values)
+            .map_err(write_error)?;
+        tx.commit().map_err(write_error)?;
+        let mut ids = Vec::with_capacity(rows.len());
+        for (id, path) in rows {
+            if let Some(path) = path.and_then(|name| self.stream_path(&name).ok()) {
+                let _ = std::fs::remove_file(path);
+            }
+            ids.push(id);
+        }
+        Ok(ids)
+    }
 }
 
 /// Creates the data folder `dir` (mode 0700) if needed, and makes it and
@@ -598,6 +659,7 @@ impl SqliteStore {
             Some(_) => return Ok(Insert::Duplicate),
         }
         // A stream's bytes are already on disk: count them as if not yet.
+        self.check_sender_share(&tx, &m.sender, bytes)?;
         self.check_room(&tx, bytes)?;
         tx.execute(
             "INSERT INTO inbound
@@ -944,6 +1006,26 @@ impl Queue for SqliteStore {
 
     fn quarantined(&self) -> Result<Vec<Outbound>, StoreError> {
         self.outbound_where("quarantined = 1")
+    }
+
+    fn delete(&self, ids: &[MessageId]) -> Result<Vec<MessageId>, StoreError> {
+        let mut deleted = Vec::new();
+        for id in ids {
+            let hex = hex_id(id);
+            for table in ["inbound", "outbound"] {
+                for found in self.delete_where(table, "id = ?1", &[&hex])? {
+                    deleted.push(parse_id(&found)?);
+                }
+            }
+        }
+        Ok(deleted)
+    }
+
+    fn expire(&self, before: u64) -> Result<usize, StoreError> {
+        let before = before.min(i64::MAX as u64) as i64;
+        Ok(self
+            .delete_where("inbound", "received_at < ?1", &[&before])?
+            .len())
     }
 }
 
