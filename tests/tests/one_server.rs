@@ -114,3 +114,73 @@ fn operator_commands_beside_a_receiving_server_lose_nothing() {
     }
     assert!(server.is_running());
 }
+
+#[test]
+fn kill_9_of_the_server_during_operator_commands_loses_nothing_receipted() {
+    let keys = Keys::new(2048);
+    let data = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let mut server = Server::start_with_data(keys.path(), data.path(), &[]);
+    let mut receipted = Vec::new();
+    for (n, len) in [(1, 50), (2, 2_000_000)] {
+        let text = pattern(len, n);
+        let file = work.path().join(format!("in{n}"));
+        std::fs::write(&file, &text).unwrap();
+        let out = client(
+            keys.path(),
+            server.addr,
+            &["send_msg", "--file", file.to_str().unwrap()],
+        );
+        receipted.push((delivered_id(&ok(&out)), text));
+    }
+    let big = work.path().join("post.bin");
+    std::fs::write(&big, pattern(30_000_000, 9)).unwrap();
+    let read_id = receipted[0].0.clone();
+    let commands: [&[&str]; 4] = [
+        &["inbox"],
+        &["clients"],
+        &["read", &read_id],
+        &["post", "--to", "client", "-"],
+    ];
+    for args in commands {
+        let running = Command::new(bin("cloak-server"))
+            .arg("--keys")
+            .arg(keys.path())
+            .arg("--data")
+            .arg(data.path())
+            .args(args)
+            .stdin(std::fs::File::open(&big).unwrap())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        thread::sleep(std::time::Duration::from_millis(20));
+        server.kill9();
+        // The command does not need the server; it finishes either way.
+        ok(&running.wait_with_output().unwrap());
+        server = Server::start_with_data(keys.path(), data.path(), &[]);
+    }
+    let operator = |args: &[&str]| {
+        Command::new(bin("cloak-server"))
+            .arg("--keys")
+            .arg(keys.path())
+            .arg("--data")
+            .arg(data.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for (id, text) in receipted {
+        let copy = work.path().join(format!("{id}.out"));
+        ok(&operator(&["read", &id, "--out", copy.to_str().unwrap()]));
+        assert!(std::fs::read(&copy).unwrap() == text, "{id} changed");
+    }
+    // The post finished beside the killed server and is delivered whole.
+    let got = work.path().join("got.bin");
+    ok(&client(
+        keys.path(),
+        server.addr,
+        &["recv_msg", "--out", got.to_str().unwrap()],
+    ));
+    assert!(std::fs::read(&got).unwrap() == std::fs::read(&big).unwrap());
+}
