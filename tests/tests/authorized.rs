@@ -70,6 +70,14 @@ fn removing_a_key_file_revokes_and_adding_it_authorizes_without_a_restart() {
     assert!(!stdout.contains("kept for bob"), "{stdout}");
     // Other clients are not affected.
     assert!(sends(&keys, &server, "client is still here"));
+    // What waits for the revoked key is still listed.
+    let listed = texts(&server.operator(keys.path(), &["clients"])).0;
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("(revoked)") && l.trim_end().ends_with(" 1")),
+        "{listed}"
+    );
 
     // The same key authorized again gets what was queued for it.
     authorize_bob(&keys, &bob);

@@ -360,18 +360,31 @@ pub fn export(store: &dyn MessageStore, id: &str, out: &Path) -> anyhow::Result<
 }
 
 fn authorized_clients(store: &dyn MessageStore, authorized: &Authorized) -> anyhow::Result<String> {
-    let counts = store.queued_counts()?;
-    if authorized.is_empty() {
-        return Ok("No authorized clients.\n".into());
-    }
-    let mut out = format!("{:<16}  {:<51}  {:>6}\n", "NAME", "FINGERPRINT", "QUEUED");
+    let mut counts = store.queued_counts()?;
+    let mut out = if authorized.is_empty() {
+        "No authorized clients.\n".to_owned()
+    } else {
+        format!("{:<16}  {:<51}  {:>6}\n", "NAME", "FINGERPRINT", "QUEUED")
+    };
     for client in authorized.clients() {
         let fingerprint = client.key.fingerprint();
         out.push_str(&format!(
             "{:<16}  {:<51}  {:>6}\n",
             client.name,
             fingerprint.to_string(),
-            counts.get(&fingerprint).copied().unwrap_or(0)
+            counts.remove(&fingerprint).unwrap_or(0)
+        ));
+    }
+    // Messages for keys no longer authorized stay queued (delivered again
+    // if the key comes back): listed, so they are not forgotten.
+    let mut revoked: Vec<_> = counts.into_iter().collect();
+    revoked.sort_by_key(|(fingerprint, _)| fingerprint.to_string());
+    for (fingerprint, queued) in revoked {
+        out.push_str(&format!(
+            "{:<16}  {:<51}  {:>6}\n",
+            "(revoked)",
+            fingerprint.to_string(),
+            queued
         ));
     }
     Ok(out)
