@@ -77,40 +77,33 @@ struct KeyTemplate {
 }
 
 fn template(bits: usize) -> &'static Path {
-    static T2048: OnceLock<KeyTemplate> = OnceLock::new();
-    static T3072: OnceLock<KeyTemplate> = OnceLock::new();
+    static CELLS: [OnceLock<KeyTemplate>; 2] = [OnceLock::new(), OnceLock::new()];
+    cached(&CELLS, bits, &[Role::Server, Role::Client])
+}
+
+/// A second client's key pair, saved once per test binary.
+fn other_client_template(bits: usize) -> &'static Path {
+    static CELLS: [OnceLock<KeyTemplate>; 2] = [OnceLock::new(), OnceLock::new()];
+    cached(&CELLS, bits, &[Role::Client])
+}
+
+/// Key pairs for `roles`, made once per size (2048 or 3072 bits) in `cells`.
+fn cached(
+    cells: &'static [OnceLock<KeyTemplate>; 2],
+    bits: usize,
+    roles: &[Role],
+) -> &'static Path {
     let cell = match bits {
-        2048 => &T2048,
-        3072 => &T3072,
+        2048 => &cells[0],
+        3072 => &cells[1],
         _ => panic!("test keys are 2048 or 3072 bits"),
     };
     cell.get_or_init(|| {
         let dir = tempfile::tempdir().expect("tempdir");
         let keys = KeyDir::new(dir.path());
-        keys.generate(Role::Server, bits, false)
-            .expect("server key");
-        keys.generate(Role::Client, bits, false)
-            .expect("client key");
-        KeyTemplate { dir }
-    })
-    .dir
-    .path()
-}
-
-/// A second client's key pair, saved once per test binary.
-fn other_client_template(bits: usize) -> &'static Path {
-    static O2048: OnceLock<KeyTemplate> = OnceLock::new();
-    static O3072: OnceLock<KeyTemplate> = OnceLock::new();
-    let cell = match bits {
-        2048 => &O2048,
-        3072 => &O3072,
-        _ => panic!("test keys are 2048 or 3072 bits"),
-    };
-    cell.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("tempdir");
-        KeyDir::new(dir.path())
-            .generate(Role::Client, bits, false)
-            .expect("client key");
+        for role in roles {
+            keys.generate(*role, bits, false).expect("test key");
+        }
         KeyTemplate { dir }
     })
     .dir
@@ -455,15 +448,41 @@ pub fn server_refuses_to_start(keys: &Path, args: &[&str]) -> String {
 
 /// Runs a `cloak-server` operator command on `keys` and `data`.
 pub fn operator(keys: &Path, data: &Path, args: &[&str]) -> Output {
-    Command::new(bin("cloak-server"))
+    operator_command(keys, data, args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run cloak-server")
+}
+
+/// An operator command on `data`, to run as the test needs (with a file
+/// on stdin, or in the background).
+pub fn operator_command(keys: &Path, data: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(bin("cloak-server"));
+    command
         .arg("--keys")
         .arg(keys)
         .arg("--data")
         .arg(data)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run cloak-server")
+        .args(args);
+    command
+}
+
+/// The stdout of a command that must have succeeded (else its output is
+/// the failure message).
+pub fn ok_stdout(out: &Output) -> String {
+    let (stdout, stderr) = texts(out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    stdout
+}
+
+/// The message id `send_msg` reported (`... id 5e3a...`).
+pub fn delivered_id(stdout: &str) -> String {
+    stdout
+        .split("id ")
+        .nth(1)
+        .and_then(|rest| rest.get(..32))
+        .unwrap_or_else(|| panic!("no id in {stdout:?}"))
+        .to_owned()
 }
 
 /// A connection to `to` from the local address `source` (127.0.0.2, say),

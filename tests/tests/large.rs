@@ -4,13 +4,7 @@
 
 use cloak_core::limits::STREAM_CHUNK_LEN;
 use cloak_core::session::{ErrorCode, ServerMessage};
-use cloak_tests::{Keys, LibClient, Server, client, texts};
-
-fn ok_stdout(out: &std::process::Output) -> String {
-    let (stdout, stderr) = texts(out);
-    assert!(out.status.success(), "{stdout}{stderr}");
-    stdout
-}
+use cloak_tests::{Keys, LibClient, Server, client, ok_stdout, operator_command, texts};
 
 fn pattern(len: usize) -> Vec<u8> {
     let mut state = 0x2545_f491_u32;
@@ -83,12 +77,7 @@ fn a_large_file_streams_through_and_reads_back_identical() {
 
 /// Posts what `input` holds to `client` with `cloak-server post -`.
 fn post_file(keys: &Keys, server: &Server, input: &std::path::Path) -> String {
-    let posted = std::process::Command::new(cloak_tests::bin("cloak-server"))
-        .arg("--keys")
-        .arg(keys.path())
-        .arg("--data")
-        .arg(&server.data)
-        .args(["post", "--to", "client", "-"])
+    let posted = operator_command(keys.path(), &server.data, &["post", "--to", "client", "-"])
         .stdin(std::fs::File::open(input).unwrap())
         .output()
         .unwrap();

@@ -2,18 +2,13 @@
 //! allows and leaves the rest for the next fetch, and a message one mode
 //! cannot carry does not stop the ones before it.
 
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 
-use cloak_tests::{Keys, Server, bin, client, texts};
+use cloak_tests::{Keys, Server, client, ok_stdout, operator_command, texts};
 
 /// Queues `text` for `client` through the operator command, from stdin.
 fn post(keys: &Keys, server: &Server, text: &[u8]) {
-    let mut posting = Command::new(bin("cloak-server"))
-        .arg("--keys")
-        .arg(keys.path())
-        .arg("--data")
-        .arg(&server.data)
-        .args(["post", "--to", "client", "-"])
+    let mut posting = operator_command(keys.path(), &server.data, &["post", "--to", "client", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -24,12 +19,6 @@ fn post(keys: &Keys, server: &Server, text: &[u8]) {
     drop(stdin);
     let posted = posting.wait_with_output().unwrap();
     assert!(posted.status.success(), "{}", texts(&posted).1);
-}
-
-fn ok(out: &Output) -> String {
-    let (stdout, stderr) = texts(out);
-    assert!(out.status.success(), "{stdout}{stderr}");
-    stdout
 }
 
 /// Text of `len` bytes, marked with `n` at its start so each is told apart.
@@ -50,7 +39,7 @@ fn seventeen_messages_of_a_megabyte_drain_over_several_fetches() {
     }
     let mut seen = Vec::new();
     for _ in 0..17 {
-        let out = ok(&client(keys.path(), server.addr, &["recv_msg"]));
+        let out = ok_stdout(&client(keys.path(), server.addr, &["recv_msg"]));
         if out.contains("This is a message from the server!") {
             break;
         }
@@ -70,7 +59,7 @@ fn a_message_too_large_for_asymmetric_mode_does_not_stop_those_before_it() {
     post(&keys, &server, &text(1, 100));
     post(&keys, &server, &text(2, 100_000));
     let asymmetric = ["--mode", "asymmetric", "recv_msg"];
-    let first = ok(&client(keys.path(), server.addr, &asymmetric));
+    let first = ok_stdout(&client(keys.path(), server.addr, &asymmetric));
     assert!(first.contains("message 01 "), "{first}");
     // Alone at the head of the mailbox, the large one gets a clear answer,
     // and hybrid mode takes it.
@@ -81,6 +70,6 @@ fn a_message_too_large_for_asymmetric_mode_does_not_stop_those_before_it() {
         "{}",
         texts(&refused).1
     );
-    let second = ok(&client(keys.path(), server.addr, &["recv_msg"]));
+    let second = ok_stdout(&client(keys.path(), server.addr, &["recv_msg"]));
     assert!(second.contains("message 02 "), "{second}");
 }

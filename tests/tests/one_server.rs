@@ -7,22 +7,9 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 
-use cloak_tests::{Keys, Server, bin, client, texts};
-
-fn ok(out: &std::process::Output) -> String {
-    let (stdout, stderr) = texts(out);
-    assert!(out.status.success(), "{stdout}{stderr}");
-    stdout
-}
-
-fn delivered_id(stdout: &str) -> String {
-    stdout
-        .split("id ")
-        .nth(1)
-        .and_then(|rest| rest.get(..32))
-        .unwrap_or_else(|| panic!("no id in {stdout:?}"))
-        .to_owned()
-}
+use cloak_tests::{
+    Keys, Server, bin, client, delivered_id, ok_stdout, operator, operator_command, texts,
+};
 
 #[test]
 fn a_second_server_on_the_same_data_folder_is_refused_naming_the_first() {
@@ -50,7 +37,7 @@ fn a_second_server_on_the_same_data_folder_is_refused_naming_the_first() {
         first.addr,
         &["send_msg", "the first serves on"],
     );
-    ok(&out);
+    ok_stdout(&out);
 }
 
 /// Bytes that differ at every position, so any damage shows.
@@ -66,24 +53,15 @@ fn operator_commands_beside_a_receiving_server_lose_nothing() {
     let mut server = Server::start(keys.path(), &[]);
     let work = tempfile::tempdir().unwrap();
     let busy = AtomicBool::new(true);
-    let operator = |args: &[&str]| {
-        Command::new(bin("cloak-server"))
-            .arg("--keys")
-            .arg(keys.path())
-            .arg("--data")
-            .arg(&server.data)
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let operator = |args: &[&str]| operator(keys.path(), &server.data, args);
     let sent: Vec<(String, Vec<u8>)> = thread::scope(|scope| {
         // Every operator command, over and over, while messages arrive.
         let looping = scope.spawn(|| {
             let mut runs = 0;
             while busy.load(Ordering::SeqCst) {
-                ok(&operator(&["inbox"]));
-                ok(&operator(&["clients"]));
-                ok(&operator(&["post", "--to", "client", "queued beside"]));
+                ok_stdout(&operator(&["inbox"]));
+                ok_stdout(&operator(&["clients"]));
+                ok_stdout(&operator(&["post", "--to", "client", "queued beside"]));
                 runs += 1;
             }
             runs
@@ -98,7 +76,7 @@ fn operator_commands_beside_a_receiving_server_lose_nothing() {
                 server.addr,
                 &["send_msg", "--file", file.to_str().unwrap()],
             );
-            sent.push((delivered_id(&ok(&out)), text));
+            sent.push((delivered_id(&ok_stdout(&out)), text));
         }
         busy.store(false, Ordering::SeqCst);
         assert!(looping.join().unwrap() > 0, "the operator commands ran");
@@ -106,7 +84,7 @@ fn operator_commands_beside_a_receiving_server_lose_nothing() {
     });
     for (id, text) in sent {
         let copy = work.path().join(format!("{id}.out"));
-        ok(&operator(&["read", &id, "--out", copy.to_str().unwrap()]));
+        ok_stdout(&operator(&["read", &id, "--out", copy.to_str().unwrap()]));
         assert!(
             std::fs::read(&copy).unwrap() == text,
             "{id} read back changed"
@@ -131,7 +109,7 @@ fn kill_9_of_the_server_during_operator_commands_loses_nothing_receipted() {
             server.addr,
             &["send_msg", "--file", file.to_str().unwrap()],
         );
-        receipted.push((delivered_id(&ok(&out)), text));
+        receipted.push((delivered_id(&ok_stdout(&out)), text));
     }
     let big = work.path().join("post.bin");
     std::fs::write(&big, pattern(30_000_000, 9)).unwrap();
@@ -143,12 +121,7 @@ fn kill_9_of_the_server_during_operator_commands_loses_nothing_receipted() {
         &["post", "--to", "client", "-"],
     ];
     for args in commands {
-        let running = Command::new(bin("cloak-server"))
-            .arg("--keys")
-            .arg(keys.path())
-            .arg("--data")
-            .arg(data.path())
-            .args(args)
+        let running = operator_command(keys.path(), data.path(), args)
             .stdin(std::fs::File::open(&big).unwrap())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -157,27 +130,18 @@ fn kill_9_of_the_server_during_operator_commands_loses_nothing_receipted() {
         thread::sleep(std::time::Duration::from_millis(20));
         server.kill9();
         // The command does not need the server; it finishes either way.
-        ok(&running.wait_with_output().unwrap());
+        ok_stdout(&running.wait_with_output().unwrap());
         server = Server::start_with_data(keys.path(), data.path(), &[]);
     }
-    let operator = |args: &[&str]| {
-        Command::new(bin("cloak-server"))
-            .arg("--keys")
-            .arg(keys.path())
-            .arg("--data")
-            .arg(data.path())
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let operator = |args: &[&str]| operator(keys.path(), data.path(), args);
     for (id, text) in receipted {
         let copy = work.path().join(format!("{id}.out"));
-        ok(&operator(&["read", &id, "--out", copy.to_str().unwrap()]));
+        ok_stdout(&operator(&["read", &id, "--out", copy.to_str().unwrap()]));
         assert!(std::fs::read(&copy).unwrap() == text, "{id} changed");
     }
     // The post finished beside the killed server and is delivered whole.
     let got = work.path().join("got.bin");
-    ok(&client(
+    ok_stdout(&client(
         keys.path(),
         server.addr,
         &["recv_msg", "--out", got.to_str().unwrap()],

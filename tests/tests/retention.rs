@@ -4,26 +4,10 @@
 //! Before, once `--max-store-bytes` was reached, every sender got
 //! `StorageFull` for good.
 
-use std::process::{Command, Output};
 use std::thread;
 use std::time::Duration;
 
-use cloak_tests::{Keys, Server, bin, client, texts};
-
-fn ok(out: &Output) -> String {
-    let (stdout, stderr) = texts(out);
-    assert!(out.status.success(), "{stdout}{stderr}");
-    stdout
-}
-
-fn delivered_id(stdout: &str) -> String {
-    stdout
-        .split("id ")
-        .nth(1)
-        .and_then(|rest| rest.get(..32))
-        .unwrap_or_else(|| panic!("no id in {stdout:?}"))
-        .to_owned()
-}
+use cloak_tests::{Keys, Server, client, delivered_id, ok_stdout, operator_command, texts};
 
 fn stream_files(server: &Server) -> usize {
     std::fs::read_dir(server.data.join("messages"))
@@ -38,20 +22,20 @@ fn delete_removes_received_messages_and_their_files() {
     let work = tempfile::tempdir().unwrap();
     let big = work.path().join("big.bin");
     std::fs::write(&big, vec![b'z'; 300_000]).unwrap();
-    let kept = delivered_id(&ok(&client(
+    let kept = delivered_id(&ok_stdout(&client(
         keys.path(),
         server.addr,
         &["send_msg", "keep me"],
     )));
-    let gone = delivered_id(&ok(&client(
+    let gone = delivered_id(&ok_stdout(&client(
         keys.path(),
         server.addr,
         &["send_msg", "--file", big.to_str().unwrap()],
     )));
     assert_eq!(stream_files(&server), 1);
-    let out = ok(&server.operator(keys.path(), &["delete", &gone]));
+    let out = ok_stdout(&server.operator(keys.path(), &["delete", &gone]));
     assert!(out.contains(&format!("Deleted {gone}")), "{out}");
-    let inbox = ok(&server.operator(keys.path(), &["inbox"]));
+    let inbox = ok_stdout(&server.operator(keys.path(), &["inbox"]));
     assert!(inbox.contains(&kept) && !inbox.contains(&gone), "{inbox}");
     assert_eq!(stream_files(&server), 0, "its file went with it");
 
@@ -69,16 +53,11 @@ fn a_queued_message_deleted_during_its_delivery_leaves_everything_sound() {
     let work = tempfile::tempdir().unwrap();
     let big = work.path().join("big.bin");
     std::fs::write(&big, vec![b'q'; 40_000_000]).unwrap();
-    let posted = Command::new(bin("cloak-server"))
-        .arg("--keys")
-        .arg(keys.path())
-        .arg("--data")
-        .arg(&server.data)
-        .args(["post", "--to", "client", "-"])
+    let posted = operator_command(keys.path(), &server.data, &["post", "--to", "client", "-"])
         .stdin(std::fs::File::open(&big).unwrap())
         .output()
         .unwrap();
-    let queued = ok(&posted);
+    let queued = ok_stdout(&posted);
     let id = queued.split_whitespace().nth(2).unwrap().to_owned();
     let out = work.path().join("got.bin");
     let receiving = {
@@ -86,7 +65,7 @@ fn a_queued_message_deleted_during_its_delivery_leaves_everything_sound() {
         thread::spawn(move || client(&keys, addr, &["recv_msg", "--out", out.to_str().unwrap()]))
     };
     thread::sleep(Duration::from_millis(50));
-    ok(&server.operator(keys.path(), &["delete", &id]));
+    ok_stdout(&server.operator(keys.path(), &["delete", &id]));
     let received = receiving.join().unwrap();
     // Either it arrived whole and verified (the file was already open) or
     // the client failed cleanly, with nothing written.
@@ -101,7 +80,7 @@ fn a_queued_message_deleted_during_its_delivery_leaves_everything_sound() {
         );
         assert!(!out.exists());
     }
-    let after = ok(&client(keys.path(), server.addr, &["recv_msg"]));
+    let after = ok_stdout(&client(keys.path(), server.addr, &["recv_msg"]));
     assert!(
         after.contains("This is a message from the server!"),
         "{after}"
@@ -114,14 +93,14 @@ fn a_queued_message_deleted_during_its_delivery_leaves_everything_sound() {
 fn received_messages_expire_after_the_given_age() {
     let keys = Keys::new(2048);
     let server = Server::start(keys.path(), &["--expire-after", "2s"]);
-    let id = delivered_id(&ok(&client(
+    let id = delivered_id(&ok_stdout(&client(
         keys.path(),
         server.addr,
         &["send_msg", "brief"],
     )));
-    assert!(ok(&server.operator(keys.path(), &["inbox"])).contains(&id));
+    assert!(ok_stdout(&server.operator(keys.path(), &["inbox"])).contains(&id));
     server.wait_stderr("expired 1 received message(s)");
-    let inbox = ok(&server.operator(keys.path(), &["inbox"]));
+    let inbox = ok_stdout(&server.operator(keys.path(), &["inbox"]));
     assert_eq!(inbox.trim(), "The inbox is empty.");
 }
 
@@ -140,7 +119,7 @@ fn one_sender_is_held_to_its_share_and_others_still_store() {
     // 20 KB for each sender: two of 8 KB fit, a third does not.
     let text = "x".repeat(8_000);
     for _ in 0..2 {
-        ok(&client(keys.path(), server.addr, &["send_msg", &text]));
+        ok_stdout(&client(keys.path(), server.addr, &["send_msg", &text]));
     }
     let full = client(keys.path(), server.addr, &["send_msg", &text]);
     assert_eq!(full.status.code(), Some(1));
@@ -149,5 +128,5 @@ fn one_sender_is_held_to_its_share_and_others_still_store() {
         "{}",
         texts(&full).1
     );
-    ok(&client(other.path(), server.addr, &["send_msg", &text]));
+    ok_stdout(&client(other.path(), server.addr, &["send_msg", &text]));
 }

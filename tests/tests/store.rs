@@ -7,22 +7,7 @@ use std::collections::HashSet;
 use std::thread;
 
 use cloak_core::MessageId;
-use cloak_tests::{Keys, LibClient, Recorder, Server, client, texts};
-
-fn delivered_id(stdout: &str) -> String {
-    stdout
-        .split("id ")
-        .nth(1)
-        .and_then(|rest| rest.get(..32))
-        .unwrap_or_else(|| panic!("no id in {stdout:?}"))
-        .to_owned()
-}
-
-fn ok_stdout(out: &std::process::Output) -> String {
-    let (stdout, stderr) = texts(out);
-    assert!(out.status.success(), "{stdout}{stderr}");
-    stdout
-}
+use cloak_tests::{Keys, LibClient, Recorder, Server, client, delivered_id, ok_stdout, texts};
 
 #[test]
 fn receipted_message_survives_kill_9_and_restart() {
