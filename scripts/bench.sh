@@ -7,15 +7,32 @@
 #     concurrent clients, in each mode;
 #  3. references measured in the same run (openssl speed: RSA private-key
 #     operations for the key size used, AES-256-GCM) and our ratios to them;
-#  4. `cloak-client send_msg "hi"` wall time, process start to exit.
+#  4. `cloak-client send_msg "hi"` wall time, process start to exit;
+#  5. hostile load: the server's CPU time per unauthenticated request for the
+#     worst requests `cloak-bench attack` builds in each mode, as a ratio to
+#     an honest hybrid send's in the same run; and an honest client's p50/p99
+#     send latency unloaded and while one other address floods the server.
 #
 # Usage: scripts/bench.sh            (BENCH_MB=1024, BENCH_SECONDS=5, BENCH_REPEAT=3)
 #        BENCH_MB=256 BENCH_SECONDS=2 BENCH_REPEAT=1 scripts/bench.sh   (a quicker run)
+#        scripts/bench.sh hostile    (section 5 alone)
 # BENCH_DISK_DIR chooses the on-disk folder (default: target/).
+# BENCH_SERVER is the server binary to measure (default: this tree's release
+# build), e.g. one built from an older commit; every client side, the bench
+# included, stays this tree's.
+# Section 5: BENCH_ATTACK_SECONDS (5) per attack that waits for its answers,
+# BENCH_HANGUPS (20) requests per attack that hangs up, BENCH_FLOOD_SECONDS
+# (10) of honest sends unloaded and again under each flood.
 # Shared machines are noisy: each end-to-end figure (ours and dd's) is the
 # best of BENCH_REPEAT runs, alternating the two.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+ONLY=${1:-all}
+case $ONLY in
+    all | hostile) ;;
+    *) echo "usage: $0 [hostile]" >&2; exit 2 ;;
+esac
 
 MB=${BENCH_MB:-1024}
 SECONDS_EACH=${BENCH_SECONDS:-5}
@@ -29,6 +46,7 @@ done
 
 cargo build --release --bins --quiet
 BIN=$PWD/target/release
+SERVER_BIN=${BENCH_SERVER:-$BIN/cloak-server}
 
 TMPFS=$(mktemp -d -p /dev/shm cloak-bench.XXXXXX)
 DISK=$(mktemp -d -p "${BENCH_DISK_DIR:-$PWD/target}" cloak-bench.XXXXXX)
@@ -42,8 +60,6 @@ trap cleanup EXIT
 KEYS=$TMPFS/keys
 "$BIN/cloak-server" generate_key_pair --keys "$KEYS" --bits $BITS >/dev/null
 "$BIN/cloak-client" generate_key_pair --keys "$KEYS" --bits $BITS >/dev/null
-INPUT=$TMPFS/input.bin
-head -c $((MB * 1024 * 1024)) /dev/urandom >"$INPUT"
 BYTES=$((MB * 1024 * 1024))
 
 now() { date +%s.%N; }
@@ -51,23 +67,184 @@ mbps() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.0f", b / s / 1e6 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 start_server() { # data-dir
-    "$BIN/cloak-server" --keys "$KEYS" --data "$1" --addr 127.0.0.1:0 \
+    # The last server's output must not be read as this one's: the new
+    # process truncates the file only once it runs.
+    rm -f "$TMPFS/server.out"
+    "$SERVER_BIN" --keys "$KEYS" --data "$1" --addr 127.0.0.1:0 \
         --max-store-bytes $((BYTES * 4)) >"$TMPFS/server.out" 2>"$TMPFS/server.err" &
     SERVER=$!
-    for _ in $(seq 200); do
+    for _ in $(seq 600); do
         grep -q '^listening on ' "$TMPFS/server.out" 2>/dev/null && break
         sleep 0.05
     done
     ADDR=$(sed -n 's/^listening on //p' "$TMPFS/server.out")
+    if [ -z "$ADDR" ]; then
+        echo "the server did not start within 30 s; its stderr:" >&2
+        tail -n 20 "$TMPFS/server.err" >&2
+        exit 1
+    fi
 }
+# A server still busy with a flood's backlog may take long to finish its
+# work after SIGTERM; past a grace period it is killed.
 stop_server() {
-    kill -TERM "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=
+    kill -TERM "$SERVER"
+    for _ in $(seq 150); do
+        kill -0 "$SERVER" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$SERVER" 2>/dev/null || true
+    wait "$SERVER" 2>/dev/null || true; SERVER=
 }
 server_rss_kb() { awk '/VmHWM/ { print $2 }' "/proc/$SERVER/status"; }
+TICKS=$(getconf CLK_TCK)
+server_cpu_s() { awk -v t="$TICKS" '{ print ($14 + $15) / t }' "/proc/$SERVER/stat"; }
+field() { # name, line: the value after the field `name`
+    echo "$2" | awk -v n="$1" '{ for (i = 1; i < NF; i++) if ($i == n) { print $(i + 1); exit } }'
+}
+
+# Section 5. The requests are described in `cloak-bench attack --help`.
+# Each attack is one kind of request (with its options), sent one at a time:
+# an attack that waits for its answers for BENCH_ATTACK_SECONDS, one that
+# hangs up at once BENCH_HANGUPS times. `--trailing-bytes 65536` writes that
+# much junk after the request before hanging up: a server that watches its
+# peers leave only while little unread data waits then no longer notices.
+ATTACKS=(
+    "asym-random"
+    "asym-random --hang-up"
+    "asym-valid"
+    "asym-valid --hang-up"
+    "asym-valid --hang-up --trailing-bytes 65536"
+    "asym-unknown"
+    "asym-unknown --hang-up --trailing-bytes 65536"
+    "hybrid-junk-key"
+    "hybrid-junk-key --hang-up"
+    "hybrid-real-key"
+    "hybrid-real-key --size 16777216"
+    "hybrid-unknown"
+    "hybrid-unknown --size 16777216"
+)
+# The floods: the worst asymmetric request, from 64 connections at once,
+# waiting for answers or hanging up as soon as each is out.
+FLOODS=(
+    "asym-valid"
+    "asym-valid --hang-up --trailing-bytes 65536"
+)
+ATTACK_SECONDS=${BENCH_ATTACK_SECONDS:-5}
+HANGUPS=${BENCH_HANGUPS:-20}
+FLOOD_SECONDS=${BENCH_FLOOD_SECONDS:-10}
+
+# The server's CPU time once it has gone idle: work for a peer that hung
+# up may go on after the peer is gone (and on some servers always does),
+# and it is part of what the request cost.
+settled_cpu_s() {
+    local before after
+    before=$(server_cpu_s)
+    for _ in $(seq 1200); do
+        sleep 0.5
+        after=$(server_cpu_s)
+        awk -v a="$before" -v b="$after" 'BEGIN { exit !(b - a < 0.02) }' && break
+        before=$after
+    done
+    echo "$after"
+}
+
+# Server CPU ms per honest 100-byte hybrid send from an authorized client,
+# one client sending for 5 s.
+honest_cpu_ms() {
+    local cpu0 line
+    cpu0=$(server_cpu_s)
+    line=$("$BIN/cloak-bench" small --addr "$ADDR" --keys "$KEYS" --mode hybrid --clients 1 --seconds 5)
+    awk -v a="$cpu0" -v b="$(settled_cpu_s)" -v m="$(field messages "$line")" \
+        'BEGIN { printf "%.2f\n", (b - a) * 1000 / m }'
+}
+
+# One attack: its output line, then the server's CPU ms per request.
+attack_cpu() { # kind and options
+    local cpu0 line count=1000000
+    case " $* " in *" --hang-up "*) count=$HANGUPS ;; esac
+    cpu0=$(server_cpu_s)
+    # shellcheck disable=SC2086 # the options are words
+    line=$("$BIN/cloak-bench" attack --addr "$ADDR" --keys "$KEYS" --stranger "$STRANGER" \
+        --kind $* --count "$count" --seconds "$ATTACK_SECONDS")
+    echo "$line"
+    awk -v a="$cpu0" -v b="$(settled_cpu_s)" -v n="$(field requests "$line")" \
+        'BEGIN { printf "%.2f\n", (b - a) * 1000 / n }'
+}
+
+# Other work on a small machine moves these figures a lot: say how busy it
+# was.
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+
+hostile_section() {
+    echo "## 5. Hostile load, server $SERVER_BIN (load average $(load))"
+    STRANGER=$TMPFS/stranger
+    [ -d "$STRANGER" ] || "$BIN/cloak-client" generate_key_pair --keys "$STRANGER" --bits $BITS >/dev/null
+    start_server "$TMPFS/hostile-data"
+    local honest0 honest1 honest out per spec
+    honest0=$(honest_cpu_ms)
+    local -a rows=()
+    for spec in "${ATTACKS[@]}"; do
+        # shellcheck disable=SC2086
+        out=$(attack_cpu $spec)
+        per=$(echo "$out" | tail -n 1)
+        echo "$(echo "$out" | head -n 1) server_cpu_ms_per_request $per"
+        rows+=("$spec|$(field requests "$(echo "$out" | head -n 1)")|$per")
+    done
+    honest1=$(honest_cpu_ms)
+    stop_server
+    # The machine's speed drifts: the reference is the mean of an honest
+    # run before and one after the attacks.
+    honest=$(awk -v a="$honest0" -v b="$honest1" 'BEGIN { printf "%.2f", (a + b) / 2 }')
+    echo "honest hybrid 100-byte send: $honest ms of server CPU (before the attacks $honest0, after $honest1); load average $(load)"
+    echo
+    printf '%-48s %8s %14s %10s\n' "request (cloak-bench attack --kind ...)" requests "server CPU ms" "x honest"
+    local row
+    for row in "${rows[@]}"; do
+        IFS='|' read -r spec n per <<<"$row"
+        printf '%-48s %8s %14s %10s\n' "$spec" "$n" "$per" "$(ratio "$per" "$honest")"
+    done
+
+    echo
+    echo "honest client from 127.0.0.1, flood from 127.0.0.2 (64 connections), ${FLOOD_SECONDS}s of sends per figure"
+    local mode line
+    local -a lines=()
+    for spec in "${FLOODS[@]}"; do
+        for mode in hybrid asymmetric; do
+            # A fresh server each time: a flood may leave work behind.
+            start_server "$TMPFS/hostile-data"
+            # shellcheck disable=SC2086
+            line=$("$BIN/cloak-bench" flood --addr "$ADDR" --keys "$KEYS" --stranger "$STRANGER" \
+                --honest-keys "$KEYS" --honest-mode $mode --seconds "$FLOOD_SECONDS" --kind $spec)
+            stop_server
+            rm -rf "$TMPFS/hostile-data"
+            echo "$line"
+            lines+=("$spec|$line")
+        done
+    done
+    echo
+    printf '%-44s %-10s %17s %17s %13s %10s\n' "flood (--kind ...)" "honest" "unloaded p50/p99" "flood p50/p99" "ok/failed" "attacks/s"
+    for row in "${lines[@]}"; do
+        IFS='|' read -r spec line <<<"$row"
+        printf '%-44s %-10s %17s %17s %13s %10s\n' "$spec" "$(field honest_mode "$line")" \
+            "$(field unloaded_p50_ms "$line")/$(field unloaded_p99_ms "$line") ms" \
+            "$(field flood_p50_ms "$line")/$(field flood_p99_ms "$line") ms" \
+            "$(field flood_sends "$line")/$(field flood_failed "$line")" "$(field attack_per_sec "$line")"
+    done
+    echo "(load average at the end $(load))"
+}
 
 echo "# CloakRoom benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $CORES cores, RSA-$BITS keys"
 echo "# cpu: $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
+# The commit each side was built from, when its binary lies in a git tree.
+commit_of() { git -C "$1" describe --always --dirty 2>/dev/null || echo unknown; }
+echo "# commit: $(commit_of .); server: $SERVER_BIN, commit $(commit_of "$(dirname "$SERVER_BIN")")"
 echo
+if [ "$ONLY" = hostile ]; then
+    hostile_section
+    exit 0
+fi
+INPUT=$TMPFS/input.bin
+head -c $BYTES /dev/urandom >"$INPUT"
 echo "## 1. ${MB} MiB hybrid message end to end (loopback)"
 best() { sort -g | tail -n 1; }
 for where in tmpfs disk; do
@@ -178,3 +355,6 @@ for mode in asymmetric hybrid; do
     done | sort -n | awk -v m=$mode 'NR == 10 { a = $1 } NR == 11 { printf "%-10s %.3f s\n", m, (a + $1) / 2 }'
 done
 stop_server
+
+echo
+hostile_section
