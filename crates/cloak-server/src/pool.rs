@@ -24,10 +24,10 @@ use tracing::error;
 
 /// Requests one address may have waiting or running at once. Several
 /// clients on one host or behind one NAT send at the same moment (the
-/// test suite runs a dozen); a flooding address gains nothing from a
-/// longer queue, since slots go round robin between addresses anyway, and
-/// a bounded one keeps what it can make the server hold in check.
-pub const PER_PEER_JOBS: usize = 32;
+/// bench runs 64 from one address); a flooding address gains nothing from
+/// a longer queue, since slots go round robin between addresses anyway,
+/// and a bounded one keeps what it can make the server hold in check.
+pub const PER_PEER_JOBS: usize = 64;
 
 /// Requests admitted server-wide. Beyond that a request is refused at once
 /// as busy, to be retried, rather than queued for longer than a client
