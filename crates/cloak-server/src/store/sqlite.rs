@@ -10,9 +10,14 @@ use std::time::Duration;
 use cloak_core::{Fingerprint, MessageId, Mode};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
 
+mod folder;
+mod queue;
+
+use folder::{create_data_dir, create_private_dir, create_private_file, take_lock};
+
 use super::room::Room;
 use super::spool::{MESSAGES_DIR, SPOOL_DIR, Spool};
-use super::{Content, Inbound, Insert, Limits, MessageStore, Outbound, Queue, StoreError};
+use super::{Content, Inbound, Insert, Limits, MessageStore, Outbound, StoreError};
 
 /// File name of the database inside the data folder.
 pub const DB_FILE: &str = "cloakroom.db";
@@ -20,37 +25,6 @@ pub const DB_FILE: &str = "cloakroom.db";
 /// The lock a server holds on its data folder while it runs, with its
 /// process id inside for the operator.
 pub const LOCK_FILE: &str = "server.lock";
-
-/// Takes the data folder's lock, or says who holds it. The lock is the
-/// operating system's (`flock`): it goes with the process, however that
-/// ends, so a crash never leaves a stale lock behind.
-fn take_lock(dir: &Path) -> Result<std::fs::File, StoreError> {
-    use std::io::{Read, Seek, Write};
-    let path = dir.join(LOCK_FILE);
-    let failed = |e: std::io::Error| StoreError::Backend(format!("{}: {e}", path.display()));
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&path).map_err(failed)?;
-    match file.try_lock() {
-        Ok(()) => {
-            file.set_len(0).map_err(failed)?;
-            file.rewind().map_err(failed)?;
-            writeln!(file, "{}", std::process::id()).map_err(failed)?;
-            Ok(file)
-        }
-        Err(std::fs::TryLockError::WouldBlock) => {
-            let mut holder = String::new();
-            let _ = file.take(32).read_to_string(&mut holder);
-            Err(StoreError::Locked {
-                lock: path,
-                holder: holder.trim().to_owned(),
-            })
-        }
-        Err(std::fs::TryLockError::Error(e)) => Err(failed(e)),
-    }
-}
 
 /// Bumped when the schema changes; an unknown version is refused.
 const SCHEMA_VERSION: i64 = 4;
@@ -485,143 +459,6 @@ impl SqliteStore {
     }
 }
 
-/// Creates the data folder `dir` (mode 0700) if needed, and makes it and
-/// the store's files in it private if they are not.
-///
-/// The data folder is the server's alone: mode 0700, every file of the
-/// store 0600, whatever the umask and whoever made them. One found open to
-/// others is closed, with a logged line, rather than refused as ssh
-/// refuses a readable key: the server owns this folder, nothing in it is
-/// meant for anyone else, so there is no choice for the operator to make,
-/// and a refusal would only stop the server until someone typed the same
-/// `chmod`. (What others read while it was open stays read; the line lets
-/// the operator judge.)
-///
-/// Two limits keep the fix from reaching what is not the store's. A folder
-/// every user may write to (`/tmp`, mode 1777) is refused: it is shared by
-/// design, and others may have put anything in it. And at its top level
-/// only the database files are changed, so `--data .` cannot take the
-/// execute bit off a script beside them (`spool/` and `messages/` hold only
-/// the store's files: every file there is made private).
-fn create_data_dir(dir: &Path) -> Result<(), StoreError> {
-    create_dir(dir)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir)
-            .map_err(|e| StoreError::Backend(format!("{}: {e}", dir.display())))?
-            .permissions()
-            .mode();
-        if mode & 0o1002 != 0 {
-            return Err(StoreError::Backend(format!(
-                "{} is a folder every user may write to (mode {:04o}), not one server's: choose another data folder",
-                dir.display(),
-                mode & 0o7777
-            )));
-        }
-    }
-    make_private(dir, |name| {
-        name.to_str() == Some(LOCK_FILE)
-            || ["", "-wal", "-shm", "-journal"]
-                .iter()
-                .any(|suffix| name.to_str() == Some(&format!("{DB_FILE}{suffix}")))
-    })
-}
-
-/// Creates `dir` (mode 0700) if needed, and makes it and every file in it
-/// private if they are not (see [`create_data_dir`]).
-fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
-    create_dir(dir)?;
-    make_private(dir, |_| true)
-}
-
-fn create_dir(dir: &Path) -> Result<(), StoreError> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder
-        .create(dir)
-        .map_err(|e| StoreError::Backend(format!("{}: {e}", dir.display())))
-}
-
-/// Sets `dir` to mode 0700 and the regular files directly in it that
-/// `ours` names to 0600 where they differ, with a logged line for each
-/// folder that needed it.
-///
-/// The folder first: once it is 0700 and ours, no other user can add,
-/// rename or replace its entries, so the files checked are the files
-/// changed. Symbolic links are left alone (a `chmod` would follow them
-/// out of the folder).
-#[cfg(unix)]
-fn make_private(dir: &Path, ours: impl Fn(&std::ffi::OsStr) -> bool) -> Result<(), StoreError> {
-    use std::os::unix::fs::PermissionsExt;
-    let failed =
-        |path: &Path, e: std::io::Error| StoreError::Backend(format!("{}: {e}", path.display()));
-    let chmod = |path: &Path, mode: u32| {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-            .map_err(|e| failed(path, e))
-    };
-    let mode = std::fs::metadata(dir)
-        .map_err(|e| failed(dir, e))?
-        .permissions()
-        .mode()
-        & 0o7777;
-    if mode != 0o700 {
-        chmod(dir, 0o700)?;
-        tracing::warn!(
-            "{} had mode {mode:04o}; set it to 0700: the data folder is the server's alone",
-            dir.display()
-        );
-    }
-    let mut fixed = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(|e| failed(dir, e))? {
-        let entry = entry.map_err(|e| failed(dir, e))?;
-        if !ours(&entry.file_name()) {
-            continue;
-        }
-        let path = entry.path();
-        let meta = std::fs::symlink_metadata(&path).map_err(|e| failed(&path, e))?;
-        let mode = meta.permissions().mode() & 0o7777;
-        if meta.file_type().is_file() && mode != 0o600 {
-            chmod(&path, 0o600)?;
-            fixed.push((path, mode));
-        }
-    }
-    if let Some((first, mode)) = fixed.first() {
-        tracing::warn!(
-            "{}: set {} file(s) to mode 0600 ({} had mode {mode:04o}): the data folder is the server's alone",
-            dir.display(),
-            fixed.len(),
-            first.display()
-        );
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn make_private(_dir: &Path, _ours: impl Fn(&std::ffi::OsStr) -> bool) -> Result<(), StoreError> {
-    Ok(())
-}
-
-/// Creates `path` empty with mode 0600 unless it exists (then unchanged).
-fn create_private_file(path: &Path) -> Result<(), StoreError> {
-    let mut options = std::fs::OpenOptions::new();
-    options.append(true).create(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options
-        .open(path)
-        .map(drop)
-        .map_err(|e| StoreError::Backend(format!("{}: {e}", path.display())))
-}
-
 /// SQLite's "disk full" deserves its own words.
 fn write_error(e: rusqlite::Error) -> StoreError {
     match e.sqlite_error_code() {
@@ -876,156 +713,6 @@ impl MessageStore for SqliteStore {
             Ok((fingerprint(fp)?, count as usize))
         })
         .collect()
-    }
-}
-
-impl SqliteStore {
-    /// The file a stream row names, once the name is one the store itself
-    /// gives (hex, `.stream`): a name written into the database by someone
-    /// else must not lead outside `messages/`.
-    fn stream_path(&self, name: &str) -> Result<PathBuf, StoreError> {
-        let valid = name.strip_suffix(".stream").is_some_and(|stem| {
-            stem.len() == 32 && stem.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-        });
-        if !valid {
-            return Err(StoreError::Backend(format!(
-                "the database names a stream file `{name}` that is not the store's"
-            )));
-        }
-        Ok(self.dir.join(MESSAGES_DIR).join(name))
-    }
-
-    /// Queued messages matching `filter` (an SQL condition), with
-    /// everything needed to open them.
-    fn outbound_where(&self, filter: &str) -> Result<Vec<Outbound>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare(&format!(
-                "SELECT id, recipient, recipient_name, created_at, size, envelope, path
-                 FROM outbound WHERE {filter} ORDER BY seq"
-            ))
-            .map_err(backend)?;
-        let rows = stmt
-            .query_map([], |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, Vec<u8>>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, i64>(3)?,
-                    row.get::<_, i64>(4)?,
-                    row.get::<_, Vec<u8>>(5)?,
-                    row.get::<_, Option<String>>(6)?,
-                ))
-            })
-            .map_err(backend)?;
-        rows.map(|row| {
-            let (id, recipient, recipient_name, created_at, size, envelope, path) =
-                row.map_err(backend)?;
-            Ok(Outbound {
-                message_id: parse_id(&id)?,
-                recipient: fingerprint(recipient)?,
-                recipient_name,
-                created_at: created_at as u64,
-                size: size as u64,
-                envelope,
-                stream: path.map(|name| self.stream_path(&name)).transpose()?,
-            })
-        })
-        .collect()
-    }
-}
-
-#[cfg(test)]
-impl SqliteStore {
-    /// Marks every queued message as sealed the old way (for upgrade tests).
-    pub(crate) fn mark_legacy(&self) {
-        self.conn()
-            .execute("UPDATE outbound SET seal = 1", [])
-            .unwrap();
-    }
-}
-
-impl Queue for SqliteStore {
-    fn legacy_sealed(&self) -> Result<Vec<Outbound>, StoreError> {
-        self.outbound_where(&format!("seal < {SEAL_BOUND} AND quarantined = 0"))
-    }
-
-    fn resealed(&self, message: &Outbound) -> Result<(), StoreError> {
-        let (path, bytes) = match &message.stream {
-            None => (None, message.envelope.len() as u64),
-            Some(file) => {
-                let (name, len) = stream_file(file)?;
-                (Some(name), len)
-            }
-        };
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(write_error)?;
-        let old: Option<Option<String>> = tx
-            .query_row(
-                "SELECT path FROM outbound WHERE id = ?1",
-                params![hex_id(&message.message_id)],
-                |row| row.get(0),
-            )
-            .optional()
-            .map_err(backend)?;
-        tx.execute(
-            "UPDATE outbound SET envelope = ?2, path = ?3, bytes = ?4, seal = ?5 WHERE id = ?1",
-            params![
-                hex_id(&message.message_id),
-                message.envelope,
-                path,
-                bytes as i64,
-                SEAL_BOUND
-            ],
-        )
-        .map_err(write_error)?;
-        tx.commit().map_err(write_error)?;
-        if let Some(Some(old)) = old
-            && Some(&old) != path.as_ref()
-            && let Ok(old) = self.stream_path(&old)
-        {
-            let _ = std::fs::remove_file(old);
-        }
-        Ok(())
-    }
-
-    fn quarantine(&self, message_id: MessageId) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(write_error)?;
-        tx.execute(
-            "UPDATE outbound SET quarantined = 1 WHERE id = ?1",
-            params![hex_id(&message_id)],
-        )
-        .map_err(write_error)?;
-        tx.commit().map_err(write_error)
-    }
-
-    fn quarantined(&self) -> Result<Vec<Outbound>, StoreError> {
-        self.outbound_where("quarantined = 1")
-    }
-
-    fn delete(&self, ids: &[MessageId]) -> Result<Vec<MessageId>, StoreError> {
-        let mut deleted = Vec::new();
-        for id in ids {
-            let hex = hex_id(id);
-            for table in ["inbound", "outbound"] {
-                for found in self.delete_where(table, "id = ?1", &[&hex])? {
-                    deleted.push(parse_id(&found)?);
-                }
-            }
-        }
-        Ok(deleted)
-    }
-
-    fn expire(&self, before: u64) -> Result<usize, StoreError> {
-        let before = before.min(i64::MAX as u64) as i64;
-        Ok(self
-            .delete_where("inbound", "received_at < ?1", &[&before])?
-            .len())
     }
 }
 

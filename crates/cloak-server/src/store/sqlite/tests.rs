@@ -1,6 +1,7 @@
 //! The SQLite store on real files in a temporary folder.
 
 use super::*;
+use crate::store::Queue;
 
 fn inbound(sender: u8, id: u8, at: u64, bytes: usize) -> Inbound {
     Inbound {
