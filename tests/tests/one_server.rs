@@ -47,6 +47,26 @@ fn pattern(len: usize, seed: u8) -> Vec<u8> {
         .collect()
 }
 
+/// Sends a pattern of `len` bytes from a file in `work`; its receipted id
+/// and the text.
+fn send_pattern(
+    keys: &Keys,
+    server: &Server,
+    work: &std::path::Path,
+    seed: u8,
+    len: usize,
+) -> (String, Vec<u8>) {
+    let text = pattern(len, seed);
+    let file = work.join(format!("in{seed}"));
+    std::fs::write(&file, &text).unwrap();
+    let out = client(
+        keys.path(),
+        server.addr,
+        &["send_msg", "--file", file.to_str().unwrap()],
+    );
+    (delivered_id(&ok_stdout(&out)), text)
+}
+
 #[test]
 fn operator_commands_beside_a_receiving_server_lose_nothing() {
     let keys = Keys::new(2048);
@@ -68,15 +88,7 @@ fn operator_commands_beside_a_receiving_server_lose_nothing() {
         });
         let mut sent = Vec::new();
         for (n, len) in [(1, 9_000_000), (2, 100), (3, 3_000_000), (4, 70_000)] {
-            let text = pattern(len, n);
-            let file = work.path().join(format!("in{n}"));
-            std::fs::write(&file, &text).unwrap();
-            let out = client(
-                keys.path(),
-                server.addr,
-                &["send_msg", "--file", file.to_str().unwrap()],
-            );
-            sent.push((delivered_id(&ok_stdout(&out)), text));
+            sent.push(send_pattern(&keys, &server, work.path(), n, len));
         }
         busy.store(false, Ordering::SeqCst);
         assert!(looping.join().unwrap() > 0, "the operator commands ran");
@@ -101,15 +113,7 @@ fn kill_9_of_the_server_during_operator_commands_loses_nothing_receipted() {
     let mut server = Server::start_with_data(keys.path(), data.path(), &[]);
     let mut receipted = Vec::new();
     for (n, len) in [(1, 50), (2, 2_000_000)] {
-        let text = pattern(len, n);
-        let file = work.path().join(format!("in{n}"));
-        std::fs::write(&file, &text).unwrap();
-        let out = client(
-            keys.path(),
-            server.addr,
-            &["send_msg", "--file", file.to_str().unwrap()],
-        );
-        receipted.push((delivered_id(&ok_stdout(&out)), text));
+        receipted.push(send_pattern(&keys, &server, work.path(), n, len));
     }
     let big = work.path().join("post.bin");
     std::fs::write(&big, pattern(30_000_000, 9)).unwrap();
