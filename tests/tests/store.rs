@@ -54,18 +54,45 @@ fn receipted_message_survives_kill_9_and_restart() {
 }
 
 #[test]
-fn kill_9_mid_send_stores_nothing_and_gives_no_receipt() {
+fn kill_9_mid_stream_leaves_no_spool_and_no_message_after_restart() {
+    // Killed while a large stream is being spooled: the client gets no
+    // receipt, and the restarted server has swept the spool and stores
+    // nothing of it.
     let keys = Keys::new(2048);
     let data = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
     let server = Server::start_with_data(keys.path(), data.path(), &[]);
-    let lib = LibClient::new(keys.path());
-    let (mut raw, hello) = lib.hello(server.addr);
-    let (frame, _, _) = lib.send_frame(&hello, b"half a message", MessageId([1; 16]));
-    raw.send(&frame[..frame.len() / 2]);
+    let big = work.path().join("big.bin");
+    std::fs::write(&big, vec![b'k'; 200_000_000]).unwrap();
+    let sending = {
+        let (keys, addr, big) = (keys.path().to_owned(), server.addr, big.clone());
+        thread::spawn(move || client(&keys, addr, &["send_msg", "--file", big.to_str().unwrap()]))
+    };
+    let spool = data.path().join("spool");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::fs::read_dir(&spool).map_or(0, |d| d.count()) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stream never spooled"
+        );
+        thread::sleep(std::time::Duration::from_millis(5));
+    }
     server.kill9();
-    assert!(raw.read_server().is_none(), "no receipt");
+    let sent = sending.join().unwrap();
+    assert_ne!(
+        sent.status.code(),
+        Some(0),
+        "no receipt from a killed server"
+    );
 
     let server = Server::start_with_data(keys.path(), data.path(), &[]);
+    assert_eq!(std::fs::read_dir(&spool).unwrap().count(), 0, "spool swept");
+    assert_eq!(
+        std::fs::read_dir(data.path().join("messages"))
+            .unwrap()
+            .count(),
+        0
+    );
     let inbox = ok_stdout(&server.operator(keys.path(), &["inbox"]));
     assert_eq!(inbox.trim(), "The inbox is empty.");
 }
