@@ -500,12 +500,19 @@ pub fn connect_from(source: std::net::IpAddr, to: SocketAddr) -> std::io::Result
 
 /// Runs `cloak-client` against `addr` with `keys`.
 pub fn client(keys: &Path, addr: SocketAddr, args: &[&str]) -> Output {
+    client_with_timeout(keys, addr, 20, args)
+}
+
+/// Runs `cloak-client` against `addr` with `keys`, waiting at most
+/// `seconds` for the server at each step (`--timeout`), for tests of a
+/// server that stalls.
+pub fn client_with_timeout(keys: &Path, addr: SocketAddr, seconds: u64, args: &[&str]) -> Output {
     Command::new(bin("cloak-client"))
         .arg("--keys")
         .arg(keys)
         .arg("--addr")
         .arg(addr.to_string())
-        .args(["--timeout", "20"])
+        .args(["--timeout", &seconds.to_string()])
         .args(args)
         .stdin(Stdio::null())
         .output()
@@ -935,6 +942,73 @@ pub enum Step {
     Read,
     /// Write these bytes as they are: frames, part of one, or garbage.
     Write(Vec<u8>),
+    /// Write what an [`Answer`] makes of the challenge in the client's
+    /// `Fetch` (the last frame read): a reply only the running client's
+    /// challenge makes valid. Nothing is written if that frame was not a
+    /// fetch.
+    Answer(Answer),
+    /// Write every frame a [`Feed`] makes, until it runs dry or the
+    /// client stops reading.
+    Feed(Feed),
+    /// Send nothing, and wait (recording what the client sends) until the
+    /// client hangs up: a server that has gone quiet.
+    Silence,
+}
+
+/// Makes the bytes of an [`Answer`] from the client's challenge.
+type MakeAnswer = dyn Fn(&cloak_core::session::Challenge) -> Vec<u8> + Send + Sync;
+
+/// The bytes a [`FakeServer`] answers a fetch with, made from the client's
+/// challenge, which is known only once the fetch arrives.
+#[derive(Clone)]
+pub struct Answer(Arc<MakeAnswer>);
+
+impl Answer {
+    /// An answer made by `make` from the client's challenge.
+    pub fn new(
+        make: impl Fn(&cloak_core::session::Challenge) -> Vec<u8> + Send + Sync + 'static,
+    ) -> Answer {
+        Answer(Arc::new(make))
+    }
+}
+
+impl std::fmt::Debug for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Answer(..)")
+    }
+}
+
+/// Frames made on demand by another thread, a few at a time, so that a
+/// fake server can stream far more than a test could hold in memory.
+#[derive(Clone)]
+pub struct Feed(Arc<Mutex<std::sync::mpsc::Receiver<Vec<u8>>>>);
+
+impl Feed {
+    /// Runs `make` on a thread of its own with a sender for the frames;
+    /// `make` should stop once a send fails (the fake server has stopped
+    /// taking frames).
+    pub fn spawn(make: impl FnOnce(std::sync::mpsc::SyncSender<Vec<u8>>) + Send + 'static) -> Feed {
+        let (frames, feed) = std::sync::mpsc::sync_channel(2);
+        thread::spawn(move || make(frames));
+        Feed(Arc::new(Mutex::new(feed)))
+    }
+}
+
+impl std::fmt::Debug for Feed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Feed(..)")
+    }
+}
+
+/// What a [`FakeServer`] saw of its connection.
+#[derive(Debug, Default)]
+pub struct Transcript {
+    /// The payloads of the frames the client sent.
+    pub received: Vec<Vec<u8>>,
+    /// Bytes of the script written to the client (the hello aside): what
+    /// a feed got out before the client stopped reading, a few socket
+    /// buffers beyond what the client took.
+    pub written: u64,
 }
 
 /// A server that plays a script to one client connection instead of
@@ -942,7 +1016,7 @@ pub enum Step {
 pub struct FakeServer {
     /// Where the client should connect.
     pub addr: SocketAddr,
-    done: thread::JoinHandle<Vec<Vec<u8>>>,
+    done: thread::JoinHandle<Transcript>,
 }
 
 impl FakeServer {
@@ -953,28 +1027,18 @@ impl FakeServer {
         let addr = listener.local_addr().unwrap();
         let done = thread::spawn(move || {
             let Some(mut stream) = accept_within(&listener, Duration::from_secs(30)) else {
-                return Vec::new();
+                return Transcript::default();
             };
             let hello = cloak_core::session::ServerMessage::Hello(hello);
             let _ = stream.write_all(&cloak_core::session::messages::encode_frame(&hello));
-            let mut received = Vec::new();
+            let mut player = Player {
+                stream,
+                transcript: Transcript::default(),
+            };
             for step in script {
-                match step {
-                    Step::Read => received.extend(read_frame_bytes(&mut stream)),
-                    Step::Write(bytes) => {
-                        let _ = stream.write_all(&bytes);
-                    }
-                }
+                player.play(step);
             }
-            // Closing with the client's bytes unread would reset the
-            // connection and could destroy ours before the client reads
-            // them: read until the client hangs up.
-            let _ = stream.shutdown(std::net::Shutdown::Write);
-            received.extend(std::iter::from_fn(|| read_frame_bytes(&mut stream)));
-            received
-                .into_iter()
-                .map(|frame| frame[4..].to_vec())
-                .collect()
+            player.hang_up()
         });
         FakeServer { addr, done }
     }
@@ -982,6 +1046,11 @@ impl FakeServer {
     /// Waits for the connection to end; returns the payloads of the frames
     /// the client sent.
     pub fn finish(self) -> Vec<Vec<u8>> {
+        self.transcript().received
+    }
+
+    /// Waits for the connection to end; returns what was read and written.
+    pub fn transcript(self) -> Transcript {
         self.done.join().unwrap()
     }
 
@@ -992,6 +1061,79 @@ impl FakeServer {
             .iter()
             .map(|payload| cloak_core::session::messages::decode_payload(payload).ok())
             .collect()
+    }
+}
+
+/// A fake server's connection as it plays its script.
+struct Player {
+    stream: TcpStream,
+    transcript: Transcript,
+}
+
+impl Player {
+    fn play(&mut self, step: Step) {
+        match step {
+            Step::Read => self.read(),
+            Step::Write(bytes) => {
+                self.write(&bytes);
+            }
+            Step::Answer(answer) => {
+                if let Some(challenge) = self.fetched_challenge() {
+                    self.write(&(answer.0)(&challenge));
+                }
+            }
+            Step::Feed(feed) => {
+                let frames = feed.0.lock().unwrap();
+                // Ends when the feed runs dry or a write fails.
+                while frames.recv().is_ok_and(|frame| self.write(&frame)) {}
+            }
+            Step::Silence => {
+                // Longer than any client timeout a test sets, yet finite,
+                // so a client that never gives up fails the test instead
+                // of hanging it.
+                let _ = self.stream.set_read_timeout(Some(Duration::from_secs(60)));
+                self.read_until_eof();
+            }
+        }
+    }
+
+    fn read(&mut self) {
+        self.transcript
+            .received
+            .extend(read_frame_bytes(&mut self.stream).map(|frame| frame[4..].to_vec()));
+    }
+
+    fn read_until_eof(&mut self) {
+        while let Some(frame) = read_frame_bytes(&mut self.stream) {
+            self.transcript.received.push(frame[4..].to_vec());
+        }
+    }
+
+    /// Writes `bytes`; whether they all went out.
+    fn write(&mut self, bytes: &[u8]) -> bool {
+        let sent = self.stream.write_all(bytes).is_ok();
+        if sent {
+            self.transcript.written += bytes.len() as u64;
+        }
+        sent
+    }
+
+    /// The challenge of the client's fetch, if the last frame read was one.
+    fn fetched_challenge(&self) -> Option<cloak_core::session::Challenge> {
+        let payload = self.transcript.received.last()?;
+        match cloak_core::session::messages::decode_payload(payload) {
+            Ok(cloak_core::session::ClientMessage::Fetch(request)) => Some(request.challenge),
+            _ => None,
+        }
+    }
+
+    fn hang_up(mut self) -> Transcript {
+        // Closing with the client's bytes unread would reset the
+        // connection and could destroy ours before the client reads
+        // them: read until the client hangs up.
+        let _ = self.stream.shutdown(std::net::Shutdown::Write);
+        self.read_until_eof();
+        self.transcript
     }
 }
 
@@ -1015,4 +1157,139 @@ fn accept_within(listener: &TcpListener, limit: Duration) -> Option<TcpStream> {
         thread::sleep(Duration::from_millis(10));
     }
     None
+}
+
+/// A fetch answered on a connection left open for its acknowledgement.
+pub struct OpenFetch {
+    /// The connection.
+    pub raw: Raw,
+    /// The server's hello on it.
+    pub hello: cloak_core::session::ServerHello,
+    /// The fetch the client sent.
+    pub request: cloak_core::session::FetchRequest,
+    /// The server's answer to it (`None`: no answer that decodes).
+    pub answer: Option<cloak_core::session::ServerMessage>,
+}
+
+impl OpenFetch {
+    /// Sends `Ack { ids, proof }`, whatever the proof, and reads the answer.
+    pub fn ack(
+        &mut self,
+        ids: Vec<cloak_core::MessageId>,
+        proof: Vec<u8>,
+    ) -> Option<cloak_core::session::ServerMessage> {
+        let ack = cloak_core::session::ClientMessage::Ack { ids, proof };
+        self.raw
+            .send(&cloak_core::session::messages::encode_frame(&ack));
+        self.raw.read_server()
+    }
+}
+
+impl LibClient {
+    /// Fetches in `mode` on a fresh connection and reads the answer,
+    /// leaving the connection open for an acknowledgement.
+    pub fn fetch_open(&self, addr: SocketAddr, mode: cloak_core::Mode) -> OpenFetch {
+        let (mut raw, hello) = self.hello(addr);
+        let request =
+            cloak_core::session::proofs::sign_fetch(&self.me, hello.server, &hello.challenge, mode)
+                .expect("sign");
+        let fetch = cloak_core::session::ClientMessage::Fetch(request.clone());
+        raw.send(&cloak_core::session::messages::encode_frame(&fetch));
+        let answer = raw.read_server();
+        OpenFetch {
+            raw,
+            hello,
+            request,
+            answer,
+        }
+    }
+
+    /// The ids of the messages `fetch` delivered, each opened and verified
+    /// as the client would (sealed to it, signed by the pinned server key
+    /// over its challenge). Fails the test if the answer is no delivery.
+    pub fn delivered_ids(&self, fetch: &OpenFetch) -> Vec<cloak_core::MessageId> {
+        let Some(cloak_core::session::ServerMessage::Delivery { envelopes, .. }) = &fetch.answer
+        else {
+            panic!("expected a delivery, got {:?}", fetch.answer);
+        };
+        envelopes
+            .iter()
+            .map(|envelope| {
+                cloak_core::open(
+                    &self.me,
+                    &self.server,
+                    envelope,
+                    cloak_core::FreshnessCheck::Expect(&fetch.request.challenge),
+                    &cloak_core::OpenOptions::default(),
+                )
+                .expect("a delivered envelope opens")
+                .message_id
+            })
+            .collect()
+    }
+
+    /// A genuine acknowledgement proof for `ids` on `fetch`'s connection.
+    pub fn ack_proof(&self, fetch: &OpenFetch, ids: &[cloak_core::MessageId]) -> Vec<u8> {
+        cloak_core::session::proofs::sign_ack(
+            &self.me,
+            fetch.hello.server,
+            &fetch.hello.challenge,
+            &fetch.request.challenge,
+            ids,
+        )
+        .expect("sign")
+    }
+}
+
+/// A fake server whose one answer depends on what the client sent (a
+/// receipt for the client's own message id, say), where a [`FakeServer`]'s
+/// script is written before the client connects.
+pub struct AnsweringServer {
+    /// Where the client should connect.
+    pub addr: SocketAddr,
+    done: thread::JoinHandle<Vec<Vec<u8>>>,
+}
+
+impl AnsweringServer {
+    /// Accepts one connection and sends `hello`; then, after each frame
+    /// the client sends, gives `answer` the payloads so far, and writes
+    /// what it returns the first time it returns something. After that it
+    /// records what the client still sends until it closes.
+    pub fn start(
+        hello: cloak_core::session::ServerHello,
+        mut answer: impl FnMut(&[Vec<u8>]) -> Option<Vec<u8>> + Send + 'static,
+    ) -> AnsweringServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let done = thread::spawn(move || {
+            let Some(mut stream) = accept_within(&listener, Duration::from_secs(30)) else {
+                return Vec::new();
+            };
+            let hello = cloak_core::session::ServerMessage::Hello(hello);
+            let _ = stream.write_all(&cloak_core::session::messages::encode_frame(&hello));
+            let mut received = Vec::new();
+            while let Some(frame) = read_frame_bytes(&mut stream) {
+                received.push(frame[4..].to_vec());
+                if let Some(bytes) = answer(&received) {
+                    let _ = stream.write_all(&bytes);
+                    break;
+                }
+            }
+            // Closing with the client's bytes unread would reset the
+            // connection and could destroy ours before the client reads
+            // them: read until the client hangs up.
+            let _ = stream.shutdown(std::net::Shutdown::Write);
+            received.extend(std::iter::from_fn(|| {
+                read_frame_bytes(&mut stream).map(|frame| frame[4..].to_vec())
+            }));
+            received
+        });
+        AnsweringServer { addr, done }
+    }
+
+    /// Waits for the connection to end; returns the payloads of the frames
+    /// the client sent.
+    pub fn finish(self) -> Vec<Vec<u8>> {
+        self.done.join().unwrap()
+    }
 }

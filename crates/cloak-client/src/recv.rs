@@ -10,7 +10,7 @@ use cloak_core::keydir::Role;
 use cloak_core::limits::MAX_DELIVERY_ENVELOPES;
 use cloak_core::session::proofs;
 use cloak_core::session::{ClientMessage, ServerMessage};
-use cloak_core::{FreshnessCheck, OpenOptions, text};
+use cloak_core::{FreshnessCheck, OpenOptions, Opened, text};
 
 use crate::session::{self, ClientConfig};
 
@@ -76,12 +76,10 @@ pub(crate) async fn recv(config: &ClientConfig, out_file: Option<&Path>) -> anyh
             size,
             remaining,
         } => {
-            let progress = crate::progress::Progress::new(Some(size));
             let id = crate::recv_stream::receive(
-                &mut conn, &me, &server, &challenge, &head, out_file, &progress,
+                &mut conn, &me, &server, &challenge, &head, size, out_file,
             )
             .await?;
-            progress.finish();
             if remaining > 0 {
                 println!("{remaining} more message(s) waiting: run recv_msg again.");
             }
@@ -96,26 +94,62 @@ pub(crate) async fn recv(config: &ClientConfig, out_file: Option<&Path>) -> anyh
             envelopes.len()
         );
     }
+    // Every message verified before any is shown or written: one forged
+    // envelope leaves nothing behind, not even the valid ones before it
+    // (which stay queued, as nothing is acknowledged).
+    let opened = open_all(&me, &server, &challenge, config.mode, &envelopes)?;
+    drop(envelopes);
+    let mut out = present(&opened, out_file)?;
+    let ids: Vec<_> = opened.iter().map(|o| o.message_id).collect();
+    if remaining > 0 {
+        out.push_str(&format!(
+            "{remaining} more message(s) waiting: run recv_msg again.\n"
+        ));
+    }
+    // Every message verified: show them, then let the server drop them.
+    // If we die before the acknowledgement lands, they come again.
+    print!("{out}");
+    acknowledge(&mut conn, &me, &hello, &challenge, &ids).await
+}
+
+/// Opens every envelope of a delivery: each must decrypt with our key and
+/// be signed by the pinned server key over our challenge.
+fn open_all(
+    me: &cloak_core::KeyPair,
+    server: &cloak_core::PublicKey,
+    challenge: &cloak_core::session::Challenge,
+    mode: cloak_core::Mode,
+    envelopes: &[Vec<u8>],
+) -> anyhow::Result<Vec<Opened>> {
     let options = OpenOptions {
-        only_mode: Some(config.mode),
+        only_mode: Some(mode),
         ..OpenOptions::default()
     };
+    envelopes
+        .iter()
+        .map(|envelope| {
+            let Ok(decrypted) = cloak_core::decrypt(me, envelope, &options) else {
+                bail!(
+                    "Message confidentiality failed: a message from the server does not decrypt with our key"
+                );
+            };
+            let Ok(opened) = decrypted.verify(server, FreshnessCheck::Expect(challenge)) else {
+                bail!(
+                    "Message integrity & sender authentication failed: a message is not signed by the pinned server key for this session"
+                );
+            };
+            Ok(opened)
+        })
+        .collect()
+}
+
+/// What to show for verified messages, writing each to its file under
+/// `out_file` if given.
+fn present(opened: &[Opened], out_file: Option<&Path>) -> anyhow::Result<String> {
     let mut out = String::new();
-    let mut ids = Vec::with_capacity(envelopes.len());
-    for (index, envelope) in envelopes.iter().enumerate() {
-        let Ok(decrypted) = cloak_core::decrypt(&me, envelope, &options) else {
-            bail!(
-                "Message confidentiality failed: a message from the server does not decrypt with our key"
-            );
-        };
+    for (index, opened) in opened.iter().enumerate() {
         out.push_str("Message confidentiality passed.\n");
-        let Ok(opened) = decrypted.verify(&server, FreshnessCheck::Expect(&challenge)) else {
-            bail!(
-                "Message integrity & sender authentication failed: a message is not signed by the pinned server key for this session"
-            );
-        };
         out.push_str("Message integrity & sender authentication passed.\n");
-        ids.push(opened.message_id);
         out.push_str(&format!(
             "Message from server ({}, {} mode, id {}):\n",
             opened.sender, opened.mode, opened.message_id,
@@ -142,15 +176,7 @@ pub(crate) async fn recv(config: &ClientConfig, out_file: Option<&Path>) -> anyh
             }
         }
     }
-    if remaining > 0 {
-        out.push_str(&format!(
-            "{remaining} more message(s) waiting: run recv_msg again.\n"
-        ));
-    }
-    // Every message verified: show them, then let the server drop them.
-    // If we die before the acknowledgement lands, they come again.
-    print!("{out}");
-    acknowledge(&mut conn, &me, &hello, &challenge, &ids).await
+    Ok(out)
 }
 
 /// Sends a signed acknowledgement of `ids` and waits for the answer. Every

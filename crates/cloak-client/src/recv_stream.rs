@@ -5,6 +5,14 @@
 //! whole stream, bound to our challenge, verified. Without `--out`, a
 //! message is gathered in memory up to the terminal limit and shown only
 //! after it verified.
+//!
+//! Nothing in a stream is authenticated before its end, so what is taken
+//! until then is bounded by the size the stream announces (the honest
+//! server announces the true length): a chunk beyond it ends the stream,
+//! and a size the terminal (1 MiB) or the disk beside `FILE` cannot take
+//! is refused before any chunk is read. Anyone who can seal to our public
+//! key, a man in the middle included, could otherwise stream without end
+//! into memory or onto the disk.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -27,17 +35,72 @@ enum Sink {
     Memory(Zeroizing<Vec<u8>>),
 }
 
-/// Receives, verifies and shows (or writes) the stream that `head` starts;
-/// returns its id for the acknowledgement. Nothing is shown or written
-/// under `out` unless the whole stream verified.
+impl Sink {
+    /// Where a stream announced as `size` bytes goes: a temporary file
+    /// beside `out`, or memory. A size the terminal or that disk cannot
+    /// take is refused here, before any chunk is read.
+    fn open(out: Option<&Path>, size: u64) -> anyhow::Result<Sink> {
+        let Some(file) = out else {
+            if size > MAX_TERMINAL_MESSAGE as u64 {
+                bail!(
+                    "the next message is {size} bytes, over the {MAX_TERMINAL_MESSAGE} shown on a terminal: receive it into a file with `recv_msg --out FILE`"
+                );
+            }
+            // Room for all of it at once: growing would leave copies of
+            // the plaintext behind that are never zeroized.
+            let bytes = Vec::with_capacity(size as usize);
+            return Ok(Sink::Memory(Zeroizing::new(bytes)));
+        };
+        let path = out_path(file, 0);
+        let temp = temp_beside(&path)?;
+        if let Some(free) = free_space(temp.as_file())
+            && size > free
+        {
+            bail!(
+                "the next message is {size} bytes, more than the {free} bytes free on the disk of {}; it stays queued",
+                path.display()
+            );
+        }
+        Ok(Sink::File(temp, path))
+    }
+
+    /// Keeps `plaintext`, still unverified, until the stream ends.
+    fn write(&mut self, plaintext: &[u8]) -> anyhow::Result<()> {
+        match self {
+            Sink::File(file, _) => file.write_all(plaintext).context("writing the message"),
+            Sink::Memory(bytes) => {
+                bytes.extend_from_slice(plaintext);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Bytes an unprivileged writer may still put on the file system that
+/// holds `file`; `None` when the system does not say.
+#[cfg(unix)]
+fn free_space(file: &std::fs::File) -> Option<u64> {
+    let stat = rustix::fs::fstatvfs(file).ok()?;
+    Some(stat.f_bavail.saturating_mul(stat.f_frsize))
+}
+
+#[cfg(not(unix))]
+fn free_space(_: &std::fs::File) -> Option<u64> {
+    None
+}
+
+/// Receives, verifies and shows (or writes) the stream that `head` starts,
+/// announced as `size` bytes; returns its id for the acknowledgement.
+/// Nothing is shown or written under `out` unless the whole stream
+/// verified.
 pub(crate) async fn receive(
     conn: &mut Connection,
     me: &KeyPair,
     server: &PublicKey,
     challenge: &Challenge,
     head: &[u8],
+    size: u64,
     out: Option<&Path>,
-    progress: &Progress,
 ) -> anyhow::Result<MessageId> {
     // A stream is hybrid by construction (the server refuses to stream to
     // a client fetching in asymmetric mode).
@@ -50,13 +113,9 @@ pub(crate) async fn receive(
     let Ok(mut opener) = StreamOpener::new(me, head, &options) else {
         bail!(confidentiality_failed);
     };
-    let mut sink = match out {
-        Some(file) => {
-            let path = out_path(file, 0);
-            Sink::File(temp_beside(&path)?, path)
-        }
-        None => Sink::Memory(Zeroizing::new(Vec::new())),
-    };
+    let mut sink = Sink::open(out, size)?;
+    let progress = Progress::new(Some(size));
+    let mut received: u64 = 0;
     let end = loop {
         let data = match conn
             .expect_message::<ServerMessage>()
@@ -71,16 +130,16 @@ pub(crate) async fn receive(
         let Ok(plaintext) = opener.chunk(&data) else {
             bail!(confidentiality_failed);
         };
-        progress.advance(plaintext.len() as u64);
-        match &mut sink {
-            Sink::File(file, _) => file.write_all(plaintext).context("writing the message")?,
-            Sink::Memory(bytes) if bytes.len() + plaintext.len() > MAX_TERMINAL_MESSAGE => bail!(
-                "the next message is over {} bytes: receive it into a file with `recv_msg --out FILE`",
-                MAX_TERMINAL_MESSAGE
-            ),
-            Sink::Memory(bytes) => bytes.extend_from_slice(plaintext),
+        received += plaintext.len() as u64;
+        if received > size {
+            bail!(
+                "the server sent more than the {size} bytes it announced; the message stays queued"
+            );
         }
+        progress.advance(plaintext.len() as u64);
+        sink.write(plaintext)?;
     };
+    progress.finish();
     let Ok(decrypted) = opener.finish(&end) else {
         bail!(confidentiality_failed);
     };
