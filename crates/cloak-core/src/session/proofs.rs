@@ -220,3 +220,116 @@ pub fn new_challenge() -> Challenge {
     Active::fill_random(&mut challenge);
     challenge
 }
+
+#[cfg(test)]
+mod tests {
+    //! What the public API cannot forge, so `tests/proofs.rs` cannot reach
+    //! it: a proof over bytes that name a client other than the key it is
+    //! checked with. Only the signing functions here could make one, and
+    //! they always name their signer; but the checks must not rely on that.
+    //! Each way round fails for its own reason: a proof naming someone
+    //! else fails `verify_fetch`'s check that the key is the one named; a
+    //! proof passed off for its signer fails because the client is in the
+    //! signed bytes. (Every other bound field is tested in `tests/proofs.rs`.)
+
+    use std::path::Path;
+
+    use super::*;
+    use crate::limits::CHALLENGE_LEN;
+
+    const SERVER: Fingerprint = Fingerprint([0x5e; HASH_LEN]);
+    const SERVER_CHALLENGE: Challenge = [0x5c; CHALLENGE_LEN];
+    const CLIENT_CHALLENGE: Challenge = [0xc5; CHALLENGE_LEN];
+    /// Somebody else: any fingerprint but the signer's.
+    const OTHER: Fingerprint = Fingerprint([0xc1; HASH_LEN]);
+
+    /// A test-only key from the workspace's fixtures, so this test binary
+    /// generates no key of its own.
+    fn signer() -> KeyPair {
+        KeyPair::from_pem(
+            include_str!("../../../../tests/fixtures/key-variants/client_private_pkcs8.pem"),
+            Path::new("fixture"),
+        )
+        .expect("fixture key")
+    }
+
+    /// `signer`'s fetch proof over bytes naming `named`, in a request
+    /// naming `client`.
+    fn fetch_request(signer: &KeyPair, named: Fingerprint, client: Fingerprint) -> FetchRequest {
+        let bytes = fetch_proof_bytes(
+            SERVER,
+            &SERVER_CHALLENGE,
+            named,
+            &CLIENT_CHALLENGE,
+            Mode::Hybrid,
+        );
+        FetchRequest {
+            client,
+            challenge: CLIENT_CHALLENGE,
+            mode: Mode::Hybrid,
+            proof: Active::pss_sign(signer.rsa(), &bytes).expect("sign"),
+        }
+    }
+
+    fn fetch_verifies(request: &FetchRequest, key: &KeyPair) -> bool {
+        verify_fetch(request, Some(key.public()), SERVER, &SERVER_CHALLENGE)
+    }
+
+    #[test]
+    fn a_fetch_proof_naming_its_signer_verifies() {
+        // The control for the two below.
+        let signer = signer();
+        let me = signer.fingerprint();
+        assert!(fetch_verifies(&fetch_request(&signer, me, me), &signer));
+    }
+
+    #[test]
+    fn a_fetch_proof_must_be_by_the_key_it_names() {
+        let signer = signer();
+        let request = fetch_request(&signer, OTHER, OTHER);
+        let bytes = fetch_proof_bytes(
+            SERVER,
+            &SERVER_CHALLENGE,
+            OTHER,
+            &CLIENT_CHALLENGE,
+            Mode::Hybrid,
+        );
+        assert!(
+            crate::standin::pss_verify(Some(signer.public()), &bytes, &request.proof),
+            "control: the signature itself is good for the key given"
+        );
+        assert!(
+            !fetch_verifies(&request, &signer),
+            "a proof naming another client passed for the signer's"
+        );
+    }
+
+    #[test]
+    fn a_fetch_proof_binds_the_client_it_names() {
+        let signer = signer();
+        let request = fetch_request(&signer, OTHER, signer.fingerprint());
+        assert!(!fetch_verifies(&request, &signer));
+    }
+
+    #[test]
+    fn an_ack_proof_binds_the_client_it_names() {
+        let signer = signer();
+        let ids = [MessageId([1; 16])];
+        let ack = |named| {
+            let bytes = ack_proof_bytes(SERVER, &SERVER_CHALLENGE, named, &CLIENT_CHALLENGE, &ids);
+            Active::pss_sign(signer.rsa(), &bytes).expect("sign")
+        };
+        let verifies = |proof: &[u8]| {
+            verify_ack(
+                signer.public(),
+                SERVER,
+                &SERVER_CHALLENGE,
+                &CLIENT_CHALLENGE,
+                &ids,
+                proof,
+            )
+        };
+        assert!(verifies(&ack(signer.fingerprint())), "control");
+        assert!(!verifies(&ack(OTHER)));
+    }
+}
