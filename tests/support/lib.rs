@@ -1293,3 +1293,21 @@ impl AnsweringServer {
         self.done.join().unwrap()
     }
 }
+
+/// How a client's failure must end: exit code 1 with one error line,
+/// never a signal (an abort) or a backtrace.
+pub fn assert_clean_failure(what: &str, out: &Output) {
+    use std::os::unix::process::ExitStatusExt;
+    let (stdout, stderr) = texts(out);
+    assert_eq!(
+        out.status.signal(),
+        None,
+        "{what}: the client was killed by a signal; stderr:\n{stderr}"
+    );
+    assert_eq!(out.status.code(), Some(1), "{what}: {stdout}{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(
+        lines.len() == 1 && lines[0].starts_with("cloak-client: error:"),
+        "{what}: one error line expected, got:\n{stderr}"
+    );
+}

@@ -13,7 +13,6 @@
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::os::unix::process::ExitStatusExt;
 use std::process::Output;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -27,7 +26,8 @@ use cloak_core::session::{
 };
 use cloak_core::{Fingerprint, KeyPair, Mode, PublicKey, SealOptions};
 use cloak_tests::{
-    FakeServer, Keys, LibClient, Raw, Server, Step, client, connect_from, pinned_hello, texts,
+    FakeServer, Keys, LibClient, Raw, Server, Step, assert_clean_failure, client, connect_from,
+    pinned_hello, texts,
 };
 
 const ASYMMETRIC: u32 = 0;
@@ -298,23 +298,6 @@ fn recv_with(keys: &Keys, reply: Vec<u8>, args: &[&str]) -> Output {
         "the client fetched first: {sent:?}"
     );
     out
-}
-
-/// Exit code 1 with one error line, the way every failure should end:
-/// never a signal (an abort) or a backtrace.
-fn assert_clean_failure(what: &str, out: &Output) {
-    let (stdout, stderr) = texts(out);
-    assert_eq!(
-        out.status.signal(),
-        None,
-        "{what}: the client was killed by a signal; stderr:\n{stderr}"
-    );
-    assert_eq!(out.status.code(), Some(1), "{what}: {stdout}{stderr}");
-    let lines: Vec<&str> = stderr.lines().collect();
-    assert!(
-        lines.len() == 1 && lines[0].starts_with("cloak-client: error:"),
-        "{what}: one error line expected, got:\n{stderr}"
-    );
 }
 
 #[test]

@@ -14,7 +14,6 @@
 //! client's own challenge) and must then be accepted, so a refusal below
 //! is the refusal of the one thing forged, not of a broken forgery.
 
-use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::Output;
 use std::sync::Arc;
@@ -27,7 +26,8 @@ use cloak_core::session::messages::encode_frame;
 use cloak_core::session::{Challenge, ClientMessage, ServerMessage, proofs};
 use cloak_core::{KeyPair, Mode, PublicKey, SealOptions};
 use cloak_tests::{
-    Answer, FakeServer, Feed, Keys, Step, Transcript, client_with_timeout, pinned_hello, texts,
+    Answer, FakeServer, Feed, Keys, Step, Transcript, assert_clean_failure, client_with_timeout,
+    pinned_hello, texts,
 };
 
 /// The test keys' size: the smallest, as nothing here depends on it.
@@ -267,17 +267,7 @@ fn answering_then_acked(
 fn assert_refused(what: &str, sink: &Sink, out: &Output, reason: &str) {
     let (stdout, stderr) = texts(out);
     let what = format!("{what}, {sink:?}");
-    assert_eq!(
-        out.status.signal(),
-        None,
-        "{what}: the client was killed by a signal; stderr:\n{stderr}"
-    );
-    assert_eq!(out.status.code(), Some(1), "{what}: {stdout}{stderr}");
-    let lines: Vec<&str> = stderr.lines().collect();
-    assert!(
-        lines.len() == 1 && lines[0].starts_with("cloak-client: error:"),
-        "{what}: one error line expected, got:\n{stderr}"
-    );
+    assert_clean_failure(&what, out);
     assert!(
         stderr.contains(reason),
         "{what}: refused for another reason than {reason:?}: {stderr}"
