@@ -1026,11 +1026,9 @@ impl FakeServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let done = thread::spawn(move || {
-            let Some(mut stream) = accept_within(&listener, Duration::from_secs(30)) else {
+            let Some(stream) = accept_and_greet(&listener, hello) else {
                 return Transcript::default();
             };
-            let hello = cloak_core::session::ServerMessage::Hello(hello);
-            let _ = stream.write_all(&cloak_core::session::messages::encode_frame(&hello));
             let mut player = Player {
                 stream,
                 transcript: Transcript::default(),
@@ -1135,6 +1133,18 @@ impl Player {
         self.read_until_eof();
         self.transcript
     }
+}
+
+/// A fake server's one connection, greeted with `hello` (`None` if no
+/// client came within 30 s).
+fn accept_and_greet(
+    listener: &TcpListener,
+    hello: cloak_core::session::ServerHello,
+) -> Option<TcpStream> {
+    let mut stream = accept_within(listener, Duration::from_secs(30))?;
+    let hello = cloak_core::session::ServerMessage::Hello(hello);
+    let _ = stream.write_all(&cloak_core::session::messages::encode_frame(&hello));
+    Some(stream)
 }
 
 /// The first connection to `listener` within `limit`, with 10 s read and
@@ -1262,11 +1272,9 @@ impl AnsweringServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let done = thread::spawn(move || {
-            let Some(mut stream) = accept_within(&listener, Duration::from_secs(30)) else {
+            let Some(mut stream) = accept_and_greet(&listener, hello) else {
                 return Vec::new();
             };
-            let hello = cloak_core::session::ServerMessage::Hello(hello);
-            let _ = stream.write_all(&cloak_core::session::messages::encode_frame(&hello));
             let mut received = Vec::new();
             while let Some(frame) = read_frame_bytes(&mut stream) {
                 received.push(frame[4..].to_vec());
