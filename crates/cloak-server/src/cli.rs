@@ -66,6 +66,11 @@ pub struct Cli {
     /// Connections served at once; more wait in the backlog.
     #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
+    /// Log every refused request (default: a burst per address, then one
+    /// line every few seconds). For tracing a problem: a flooding peer can
+    /// then grow the log without bound.
+    #[arg(long)]
+    log_every_refusal: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -169,6 +174,7 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             config.deadline = Duration::from_secs(cli.deadline.max(1));
             config.max_connections = cli.max_connections.max(1);
             config.expire_after = cli.expire_after;
+            config.log_every_refusal = cli.log_every_refusal;
             return serve(&keys, config, || open_store(true));
         }
     };

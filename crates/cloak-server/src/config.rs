@@ -19,7 +19,8 @@ pub const DEFAULT_GREETING: &str = "This is a message from the server!";
 /// expire. RSA work is bounded separately by the fair pool (one slot per
 /// core, see `pool`), and memory for unauthenticated requests by
 /// [`ServerConfig::preauth_memory`].
-/// Needs a file-descriptor limit above it (`ulimit -n`).
+/// Needs a hard limit on open files above it (`ulimit -Hn`): the server
+/// raises its soft limit to the hard one at start (see `fd_limit`).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 
 /// Longest a single read or write may stall: a slow or vanished client
@@ -52,6 +53,9 @@ pub struct ServerConfig {
     pub preauth_memory: usize,
     /// Received messages older than this are deleted; kept when `None`.
     pub expire_after: Option<Duration>,
+    /// Write every refusal, not a limited number per address (see
+    /// `refusals`): a flooding peer can then grow the log without bound.
+    pub log_every_refusal: bool,
 }
 
 impl ServerConfig {
@@ -66,6 +70,7 @@ impl ServerConfig {
             deadline: DEFAULT_DEADLINE,
             preauth_memory: crate::budget::DEFAULT_PREAUTH_MEMORY,
             expire_after: None,
+            log_every_refusal: false,
         }
     }
 

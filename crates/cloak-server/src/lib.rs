@@ -9,6 +9,7 @@ mod budget;
 pub mod cli;
 pub mod config;
 mod delivery;
+mod fd_limit;
 mod handler;
 mod incoming;
 mod intake;

@@ -6,7 +6,9 @@
 //! [`PEER_BURST`] lines and then one every [`PEER_EVERY`]; all addresses
 //! together a burst of [`ALL_BURST`] and one every [`ALL_EVERY`]. Refusals
 //! not written are counted, and the next line written for that address
-//! says how many were left out.
+//! says how many were left out. An operator chasing a problem (or a test
+//! matching each attack to its refusal) may lift the limit with
+//! `--log-every-refusal`.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -61,6 +63,7 @@ struct Limits {
 /// The server's refusal log limiter.
 pub(crate) struct RefusalLog {
     limits: Mutex<Limits>,
+    unlimited: bool,
 }
 
 impl Default for RefusalLog {
@@ -70,6 +73,7 @@ impl Default for RefusalLog {
                 peers: HashMap::new(),
                 all: Bucket::full(ALL_BURST, Instant::now()),
             }),
+            unlimited: false,
         }
     }
 }
@@ -79,7 +83,18 @@ impl RefusalLog {
     /// the number of its refusals left out since its last line, or `None`
     /// (and it is counted) when it must be left out.
     pub(crate) fn admit(&self, peer: IpAddr) -> Option<u64> {
+        if self.unlimited {
+            return Some(0);
+        }
         self.admit_at(fairness_key(peer), Instant::now())
+    }
+
+    /// A log that writes every refusal.
+    pub(crate) fn unlimited() -> Self {
+        RefusalLog {
+            unlimited: true,
+            ..RefusalLog::default()
+        }
     }
 
     fn admit_at(&self, peer: IpAddr, now: Instant) -> Option<u64> {
@@ -152,5 +167,11 @@ mod tests {
             .count();
         assert_eq!(written, ALL_BURST as usize);
         assert!(log.limits.lock().unwrap().peers.len() <= MAX_PEERS);
+    }
+
+    #[test]
+    fn an_unlimited_log_writes_every_refusal() {
+        let log = RefusalLog::unlimited();
+        assert!((0..1000).all(|_| log.admit(A) == Some(0)));
     }
 }

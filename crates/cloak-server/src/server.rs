@@ -1,7 +1,8 @@
 //! The accept loop: binds with `SO_REUSEADDR` (the original could not
 //! restart for a minute after a crash), caps concurrent connections with a
-//! semaphore, gives each connection a deadline, backs off on accept errors,
-//! and on shutdown stops accepting and lets connections in flight finish.
+//! semaphore (first raising the limit on open files they need), gives each
+//! connection a deadline, backs off on accept errors, and on shutdown stops
+//! accepting and lets connections in flight finish.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -14,11 +15,12 @@ use cloak_core::KeyPair;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::authorized::Live;
 use crate::budget::Budget;
 use crate::config::{SHUTDOWN_GRACE, ServerConfig};
+use crate::fd_limit::{Outcome, SPARE_FILES, show};
 use crate::handler::{Shared, State, serve};
 use crate::pool::{Pool, fairness_key};
 use crate::refusals::RefusalLog;
@@ -46,13 +48,18 @@ pub async fn run(
     store: Arc<dyn MessageStore>,
     shutdown: impl Future<Output = ()>,
 ) {
+    open_files(config.max_connections);
     let limit = Arc::new(Semaphore::new(config.max_connections));
     let shared = Arc::new(Shared {
         key,
         store,
         pool: Pool::per_core(),
         budget: Budget::new(config.preauth_memory),
-        refusals: RefusalLog::default(),
+        refusals: if config.log_every_refusal {
+            RefusalLog::unlimited()
+        } else {
+            RefusalLog::default()
+        },
         config,
     });
     if let Some(age) = shared.config.expire_after {
@@ -106,6 +113,9 @@ pub async fn run(
             reap(done);
         }
     }
+    // Closed now, so a client connecting during the grace is refused at
+    // once instead of waiting for a greeting that never comes.
+    drop(listener);
     while let Some(done) = tasks.try_join_next() {
         reap(done);
     }
@@ -122,6 +132,33 @@ pub async fn run(
     .is_err()
     {
         warn!("connections still open after {SHUTDOWN_GRACE:?}; closing them");
+    }
+}
+
+/// Raises the limit on open files as far as the server may (see
+/// `fd_limit`), and says what it is, loudly if it is below what
+/// `max_connections` needs.
+fn open_files(max_connections: usize) {
+    let outcome = crate::fd_limit::raise();
+    match &outcome {
+        Outcome::Raised { from, to } => {
+            info!(
+                "open files: raised the limit from {} to {}",
+                show(*from),
+                show(*to)
+            );
+        }
+        Outcome::Unchanged(limit) => debug!("open files: limit {}", show(*limit)),
+        Outcome::Kept { limit, error } => {
+            debug!("open files: limit {} kept ({error})", show(*limit));
+        }
+    }
+    let needed = max_connections as u64 + SPARE_FILES;
+    if let Some(limit) = outcome.limit().filter(|&limit| limit < needed) {
+        warn!(
+            "open files: the limit of {limit} is below the {needed} that --max-connections {max_connections} needs; \
+             past it, new connections wait until others close (raise the hard limit, or lower --max-connections)"
+        );
     }
 }
 
