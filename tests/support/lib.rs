@@ -233,6 +233,19 @@ impl Server {
         Server::start_command(with_umask(umask, &bin("cloak-server")), keys, data, args)
     }
 
+    /// Starts the server with a fresh data folder and its soft limit on
+    /// open files lowered to `soft` (the hard limit unchanged), as a shell
+    /// with `ulimit -Sn` would.
+    pub fn start_with_soft_fd_limit(keys: &Path, soft: u64, args: &[&str]) -> Server {
+        let own = tempfile::tempdir().expect("tempdir");
+        let data = own.path().join("data");
+        let program = bin("cloak-server");
+        let command = in_shell(&format!("ulimit -Sn {soft}"), &program);
+        let mut server = Server::start_command(command, keys, &data, args);
+        server._own_data = Some(own);
+        server
+    }
+
     fn start_command(mut command: Command, keys: &Path, data: &Path, args: &[&str]) -> Server {
         let mut child = command
             .arg("--keys")
@@ -306,6 +319,15 @@ impl Server {
         wait_for(|| self.stderr().contains(needle), || self.stderr(), needle)
     }
 
+    /// Waits up to 10 s for stderr to contain `needle` `count` times.
+    pub fn wait_stderr_count(&self, needle: &str, count: usize) -> String {
+        wait_for(
+            || self.stderr().matches(needle).count() >= count,
+            || self.stderr(),
+            needle,
+        )
+    }
+
     /// Runs an operator command (`inbox`, `read`, `post`, `clients`) on
     /// this server's keys and data folder.
     pub fn operator(&self, keys: &Path, args: &[&str]) -> Output {
@@ -330,18 +352,47 @@ impl Server {
 
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
-        Command::new("kill")
+        self.send_sigterm();
+        self.wait_exit(Duration::from_secs(15))
+    }
+
+    /// Sends SIGTERM without waiting: the server then finishes what is
+    /// in flight, which a test may still be sending.
+    pub fn send_sigterm(&self) {
+        let sent = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
             .expect("kill");
-        let deadline = Instant::now() + Duration::from_secs(15);
+        assert!(sent.success(), "kill -TERM failed");
+    }
+
+    /// Waits up to `limit` for the process to exit; its exit status, once
+    /// its stderr has been read to the end.
+    pub fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + limit;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
+                self.read_stderr_to_end();
                 return status;
             }
-            assert!(Instant::now() < deadline, "server ignored SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "server still running after {limit:?}; stderr:\n{}",
+                self.stderr()
+            );
             thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Its resident memory (`VmRSS`), in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("the server's /proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+            .expect("VmRSS")
     }
 }
 
@@ -399,12 +450,47 @@ impl Drop for Server {
 /// A command that runs `program` with the file creation mask `umask`
 /// (e.g. `"022"`); arguments added to it go to `program`.
 pub fn with_umask(umask: &str, program: &Path) -> Command {
+    in_shell(&format!("umask {umask}"), program)
+}
+
+/// A command that runs `program` after the shell command `setup` (which
+/// changes what `program` inherits); arguments added to it go to
+/// `program`.
+fn in_shell(setup: &str, program: &Path) -> Command {
     let mut command = Command::new("sh");
     command
         .arg("-c")
-        .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
+        .arg(format!("{setup} && exec \"$0\" \"$@\""))
         .arg(program);
     command
+}
+
+/// Raises this test process's soft limit on open files to its hard
+/// limit, for tests holding many sockets (many systems start programs
+/// with 1024), and fails the test at once, saying why, if that is below
+/// `needed`. Raising it is process-wide, and never harms the tests beside.
+pub fn raise_fd_limit(needed: u64) {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit
+        .current
+        .is_some_and(|soft| limit.maximum.is_none_or(|hard| soft < hard))
+    {
+        // Refused where the hard limit is unlimited but the system caps
+        // the soft one; what is left is checked below.
+        let _ = setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: limit.maximum,
+                maximum: limit.maximum,
+            },
+        );
+    }
+    let soft = getrlimit(Resource::Nofile).current;
+    assert!(
+        soft.is_none_or(|soft| soft >= needed),
+        "this test needs {needed} open files; the limit is {soft:?} (raise `ulimit -Hn`)"
+    );
 }
 
 /// Runs `cloak-server` to serve with `keys` and `args` and a fresh data
@@ -844,6 +930,7 @@ pub struct Tap {
     /// Where clients connect.
     pub addr: SocketAddr,
     stdout: Arc<Mutex<String>>,
+    stdout_done: Option<thread::JoinHandle<()>>,
 }
 
 impl Tap {
@@ -867,11 +954,12 @@ impl Tap {
             .parse()
             .expect("address");
         let out = Arc::new(Mutex::new(String::new()));
-        collect(stdout, Arc::clone(&out));
+        let done = collect(stdout, Arc::clone(&out));
         Tap {
             child,
             addr,
             stdout: out,
+            stdout_done: Some(done),
         }
     }
 
@@ -890,14 +978,46 @@ impl Tap {
         self.child.try_wait().expect("try_wait").is_none()
     }
 
-    /// Waits for the tap to exit (after `--connections N`).
-    pub fn wait(mut self) {
+    /// Waits for the tap to exit (after `--connections N`); returns all it
+    /// printed.
+    pub fn wait(mut self) -> String {
         let deadline = Instant::now() + Duration::from_secs(120);
         while self.child.try_wait().expect("try_wait").is_none() {
             assert!(Instant::now() < deadline, "tap did not finish");
             thread::sleep(Duration::from_millis(20));
         }
+        if let Some(done) = self.stdout_done.take() {
+            done.join().expect("tap output reader");
+        }
+        self.stdout()
     }
+}
+
+/// The address each connection of a tap's output came to the server
+/// from, by connection number: the server logs its refusals by it.
+pub fn tap_upstreams(printed: &str) -> Vec<String> {
+    let mut found: Vec<(usize, String)> = printed
+        .lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix("[tap #")?;
+            let (label, rest) = rest.split_once("] connected to the server from ")?;
+            Some((label.parse().ok()?, rest.trim().to_owned()))
+        })
+        .collect();
+    found.sort();
+    for (i, (label, _)) in found.iter().enumerate() {
+        assert_eq!(*label, i, "tap connections numbered in order: {printed}");
+    }
+    found.into_iter().map(|(_, addr)| addr).collect()
+}
+
+/// The server's log lines about the peer at `addr` (by the address its
+/// `peer=` field gives).
+pub fn lines_about<'a>(log: &'a str, addr: &str) -> Vec<&'a str> {
+    let field = format!("peer={addr}");
+    log.lines()
+        .filter(|line| line.split_whitespace().any(|word| word == field))
+        .collect()
 }
 
 impl Drop for Tap {

@@ -100,14 +100,24 @@ fn server_mode_restriction_is_explained() {
     assert_still_serving(&keys, &server);
 }
 
+/// A loopback address where nothing listens for as long as the returned
+/// socket lives: bound but not listening, so connections to it are
+/// refused, while the port cannot go to a server another test starts
+/// meanwhile (as a port bound, noted and closed could).
+fn nothing_listening() -> (socket2::Socket, std::net::SocketAddr) {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket
+        .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    let addr = socket.local_addr().unwrap().as_socket().unwrap();
+    (socket, addr)
+}
+
 #[test]
 fn unreachable_server_and_missing_keys_are_one_line_errors() {
     let keys = Keys::new(2048);
-    // A port with nothing listening: bind, note it, close.
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let (_held, addr) = nothing_listening();
     let out = client(keys.path(), addr, &["send_msg", "anyone?"]);
     let (_, stderr) = texts(&out);
     assert_eq!(out.status.code(), Some(1));

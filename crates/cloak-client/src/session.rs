@@ -64,6 +64,12 @@ pub(crate) async fn open(
             hello.modes.len()
         );
     }
+    // A server lists each mode once; a list that repeats one was altered
+    // on the way (the mode actually used is bound into every signature,
+    // so this only catches the alteration early).
+    if hello.modes.len() == 2 && hello.modes[0] == hello.modes[1] {
+        bail!("malformed hello from the server: it lists a mode twice");
+    }
     if hello.server != pinned.fingerprint() {
         bail!(
             "server key mismatch: the server at {} presented {}, but {} pins {}; refusing to talk \

@@ -20,6 +20,8 @@ pub enum Attack {
     DropChunk(usize),
     /// Swap the first two frames after the first one (the request).
     SwapFrames,
+    /// Forward the first N whole frames, then cut the connection.
+    CutAfterFrames(usize),
 }
 
 /// Applies an attack as bytes pass.
@@ -94,6 +96,10 @@ impl Filter {
                     out.forward.extend_from_slice(&whole);
                     out.forward.extend(self.held.take().unwrap_or_default());
                 }
+                Attack::CutAfterFrames(n) if index >= n => {
+                    out.cut = true;
+                    break;
+                }
                 _ => out.forward.extend_from_slice(&whole),
             }
         }
@@ -141,6 +147,24 @@ mod tests {
         assert!(!first.cut);
         let second = cut.pass(&[7; 4]);
         assert!(second.cut && second.forward == [7, 7]);
+    }
+
+    #[test]
+    fn a_cut_after_frames_forwards_exactly_those_frames() {
+        let stream: Vec<u8> = [head(), chunk(1), chunk(2)].concat();
+        let mut cut = Filter::new(Attack::CutAfterFrames(2));
+        let mut forwarded = Vec::new();
+        let mut was_cut = false;
+        for piece in stream.chunks(3) {
+            let pass = cut.pass(piece);
+            forwarded.extend(pass.forward);
+            if pass.cut {
+                was_cut = true;
+                break;
+            }
+        }
+        assert!(was_cut);
+        assert_eq!(forwarded, [head(), chunk(1)].concat());
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! `cloak-tap`: a man-in-the-middle relay between a client and a server.
 //!
 //! By default it relays and prints, frame by frame, what an interceptor
-//! captures in each direction. Attack switches alter the client's stream on
-//! every connection (a client that retries meets the same attacker). Every
-//! attack must end with the server rejecting the message.
+//! captures in each direction. Attack switches alter the client's stream
+//! (or, with `--downstream`, the server's) on every connection (a client
+//! that retries meets the same attacker). Every attack on the client's
+//! stream must end with the server refusing the message; every attack on
+//! the server's stream with the client refusing what it was sent.
 #![forbid(unsafe_code)]
 
 mod attack;
@@ -35,12 +37,19 @@ pub struct Cli {
     /// sweep every position of a session.
     #[arg(long, value_name = "S", requires = "flip", default_value_t = 0)]
     flip_step: u64,
+    /// With --flip: flip the server's stream to the client instead.
+    #[arg(long, requires = "flip")]
+    downstream: bool,
     /// Forward only the first N bytes of the client's stream, then cut.
     #[arg(long, value_name = "N", group = "attack")]
     truncate: Option<u64>,
     /// Drop the client's K-th stream chunk (0-based).
     #[arg(long, value_name = "K", num_args = 0..=1, default_missing_value = "0", group = "attack")]
     drop_chunk: Option<usize>,
+    /// Forward the client's first N frames, then cut (N one less than a
+    /// session's frames cuts just before its last chunk).
+    #[arg(long, value_name = "N", group = "attack")]
+    cut_after_frames: Option<usize>,
     /// Swap the client's first two frames after its request.
     #[arg(long, group = "attack")]
     swap_frames: bool,
@@ -51,9 +60,12 @@ pub struct Cli {
     /// Write the client's bytes of the first connection to FILE.
     #[arg(long, value_name = "FILE")]
     record: Option<PathBuf>,
+    /// Write the server's bytes of the first connection to FILE.
+    #[arg(long, value_name = "FILE", conflicts_with = "forward_to")]
+    record_server: Option<PathBuf>,
     /// No client: connect to the server, send the bytes recorded in FILE
     /// after its hello, print the answer. Exits 1 if the server refused.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["attack", "record"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["attack", "record", "record_server"])]
     replay: Option<PathBuf>,
     /// Relay this many connections, then exit (default: until killed).
     #[arg(long)]
@@ -61,9 +73,21 @@ pub struct Cli {
 }
 
 impl Cli {
+    /// The attacks on connection `connection`: on the client's stream, and
+    /// on the server's.
+    fn attacks(&self, connection: usize) -> (Attack, Attack) {
+        let attack = self.attack(connection);
+        match attack {
+            Attack::Flip(_) if self.downstream => (Attack::None, attack),
+            _ => (attack, Attack::None),
+        }
+    }
+
     fn attack(&self, connection: usize) -> Attack {
         if let Some(n) = self.flip {
             Attack::Flip(n + connection as u64 * self.flip_step)
+        } else if let Some(n) = self.cut_after_frames {
+            Attack::CutAfterFrames(n)
         } else if let Some(n) = self.truncate {
             Attack::Truncate(n)
         } else if let Some(k) = self.drop_chunk {
@@ -96,15 +120,15 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 continue;
             }
         };
+        let (attack, downstream) = cli.attacks(served);
+        let first = served == 0;
         let setup = relay::Setup {
             hello_from: cli.to,
             send_to: cli.forward_to.unwrap_or(cli.to),
-            attack: cli.attack(served),
-            record: if served == 0 {
-                cli.record.clone()
-            } else {
-                None
-            },
+            attack,
+            downstream,
+            record: cli.record.clone().filter(|_| first),
+            record_server: cli.record_server.clone().filter(|_| first),
             label: served,
         };
         if let Err(e) = relay::relay(client, &setup) {

@@ -23,8 +23,12 @@ pub(crate) struct Setup {
     pub hello_from: SocketAddr,
     /// The server that receives the client's bytes.
     pub send_to: SocketAddr,
+    /// The attack on the client's stream.
     pub attack: Attack,
+    /// The attack on the server's stream.
+    pub downstream: Attack,
     pub record: Option<PathBuf>,
+    pub record_server: Option<PathBuf>,
     pub label: usize,
 }
 
@@ -73,89 +77,136 @@ pub(crate) fn relay(client: TcpStream, setup: &Setup) -> anyhow::Result<()> {
     let label = setup.label;
     let hello_server = TcpStream::connect(setup.hello_from)
         .with_context(|| format!("connecting to {}", setup.hello_from))?;
-    let target = if setup.send_to == setup.hello_from {
-        hello_server.try_clone()?
-    } else {
+    let readdressed = setup.send_to != setup.hello_from;
+    let target = if readdressed {
         println!(
             "[tap #{label}] attack: re-addressing the client's message to {}",
             setup.send_to
         );
         TcpStream::connect(setup.send_to)
             .with_context(|| format!("connecting to {}", setup.send_to))?
+    } else {
+        hello_server.try_clone()?
     };
-    match setup.attack {
-        Attack::None => {}
-        attack => println!("[tap #{label}] attack: {attack:?}"),
+    // The server logs its refusals by this address: tests match them to
+    // the connection they attacked.
+    println!(
+        "[tap #{label}] connected to the server from {}",
+        target.local_addr()?
+    );
+    for attack in [setup.attack, setup.downstream] {
+        if attack != Attack::None {
+            println!("[tap #{label}] attack: {attack:?}");
+        }
     }
 
-    // Server to client: the hello from `hello_from`, then (if re-addressed)
-    // everything from the other server but its own hello.
-    let mut to_client = client.try_clone()?;
-    let readdressed = setup.send_to != setup.hello_from;
-    let (hello_reader, target_reader) = (hello_server.try_clone()?, target.try_clone()?);
-    let downstream = thread::spawn(move || {
-        let mut hello = Frames::new(hello_reader);
-        if let Some(frame) = hello.next() {
-            show(label, "server -> client", &frame);
-            let _ = to_client.write_all(&frame);
-        }
-        let mut rest = if readdressed {
-            let mut other = Frames::new(target_reader);
-            let _ = other.next();
-            other
-        } else {
-            hello
+    let (from_server, to_client) = (hello_server.try_clone()?, client.try_clone()?);
+    let downstream = if readdressed {
+        let from_target = target.try_clone()?;
+        thread::spawn(move || {
+            readdressed_downstream(label, from_server, from_target, to_client);
+            Vec::new()
+        })
+    } else {
+        let pump = Pump {
+            label,
+            arrow: "server -> client",
+            attack: setup.downstream,
+            record: setup.record_server.is_some(),
         };
-        while let Some(frame) = rest.next() {
-            show(label, "server -> client", &frame);
-            if to_client.write_all(&frame).is_err() {
-                break;
-            }
-        }
-        let _ = to_client.shutdown(Shutdown::Write);
-    });
-
-    // Client to server, through the attack.
-    let mut filter = Filter::new(setup.attack);
-    let mut recorded = Vec::new();
-    let (mut from_client, mut to_server) = (client.try_clone()?, target.try_clone()?);
-    let mut buffer = vec![0u8; 64 * 1024];
-    loop {
-        let read = match from_client.read(&mut buffer) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        if setup.record.is_some() {
-            recorded.extend_from_slice(&buffer[..read]);
-        }
-        let pass = filter.pass(&buffer[..read]);
-        for frame in &pass.frames {
-            show(label, "client -> server", frame);
-        }
-        if to_server.write_all(&pass.forward).is_err() {
-            break;
-        }
-        if pass.cut {
-            println!("[tap #{label}] attack: cut the connection");
-            let _ = to_server.shutdown(Shutdown::Both);
-            let _ = client.shutdown(Shutdown::Both);
-            break;
+        thread::spawn(move || pump.run(from_server, to_client))
+    };
+    let upstream = Pump {
+        label,
+        arrow: "client -> server",
+        attack: setup.attack,
+        record: setup.record.is_some(),
+    };
+    let recorded = upstream.run(client.try_clone()?, target.try_clone()?);
+    let recorded_server = downstream.join().unwrap_or_default();
+    for (path, bytes) in [
+        (&setup.record, recorded),
+        (&setup.record_server, recorded_server),
+    ] {
+        if let Some(path) = path {
+            std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+            println!(
+                "[tap #{label}] recorded {} bytes to {}",
+                bytes.len(),
+                path.display()
+            );
         }
     }
-    let _ = to_server.shutdown(Shutdown::Write);
-    if let Some(path) = &setup.record {
-        std::fs::write(path, &recorded).with_context(|| format!("writing {}", path.display()))?;
-        println!(
-            "[tap #{label}] recorded {} bytes to {}",
-            recorded.len(),
-            path.display()
-        );
-    }
-    let _ = downstream.join();
     if readdressed {
         let _ = hello_server.shutdown(Shutdown::Both);
     }
     Ok(())
+}
+
+/// One direction of a relayed connection.
+struct Pump {
+    label: usize,
+    arrow: &'static str,
+    attack: Attack,
+    record: bool,
+}
+
+impl Pump {
+    /// Relays `from` to `to` through the attack until either side ends;
+    /// returns the bytes read from `from` if asked to record them.
+    fn run(self, mut from: TcpStream, mut to: TcpStream) -> Vec<u8> {
+        let mut filter = Filter::new(self.attack);
+        let mut recorded = Vec::new();
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            let read = match from.read(&mut buffer) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if self.record {
+                recorded.extend_from_slice(&buffer[..read]);
+            }
+            let pass = filter.pass(&buffer[..read]);
+            for frame in &pass.frames {
+                show(self.label, self.arrow, frame);
+            }
+            if to.write_all(&pass.forward).is_err() {
+                break;
+            }
+            if pass.cut {
+                println!("[tap #{}] attack: cut the connection", self.label);
+                let _ = to.shutdown(Shutdown::Both);
+                let _ = from.shutdown(Shutdown::Both);
+                break;
+            }
+        }
+        let _ = to.shutdown(Shutdown::Write);
+        recorded
+    }
+}
+
+/// Server to client when re-addressed: the hello from the first server,
+/// then everything from the other server but its own hello.
+fn readdressed_downstream(
+    label: usize,
+    hello_from: TcpStream,
+    rest_from: TcpStream,
+    mut to_client: TcpStream,
+) {
+    let mut hello = Frames::new(hello_from);
+    if let Some(frame) = hello.next() {
+        show(label, "server -> client", &frame);
+        let _ = to_client.write_all(&frame);
+    }
+    let mut rest = Frames::new(rest_from);
+    let _ = rest.next();
+    while let Some(frame) = rest.next() {
+        show(label, "server -> client", &frame);
+        if to_client.write_all(&frame).is_err() {
+            break;
+        }
+    }
+    let _ = to_client.shutdown(Shutdown::Write);
 }
 
 /// Replays recorded client bytes to `server` after its hello.
