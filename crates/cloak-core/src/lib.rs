@@ -20,11 +20,14 @@ pub mod codec;
 pub mod envelope;
 mod error;
 mod fingerprint;
+mod kdf;
 pub mod keydir;
 pub mod keys;
 pub mod limits;
 pub mod session;
 mod standin;
+#[cfg(test)]
+mod test_keys;
 pub mod text;
 
 pub use envelope::{

@@ -100,6 +100,21 @@ pub const RECEIPT_LABEL: &[u8] = b"CloakRoom receipt v1";
 /// fetching its messages.
 pub const FETCH_PROOF_LABEL: &[u8] = b"CloakRoom fetch proof v1";
 
+/// Label of the signature by which a sender proves, in a message's first
+/// frame, that it holds its key (see `session::sender_proof`).
+pub const SENDER_PROOF_LABEL: &[u8] = b"CloakRoom sender proof v2";
+
+/// HKDF info of the key a sender proof is sealed under, derived from a
+/// hybrid stream's message key or from a key wrapped for the proof alone.
+pub const SENDER_PROOF_KEY_INFO: &[u8] = b"CloakRoom sender proof key v2";
+
+/// RSA-OAEP label of the key wrapped for an asymmetric message's proof.
+pub const PROOF_KEY_WRAP_LABEL: &[u8] = b"CloakRoom proof key wrap v2";
+
+/// Largest sealed sender proof: a fingerprint and a 4096-bit signature
+/// with their encoding (3 bytes of length) and the AES-GCM tag.
+pub const MAX_SEALED_PROOF_LEN: usize = HASH_LEN + 3 + 512 + AEAD_TAG_LEN;
+
 /// Label of the signature by which a client acknowledges delivered
 /// messages, so that only it can remove them from its mailbox.
 pub const ACK_PROOF_LABEL: &[u8] = b"CloakRoom ack proof v1";

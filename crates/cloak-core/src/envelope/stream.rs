@@ -67,6 +67,7 @@ fn fresh_head(
 pub struct StreamSealer<'k> {
     sender: &'k KeyPair,
     recipient: Fingerprint,
+    key: Zeroizing<[u8; AEAD_KEY_LEN]>,
     cipher: Cipher,
     aad: [u8; HASH_LEN],
     counter: u64,
@@ -100,6 +101,7 @@ impl<'k> StreamSealer<'k> {
             sender,
             recipient: recipient.fingerprint(),
             cipher: Active::aead(&key),
+            key,
             aad: associated_data(&head),
             counter: 0,
             len: 0,
@@ -116,6 +118,12 @@ impl<'k> StreamSealer<'k> {
 
     pub(crate) fn wrapped_key(&self) -> &[u8] {
         &self.wrapped_key
+    }
+
+    /// A key derived from the message key for another use named by
+    /// `info` (HKDF-Expand): the recipient derives the same one.
+    pub(crate) fn derive_key(&self, info: &[u8]) -> Zeroizing<[u8; AEAD_KEY_LEN]> {
+        crate::kdf::expand(&self.key, info)
     }
 
     /// The message id the stream will be signed with.
@@ -239,6 +247,7 @@ pub struct StreamEnd {
 pub struct StreamOpener {
     header: Header,
     wrapped_key: Vec<u8>,
+    key: Zeroizing<[u8; AEAD_KEY_LEN]>,
     cipher: Cipher,
     aad: [u8; HASH_LEN],
     counter: u64,
@@ -286,6 +295,7 @@ impl StreamOpener {
         Ok(StreamOpener {
             aad: associated_data(&head),
             cipher: Active::aead(&key),
+            key,
             header: head.header,
             wrapped_key: head.wrapped_key,
             counter: 0,
@@ -294,6 +304,13 @@ impl StreamOpener {
             digest: Active::hasher(),
             plaintext: Zeroizing::new(Vec::new()),
         })
+    }
+
+    /// A key derived from the message key for another use named by
+    /// `info`, as [`StreamSealer`] derives it (from a random key if the
+    /// message key did not unwrap).
+    pub(crate) fn derive_key(&self, info: &[u8]) -> Zeroizing<[u8; AEAD_KEY_LEN]> {
+        crate::kdf::expand(&self.key, info)
     }
 
     /// Decrypts the next data chunk, leaving `sealed` untouched (a server

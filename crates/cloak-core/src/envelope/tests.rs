@@ -1,25 +1,8 @@
 //! Unit tests that need the envelope's internals: re-sealing someone else's
 //! signed content (surreptitious forwarding) and rewriting header fields.
 
-use std::sync::OnceLock;
-
 use super::*;
-
-struct Keys {
-    s: KeyPair,
-    r: KeyPair,
-    t: KeyPair,
-}
-
-/// Made once per test binary: RSA key generation is the slowest step.
-fn keys() -> &'static Keys {
-    static KEYS: OnceLock<Keys> = OnceLock::new();
-    KEYS.get_or_init(|| Keys {
-        s: KeyPair::generate(2048).unwrap(),
-        r: KeyPair::generate(2048).unwrap(),
-        t: KeyPair::generate(2048).unwrap(),
-    })
-}
+use crate::test_keys::keys;
 
 const FRESH: &[u8] = b"challenge-0123456789abcdef";
 

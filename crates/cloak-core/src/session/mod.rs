@@ -6,6 +6,7 @@ pub mod connection;
 pub mod frame;
 pub mod messages;
 pub mod proofs;
+pub mod sender_proof;
 
 pub use connection::{Connection, ConnectionError, Direction};
 pub use messages::{
