@@ -46,8 +46,12 @@ for name in sorted(f for f in os.listdir(work) if f.endswith(".bin")):
         i += 4 + size
         open(os.path.join(out, "messages", f"{stem}-{n}"), "wb").write(payload)
         variant = payload[2]
-        if variant in (0, 3):  # Send { envelope } or SendStream { head }
-            length, start = varint(payload, 3)
+        if variant in (0, 3):  # Send { wrapped_key, proof, envelope } or SendStream { head, proof }
+            start = 3
+            for skipped in range(2 if variant == 0 else 0):
+                length, start = varint(payload, start)
+                start += length
+            length, start = varint(payload, start)
             open(os.path.join(out, "envelope", f"{stem}-{n}"), "wb").write(payload[start:start + length])
         n += 1
 PY

@@ -15,11 +15,15 @@
 use arbitrary::Arbitrary;
 use cloak_core::envelope::stream::StreamOpener;
 use cloak_core::session::messages::decode_payload;
-use cloak_core::session::{ClientMessage, ServerMessage};
+use cloak_core::session::{ClientMessage, ServerMessage, sender_proof};
 use cloak_core::{FreshnessCheck, OpenOptions};
 use cloak_fuzz::cases::{ClientCase, EnvelopeCase, FRESHNESS, Route, ServerCase, StreamCase};
 use cloak_fuzz::fixture;
 use libfuzzer_sys::fuzz_target;
+
+/// The challenge sender proofs are checked against: any will do, since
+/// the fuzzer cannot sign as the sender for any.
+const CHALLENGE: [u8; 32] = [0x5c; 32];
 
 #[derive(Arbitrary, Debug)]
 enum Case {
@@ -92,8 +96,40 @@ fuzz_target!(|case: Case| {
             // A message in the wrong direction must not decode, nor crash.
             let _ = decode_payload::<ServerMessage>(&payload);
             match decode_payload::<ClientMessage>(&payload) {
-                Ok(ClientMessage::Send { envelope }) => open(to_server, &envelope),
-                Ok(ClientMessage::SendStream { head }) => {
+                Ok(ClientMessage::Send {
+                    wrapped_key,
+                    proof,
+                    envelope,
+                }) => {
+                    let claim = sender_proof::claim_envelope(
+                        &to_server.to.keys,
+                        &CHALLENGE,
+                        &wrapped_key,
+                        &proof,
+                        &envelope,
+                    );
+                    assert!(
+                        !claim.verify(Some(to_server.from.keys.public())),
+                        "a sender proof the fuzzer made verified"
+                    );
+                    open(to_server, &envelope);
+                }
+                Ok(ClientMessage::SendStream { head, proof }) => {
+                    if let Ok(opener) =
+                        StreamOpener::new(&to_server.to.keys, &head, &OpenOptions::default())
+                    {
+                        let claim = sender_proof::claim_stream(
+                            &to_server.to.keys,
+                            &opener,
+                            &CHALLENGE,
+                            &head,
+                            &proof,
+                        );
+                        assert!(
+                            !claim.verify(Some(to_server.from.keys.public())),
+                            "a sender proof the fuzzer made verified"
+                        );
+                    }
                     open_stream(to_server, &head, [].into_iter())
                 }
                 _ => {}

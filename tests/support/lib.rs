@@ -749,7 +749,7 @@ impl LibClient {
     }
 
     /// The encoded `Send` frame for `text` with `id`, sealed over `hello`
-    /// (one whole hybrid envelope), the receipt key inside it, and the
+    /// (one asymmetric envelope with its proof), the receipt key inside it, and the
     /// digest of its plaintext.
     pub fn send_frame(
         &self,
@@ -767,15 +767,19 @@ impl LibClient {
         let sealed = cloak_core::seal(
             &self.me,
             &self.server,
-            cloak_core::Mode::Hybrid,
+            cloak_core::Mode::Asymmetric,
             &hello.challenge,
             &payload,
             &options,
         )
         .expect("seal");
-        let message = cloak_core::session::ClientMessage::Send {
-            envelope: sealed.bytes,
-        };
+        let message = cloak_core::session::sender_proof::prove_envelope(
+            &self.me,
+            &self.server,
+            &hello.challenge,
+            sealed.bytes,
+        )
+        .expect("prove");
         let payload_bytes = cloak_core::session::messages::encode_payload(&message);
         (
             cloak_core::session::frame::encode(&payload_bytes),
@@ -907,12 +911,20 @@ impl LibClient {
             &Default::default(),
         )
         .expect("seal");
+        let first = cloak_core::session::sender_proof::prove_stream(
+            &sealer,
+            &self.me,
+            self.server.fingerprint(),
+            &hello.challenge,
+            head,
+        )
+        .expect("prove");
         let mut data = sealer.push(&[0u8; 32]).expect("seal");
         data.extend(sealer.push(text).expect("seal"));
         let end = sealer.finish().expect("seal");
         data.extend(end.last_data);
         StreamFrames {
-            head: frame(&ClientMessage::SendStream { head }),
+            head: frame(&first),
             chunks: data
                 .into_iter()
                 .map(|data| frame(&ClientMessage::Chunk { data }))

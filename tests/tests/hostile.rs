@@ -85,28 +85,34 @@ fn garbage_and_oversize_lengths_do_not_stop_the_server() {
     assert_serves(&keys, &server, "after the garbage");
 }
 
+/// A newer client, and an older one (version 1 sent no sender proof),
+/// are told which versions meet.
 #[test]
-fn other_protocol_version_gets_a_clear_error() {
+fn other_protocol_versions_get_a_clear_error() {
     let keys = Keys::new(2048);
     let server = Server::start(keys.path(), &[]);
-    let mut raw = Raw::connect(server.addr);
-    raw.read_frame().expect("hello");
-    let mut payload = (PROTOCOL_VERSION + 1).to_be_bytes().to_vec();
-    payload.extend_from_slice(&[0, 0]);
-    let mut frame = (payload.len() as u32).to_be_bytes().to_vec();
-    frame.extend_from_slice(&payload);
-    raw.send(&frame);
-    match raw.read_server() {
-        Some(ServerMessage::Error { code, detail }) => {
-            assert_eq!(code, ErrorCode::UnsupportedVersion);
-            assert!(detail.contains("protocol version 1"), "{detail}");
+    for theirs in [PROTOCOL_VERSION - 1, PROTOCOL_VERSION + 1] {
+        let mut raw = Raw::connect(server.addr);
+        raw.read_frame().expect("hello");
+        let mut payload = theirs.to_be_bytes().to_vec();
+        payload.extend_from_slice(&[0, 0]);
+        let mut frame = (payload.len() as u32).to_be_bytes().to_vec();
+        frame.extend_from_slice(&payload);
+        raw.send(&frame);
+        match raw.read_server() {
+            Some(ServerMessage::Error { code, detail }) => {
+                assert_eq!(code, ErrorCode::UnsupportedVersion);
+                assert!(
+                    detail.contains(&format!(
+                        "protocol version {PROTOCOL_VERSION}, client sent {theirs}"
+                    )),
+                    "{detail}"
+                );
+            }
+            other => panic!("answered with {other:?}"),
         }
-        other => panic!("answered with {other:?}"),
+        server.wait_stderr(&format!("client speaks protocol version {theirs}"));
     }
-    server.wait_stderr(&format!(
-        "client speaks protocol version {}",
-        PROTOCOL_VERSION + 1
-    ));
 }
 
 #[test]

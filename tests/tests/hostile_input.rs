@@ -22,7 +22,7 @@ use cloak_core::keydir::Role;
 use cloak_core::limits::{ENVELOPE_VERSION, MAX_ENVELOPE_LEN, PROTOCOL_VERSION};
 use cloak_core::session::messages::{encode_frame, encode_payload};
 use cloak_core::session::{
-    ClientMessage, ErrorCode, FetchRequest, ServerHello, ServerMessage, frame, proofs,
+    ClientMessage, ErrorCode, FetchRequest, ServerHello, ServerMessage, frame, proofs, sender_proof,
 };
 use cloak_core::{Fingerprint, KeyPair, Mode, PublicKey, SealOptions};
 use cloak_tests::{
@@ -93,8 +93,24 @@ fn crash_envelope(recipient: Fingerprint, modulus_len: usize) -> Vec<u8> {
     )
 }
 
+/// A `Send` of `envelope` behind a junk sender proof: refused at the
+/// proof, for the first private-key operation, before the envelope is
+/// decoded.
 fn send_frame(envelope: Vec<u8>) -> Vec<u8> {
-    encode_frame(&ClientMessage::Send { envelope })
+    encode_frame(&ClientMessage::Send {
+        wrapped_key: random_bytes(384),
+        proof: random_bytes(307),
+        envelope,
+    })
+}
+
+/// A `Send` of `envelope` with a valid proof by `lib`'s key for the
+/// connection `hello` opened: from an authorized client, the envelope is
+/// decoded and decrypted.
+fn proven_frame(lib: &LibClient, hello: &ServerHello, envelope: Vec<u8>) -> Vec<u8> {
+    let first = sender_proof::prove_envelope(&lib.me, &lib.server, &hello.challenge, envelope)
+        .expect("prove");
+    encode_frame(&first)
 }
 
 /// A whole frame around a hand-encoded message: variant index, then
@@ -144,15 +160,24 @@ fn the_envelope_mirror_matches_sealed_envelopes() {
 #[test]
 fn the_message_mirror_matches_encoded_messages() {
     let data = || vec![9u8];
-    let client = [
-        (ClientMessage::Send { envelope: data() }, 0u32),
-        (ClientMessage::SendStream { head: data() }, 3),
-        (ClientMessage::Chunk { data: data() }, 4),
-    ];
-    for (message, variant) in client {
-        let forged = forged_payload(&codec::encode(&(variant, data())));
-        assert_eq!(encode_payload(&message), forged, "{message:?}");
-    }
+    let send = ClientMessage::Send {
+        wrapped_key: vec![1],
+        proof: vec![2],
+        envelope: data(),
+    };
+    let forged = forged_payload(&codec::encode(&(0u32, vec![1u8], vec![2u8], data())));
+    assert_eq!(encode_payload(&send), forged);
+    let stream = ClientMessage::SendStream {
+        head: data(),
+        proof: vec![2],
+    };
+    let forged = forged_payload(&codec::encode(&(3u32, data(), vec![2u8])));
+    assert_eq!(encode_payload(&stream), forged);
+    let chunk = ClientMessage::Chunk { data: data() };
+    assert_eq!(
+        encode_payload(&chunk),
+        forged_payload(&codec::encode(&(4u32, data())))
+    );
     let delivery = ServerMessage::Delivery {
         envelopes: vec![data()],
         remaining: 5,
@@ -202,8 +227,11 @@ fn assert_survived(keys: &Keys, server: &mut Server, what: &str, answer: Option<
 fn a_hybrid_envelope_declaring_690000_chunks_does_not_stop_the_server() {
     let keys = Keys::new(BITS);
     let mut server = Server::start(keys.path(), &[]);
-    let k = modulus_len(&LibClient::new(keys.path()).server);
-    let answer = answer_to(&server, |hello| send_frame(crash_envelope(hello.server, k)));
+    let lib = LibClient::new(keys.path());
+    let k = modulus_len(&lib.server);
+    let answer = answer_to(&server, |hello| {
+        proven_frame(&lib, hello, crash_envelope(hello.server, k))
+    });
     assert_survived(&keys, &mut server, "690000 empty hybrid chunks", answer);
 }
 
@@ -211,11 +239,10 @@ fn a_hybrid_envelope_declaring_690000_chunks_does_not_stop_the_server() {
 fn an_asymmetric_envelope_with_a_huge_block_count_does_not_stop_the_server() {
     let keys = Keys::new(BITS);
     let mut server = Server::start(keys.path(), &[]);
+    let lib = LibClient::new(keys.path());
     let answer = answer_to(&server, |hello| {
-        send_frame(asymmetric_envelope(
-            hello.server,
-            vec![Vec::new(); CRASH_CHUNKS],
-        ))
+        let envelope = asymmetric_envelope(hello.server, vec![Vec::new(); CRASH_CHUNKS]);
+        proven_frame(&lib, hello, envelope)
     });
     assert_survived(&keys, &mut server, "690000 empty asymmetric blocks", answer);
 }
@@ -228,12 +255,17 @@ fn tiny_frames(server: Fingerprint, k: usize) -> Vec<(&'static str, Vec<u8>)> {
     let header = |mode: u32| (ENVELOPE_VERSION, mode, server.0, mode);
     vec![
         (
-            "a Send whose envelope says 16 MiB, in 12 bytes",
+            "a Send whose wrapped key says 16 MiB, in 12 bytes",
             forged_frame(&codec::encode(&(0u32, sixteen_mib))),
         ),
         (
             "a Send whose envelope says 2^64 - 1 bytes",
-            forged_frame(&codec::encode(&(0u32, u64::MAX))),
+            forged_frame(&codec::encode(&(
+                0u32,
+                vec![0u8; 4],
+                vec![1u8; 4],
+                u64::MAX,
+            ))),
         ),
         (
             "a hybrid envelope declaring 690000 chunks, none sent",
@@ -258,6 +290,10 @@ fn tiny_frames(server: Fingerprint, k: usize) -> Vec<(&'static str, Vec<u8>)> {
         (
             "a SendStream whose head says 16 MiB",
             forged_frame(&codec::encode(&(3u32, sixteen_mib))),
+        ),
+        (
+            "a SendStream whose proof says 16 MiB",
+            forged_frame(&codec::encode(&(3u32, vec![0u8; 4], sixteen_mib))),
         ),
         (
             "a Chunk whose data says 16 MiB",
@@ -418,27 +454,33 @@ const FLOOD_FOR: Duration = Duration::from_secs(9);
 /// enough to stay under its cap on asymmetric messages (64 KiB).
 const FLOOD_BLOCKS: usize = 200;
 
-/// A `Send` that passes every check made before RSA: blocks of the
+/// An envelope that passes every check made before RSA: blocks of the
 /// modulus length, each below the modulus (a leading zero byte), so every
-/// block costs a private-key operation before it fails.
-fn expensive_send(server: Fingerprint, k: usize) -> Vec<u8> {
+/// block costs a private-key operation before it fails. Since the sender
+/// proof, only an authorized key gets that far: the flooder holds one.
+fn expensive_envelope(server: Fingerprint, k: usize) -> Vec<u8> {
     let blocks = (0..FLOOD_BLOCKS)
         .map(|_| [&[0u8][..], &random_bytes(k - 1)].concat())
         .collect();
-    send_frame(asymmetric_envelope(server, blocks))
+    asymmetric_envelope(server, blocks)
 }
 
 /// One attacker until `until`: connect, take the hello (so closing is a
-/// clean FIN the server reads past, not a reset), send, hang up at once.
-/// Returns how many requests it got out.
-fn flood(server: SocketAddr, frame: &[u8], until: Instant) -> usize {
+/// clean FIN the server reads past, not a reset), send `envelope` with a
+/// proof for this connection, hang up at once. Returns how many requests
+/// it got out.
+fn flood(server: SocketAddr, lib: &LibClient, envelope: &[u8], until: Instant) -> usize {
     let mut sent = 0;
     while Instant::now() < until {
         let Ok(stream) = connect_from(ATTACKER, server) else {
             continue;
         };
         let mut raw = Raw { stream };
-        if raw.read_frame().is_some() && raw.stream.write_all(frame).is_ok() {
+        let Some(ServerMessage::Hello(hello)) = raw.read_server() else {
+            continue;
+        };
+        let frame = proven_frame(lib, &hello, envelope.to_vec());
+        if raw.stream.write_all(&frame).is_ok() {
             sent += 1;
         }
     }
@@ -450,17 +492,24 @@ fn one_address_flooding_rsa_work_does_not_starve_an_honest_client() {
     let keys = Keys::new(BITS);
     let mut server = Server::start(keys.path(), &[]);
     let lib = LibClient::new(keys.path());
-    let frame = expensive_send(lib.server.fingerprint(), modulus_len(&lib.server));
+    let envelope = expensive_envelope(lib.server.fingerprint(), modulus_len(&lib.server));
     let until = Instant::now() + FLOOD_FOR;
     let addr = server.addr;
-    let attackers: Vec<_> = (0..ATTACKERS)
-        .map(|_| {
-            let frame = frame.clone();
-            thread::spawn(move || flood(addr, &frame, until))
-        })
-        .collect();
-    // Let the flood build a backlog of work first.
-    thread::sleep(Duration::from_secs(2));
+    let sent: usize = thread::scope(|scope| {
+        let attackers: Vec<_> = (0..ATTACKERS)
+            .map(|_| scope.spawn(|| flood(addr, &lib, &envelope, until)))
+            .collect();
+        // Let the flood build a backlog of work first.
+        thread::sleep(Duration::from_secs(2));
+        honest_sends_during(&keys, &server);
+        attackers.into_iter().map(|a| a.join().unwrap()).sum()
+    });
+    println!("the flood sent {sent} requests from {ATTACKER}");
+    assert!(sent > 0, "no flood request went out from {ATTACKER}");
+    assert!(server.is_running());
+}
+
+fn honest_sends_during(keys: &Keys, server: &Server) {
     for mode in ["asymmetric", "hybrid"] {
         let text = format!("honest {mode} message during the flood");
         let start = Instant::now();
@@ -477,10 +526,6 @@ fn one_address_flooding_rsa_work_does_not_starve_an_honest_client() {
             texts(&out).1
         );
     }
-    let sent: usize = attackers.into_iter().map(|a| a.join().unwrap()).sum();
-    println!("the flood sent {sent} requests from {ATTACKER}");
-    assert!(sent > 0, "no flood request went out from {ATTACKER}");
-    assert!(server.is_running());
 }
 
 // --- One answer for every refusal --------------------------------------
@@ -497,12 +542,25 @@ fn stranger(keys: &Keys) -> Keys {
     stranger
 }
 
+/// The answer to a well-formed message from `lib`'s key, with its proof.
 fn send_answer(lib: &LibClient, server: &Server, mode: Mode) -> ServerMessage {
     let (mut raw, hello) = lib.hello(server.addr);
-    let mut payload = proofs::new_receipt_key().to_vec();
-    payload.extend_from_slice(b"from a stranger");
-    let envelope = seal(&lib.me, &lib.server, mode, &hello.challenge, &payload);
-    raw.send(&send_frame(envelope));
+    match mode {
+        Mode::Asymmetric => {
+            let mut payload = proofs::new_receipt_key().to_vec();
+            payload.extend_from_slice(b"from a stranger");
+            let envelope = seal(&lib.me, &lib.server, mode, &hello.challenge, &payload);
+            raw.send(&proven_frame(lib, &hello, envelope));
+        }
+        _ => {
+            let frames = lib.stream_frames(&hello, b"from a stranger");
+            raw.send(&frames.head);
+            for chunk in &frames.chunks {
+                raw.send(chunk);
+            }
+            raw.send(&frames.end);
+        }
+    }
     raw.read_server().expect("an answer to the send")
 }
 

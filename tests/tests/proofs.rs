@@ -347,9 +347,9 @@ fn receipt_for(
             .map(|p| decode_payload(p).expect("a client message"))
             .collect();
         let envelope = match messages.last()? {
-            ClientMessage::Send { envelope } => envelope.clone(),
+            ClientMessage::Send { envelope, .. } => envelope.clone(),
             ClientMessage::End { data } => {
-                let Some(ClientMessage::SendStream { head }) = messages.first() else {
+                let Some(ClientMessage::SendStream { head, .. }) = messages.first() else {
                     panic!("a stream without a head: {messages:?}");
                 };
                 let chunks = messages[1..messages.len() - 1]

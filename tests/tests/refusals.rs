@@ -179,8 +179,10 @@ fn server_of_another_protocol_version_is_named() {
     let addr = listener.local_addr().unwrap();
     let fake = std::thread::spawn(move || {
         let (mut stream, _) = listener.accept().unwrap();
-        // A version-2 payload: whatever follows cannot be trusted to parse.
-        let payload = [0u8, 2, 0, 0, 0];
+        // A newer version's payload: whatever follows cannot be trusted to
+        // parse.
+        let newer = cloak_core::limits::PROTOCOL_VERSION + 1;
+        let payload = [&newer.to_be_bytes()[..], &[0, 0, 0]].concat();
         let mut frame = (payload.len() as u32).to_be_bytes().to_vec();
         frame.extend_from_slice(&payload);
         stream.write_all(&frame).unwrap();
@@ -190,7 +192,11 @@ fn server_of_another_protocol_version_is_named() {
     let (_, stderr) = texts(&out);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr.contains("server speaks protocol version 2, this client speaks version 1"),
+        stderr.contains(&format!(
+            "server speaks protocol version {}, this client speaks version {}",
+            cloak_core::limits::PROTOCOL_VERSION + 1,
+            cloak_core::limits::PROTOCOL_VERSION
+        )),
         "{stderr}"
     );
 }

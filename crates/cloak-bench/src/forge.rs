@@ -18,7 +18,7 @@ use cloak_core::limits::{
 };
 use cloak_core::session::ClientMessage;
 use cloak_core::session::messages::encode_frame_into;
-use cloak_core::session::proofs;
+use cloak_core::session::{proofs, sender_proof};
 use cloak_core::{KeyPair, Mode, PublicKey, SealOptions};
 use rand::RngExt;
 use rsa::pkcs8::DecodePublicKey;
@@ -39,31 +39,38 @@ type HeadWire = (u16, u32, [u8; 32], Vec<u8>);
 const INNER_OVERHEAD: usize = 1024;
 
 /// Freshness for forged signatures. The server checks a stranger's
-/// signature against a stand-in key, never its freshness, so one value
-/// serves every connection and the requests can be built once.
+/// signature (its sender proof's too) against a stand-in key, never its
+/// freshness, so one value serves every connection and the requests can be
+/// built once.
 const ANY_FRESHNESS: [u8; 32] = [7; 32];
+
+/// A sealed sender proof's length for a 2048-bit key: fingerprint, signature
+/// with its length, tag (see `MAX_SEALED_PROOF_LEN`).
+const JUNK_PROOF_LEN: usize = 32 + 3 + 256 + 16;
 
 /// The request kinds, each the worst of its sort that the bench knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Kind {
     /// Asymmetric `Send`, the most blocks the server accepts, each random
-    /// bytes below the modulus (fails OAEP): the original attack.
+    /// bytes below the modulus (fails OAEP), behind a junk sender proof
+    /// whose wrapped key is random bytes below the modulus.
     AsymRandom,
     /// The same count of blocks, each a valid OAEP encryption to the
-    /// server of random bytes: every block decrypts, the inner encoding
-    /// then fails to decode.
+    /// server of random bytes, behind a junk proof.
     AsymValid,
     /// A well-formed asymmetric envelope of the most blocks the server
-    /// accepts, sealed and signed by a key the server does not authorize.
+    /// accepts, sealed and signed by a key the server does not authorize,
+    /// with a well-formed sender proof by that key: the proof opens and
+    /// names the stranger.
     AsymUnknown,
     /// A stream head whose wrapped key is random bytes below the modulus,
-    /// then one full chunk of junk.
+    /// a junk proof, then one full chunk of junk.
     HybridJunkKey,
-    /// A stream head wrapping a real AES key to the server, valid chunks,
-    /// and a junk final chunk.
+    /// A stream head wrapping a real AES key to the server, a junk proof,
+    /// valid chunks, and a junk final chunk.
     HybridRealKey,
     /// A whole valid stream sealed and signed by a key the server does
-    /// not authorize.
+    /// not authorize, with that key's well-formed sender proof.
     HybridUnknown,
 }
 
@@ -117,15 +124,18 @@ pub fn request(
     let blocks = max_blocks(target.modulus_len());
     let mut frames = Vec::new();
     match kind {
-        Kind::AsymRandom => send(&mut frames, random_blocks(target, blocks)),
-        Kind::AsymValid => send(&mut frames, valid_blocks(target, blocks)?),
+        Kind::AsymRandom => send(&mut frames, target, random_blocks(target, blocks)),
+        Kind::AsymValid => send(&mut frames, target, valid_blocks(target, blocks)?),
         Kind::AsymUnknown => {
             let envelope = sealed_with_blocks(stranger, target, blocks)?;
-            push(&mut frames, ClientMessage::Send { envelope });
+            let first =
+                sender_proof::prove_envelope(stranger, &target.public, &ANY_FRESHNESS, envelope)?;
+            push(&mut frames, first);
         }
         Kind::HybridJunkKey => {
             let head = codec::encode(&junk_head(target));
-            push(&mut frames, ClientMessage::SendStream { head });
+            let proof = random_bytes(JUNK_PROOF_LEN);
+            push(&mut frames, ClientMessage::SendStream { head, proof });
             let data = random_bytes(MAX_SEALED_CHUNK);
             push(&mut frames, ClientMessage::Chunk { data });
         }
@@ -139,10 +149,18 @@ fn push(frames: &mut Vec<u8>, message: ClientMessage) {
     encode_frame_into(&message, frames);
 }
 
-fn send(frames: &mut Vec<u8>, (recipient, blocks): ([u8; 32], Vec<Vec<u8>>)) {
+/// An asymmetric `Send` of `blocks` behind a junk sender proof.
+fn send(frames: &mut Vec<u8>, target: &Target, (recipient, blocks): ([u8; 32], Vec<Vec<u8>>)) {
     let wire: AsymmetricWire = (ENVELOPE_VERSION, ASYMMETRIC, recipient, ASYMMETRIC, blocks);
     let envelope = codec::encode(&wire);
-    push(frames, ClientMessage::Send { envelope });
+    push(
+        frames,
+        ClientMessage::Send {
+            wrapped_key: below_modulus(target.modulus_len()),
+            proof: random_bytes(JUNK_PROOF_LEN),
+            envelope,
+        },
+    );
 }
 
 fn random_bytes(len: usize) -> Vec<u8> {
@@ -247,8 +265,9 @@ fn junk_head(target: &Target) -> HeadWire {
 }
 
 /// A stream of a receipt key and `size` bytes of text sealed by `stranger`
-/// (a real AES key, wrapped to the server), ending with its signed final
-/// chunk when `signed`, else with junk of the same length.
+/// (a real AES key, wrapped to the server), with the stranger's proof and
+/// ending with its signed final chunk when `signed`, else with a junk
+/// proof and junk final chunk.
 fn stream(
     frames: &mut Vec<u8>,
     stranger: &KeyPair,
@@ -262,7 +281,21 @@ fn stream(
         &ANY_FRESHNESS,
         &SealOptions::default(),
     )?;
-    push(frames, ClientMessage::SendStream { head });
+    let first = if signed {
+        sender_proof::prove_stream(
+            &sealer,
+            stranger,
+            target.public.fingerprint(),
+            &ANY_FRESHNESS,
+            head,
+        )?
+    } else {
+        ClientMessage::SendStream {
+            head,
+            proof: random_bytes(JUNK_PROOF_LEN),
+        }
+    };
+    push(frames, first);
     let mut plaintext = proofs::new_receipt_key().to_vec();
     plaintext.resize(plaintext.len() + size, b'x');
     let chunks = sealer.push(&plaintext)?;
@@ -293,7 +326,7 @@ mod tests {
 
     fn envelope_of(frames: &[u8]) -> Vec<u8> {
         let payload = &frames[4 + 2..];
-        let (variant, envelope): (u32, Vec<u8>) =
+        let (variant, _, _, envelope): (u32, Vec<u8>, Vec<u8>, Vec<u8>) =
             codec::decode::<_, { cloak_core::limits::MAX_FRAME_LEN }>(payload).unwrap();
         assert_eq!(variant, 0, "a Send");
         envelope
@@ -319,7 +352,7 @@ mod tests {
         );
         assert_eq!(recipient, target.fingerprint());
         let mut frames = Vec::new();
-        send(&mut frames, (recipient, blocks));
+        send(&mut frames, &target, (recipient, blocks));
         assert_eq!(envelope_of(&frames), sealed.bytes);
     }
 

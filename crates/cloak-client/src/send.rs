@@ -16,6 +16,7 @@ use cloak_core::envelope::stream::StreamSealer;
 use cloak_core::keydir::Role;
 use cloak_core::limits::{AEAD_TAG_LEN, DEFAULT_MAX_ASYMMETRIC_PLAINTEXT, STREAM_CHUNK_LEN};
 use cloak_core::session::proofs::{self, RECEIPT_KEY_LEN};
+use cloak_core::session::sender_proof;
 use cloak_core::session::{
     ClientMessage, Connection, ConnectionError, ServerHello, ServerMessage, messages,
 };
@@ -171,11 +172,11 @@ async fn send_envelope(
         &options,
     )
     .map_err(|e| Failure::Final(e.into()))?;
-    conn.write_message(&ClientMessage::Send {
-        envelope: sealed.bytes,
-    })
-    .await
-    .map_err(network("sending the message"))?;
+    let first = sender_proof::prove_envelope(me, server, &hello.challenge, sealed.bytes)
+        .map_err(|e| Failure::Final(e.into()))?;
+    conn.write_message(&first)
+        .await
+        .map_err(network("sending the message"))?;
     await_receipt(
         &mut conn,
         server,
@@ -205,7 +206,10 @@ async fn send_stream(
     };
     let (mut sealer, head) = StreamSealer::new(me, server, &hello.challenge, &options)
         .map_err(|e| Failure::Final(e.into()))?;
-    conn.write_message(&ClientMessage::SendStream { head })
+    let first =
+        sender_proof::prove_stream(&sealer, me, server.fingerprint(), &hello.challenge, head)
+            .map_err(|e| Failure::Final(e.into()))?;
+    conn.write_message(&first)
         .await
         .map_err(network("sending the message"))?;
     let sealing = |e: cloak_core::SealError| Failure::Final(e.into());

@@ -74,8 +74,9 @@ pub const fn oaep_block_capacity(modulus_len: usize) -> usize {
 
 /// Version of the session protocol, the first two bytes of every frame's
 /// payload, so a peer of another version is recognised before anything else
-/// is decoded.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// is decoded. Version 2 put the sender's proof in the first frame of every
+/// send (version 1 had none).
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Largest frame payload: one envelope of the largest size plus room for
 /// the message around it. Checked on the 4-byte prefix before allocating.

@@ -228,9 +228,10 @@ pub(crate) async fn serve(state: Arc<State>, stream: tokio::net::TcpStream, peer
                 await_ack(&state, &mut conn, peer, challenge, delivery.awaiting).await;
             }
         }
-        Ok(Some(Streaming::Receive(challenge, head))) => {
+        Ok(Some(Streaming::Receive(challenge, head, proof))) => {
             // Not bounded by the connection deadline either.
-            let reply = crate::intake::receive(&state, &mut conn, peer, &challenge, head).await;
+            let reply =
+                crate::intake::receive(&state, &mut conn, peer, &challenge, head, proof).await;
             match &reply {
                 // A refusal was already sent, before draining.
                 ServerMessage::Error { code, detail } => {
@@ -249,8 +250,8 @@ pub(crate) async fn serve(state: Arc<State>, stream: tokio::net::TcpStream, peer
 /// A stream the connection goes on with after its request, outside the
 /// connection deadline, with the session's challenge.
 enum Streaming {
-    /// The client started sending one: its head.
-    Receive(Challenge, Vec<u8>),
+    /// The client started sending one: its head and the sender's proof.
+    Receive(Challenge, Vec<u8>, Vec<u8>),
     /// A queued message to deliver as one.
     Deliver(Challenge, Box<StreamDelivery>),
 }
@@ -276,13 +277,24 @@ async fn converse(
     let room = reserve_frame(state, conn, peer).await?;
     let request = next_request(state, conn, peer).await?;
     match request {
-        ClientMessage::SendStream { head } => return Some(Streaming::Receive(challenge, head)),
-        ClientMessage::Send { envelope } => {
+        ClientMessage::SendStream { head, proof } => {
+            return Some(Streaming::Receive(challenge, head, proof));
+        }
+        ClientMessage::Send {
+            wrapped_key,
+            proof,
+            envelope,
+        } => {
+            let sent = process::Sent {
+                wrapped_key,
+                proof,
+                envelope,
+            };
             let reply = decide(
                 state,
                 conn,
                 peer,
-                move |state, turn| process::send(state, &challenge, &envelope, turn),
+                move |state, turn| process::send(state, &challenge, &sent, turn),
                 |refusal| refusal,
             )
             .await?;

@@ -1,4 +1,7 @@
-//! Receiving a hybrid message of any size as a stream: every chunk is
+//! Receiving a hybrid message of any size as a stream: the head's key is
+//! unwrapped and the sender's proof checked before any chunk is read (one
+//! private-key operation for an unauthenticated peer, and not a byte
+//! written for it); then every chunk is
 //! decrypted (to hash it) and kept still sealed (in memory while the stream
 //! is short, then in a spool file: see `incoming`); the plaintext is not
 //! kept beyond the receipt key and a short preview. Only when the final
@@ -12,6 +15,7 @@ use std::sync::Arc;
 use cloak_core::envelope::stream::StreamOpener;
 use cloak_core::session::messages::Challenge;
 use cloak_core::session::proofs::RECEIPT_KEY_LEN;
+use cloak_core::session::sender_proof;
 use cloak_core::session::{ClientMessage, Connection, ConnectionError, ServerMessage, messages};
 use cloak_core::{FreshnessCheck, Mode, OpenOptions};
 use tokio::task::block_in_place;
@@ -22,8 +26,8 @@ use crate::handler::{State, busy};
 use crate::incoming::{INLINE_MAX, Incoming};
 use crate::pool::Refused;
 use crate::process::{
-    PREVIEW_LEN, UNDECRYPTABLE, malformed_payload, message_line, mode_refused, no_receipt_key, now,
-    preview, rejected, store_and_receipt, store_failure, verify_sender,
+    PREVIEW_LEN, UNDECRYPTABLE, check_proof, malformed_payload, message_line, mode_refused,
+    no_receipt_key, now, preview, rejected, store_and_receipt, store_failure, verify_sender,
 };
 use crate::report::{
     CONFIDENTIALITY_FAILED, CONFIDENTIALITY_PASSED, INTEGRITY_FAILED, INTEGRITY_PASSED, Report,
@@ -37,9 +41,10 @@ pub(crate) async fn receive(
     peer: SocketAddr,
     challenge: &Challenge,
     head: Vec<u8>,
+    proof: Vec<u8>,
 ) -> ServerMessage {
     let mut report = Report::default();
-    let reply = receive_into(state, conn, peer, challenge, head, &mut report).await;
+    let reply = receive_into(state, conn, peer, challenge, (head, proof), &mut report).await;
     block_in_place(|| state.print(peer, report));
     if matches!(reply, ServerMessage::Error { .. }) {
         // The client may still be sending chunks: answer, then let it read
@@ -77,7 +82,7 @@ async fn receive_into(
     conn: &mut Connection,
     peer: SocketAddr,
     challenge: &Challenge,
-    head: Vec<u8>,
+    (head, proof): (Vec<u8>, Vec<u8>),
     report: &mut Report,
 ) -> ServerMessage {
     if let Some(only) = state.config.only_mode
@@ -91,13 +96,15 @@ async fn receive_into(
         only_mode: state.config.only_mode,
         ..OpenOptions::default()
     };
-    if head.len() > cloak_core::limits::MAX_STREAM_HEAD_LEN {
+    if head.len() > cloak_core::limits::MAX_STREAM_HEAD_LEN
+        || proof.len() > cloak_core::limits::MAX_SEALED_PROOF_LEN
+    {
         // Not worth a copy, a reservation or a private-key operation.
         report.failed(CONFIDENTIALITY_FAILED, UNDECRYPTABLE);
         return rejected();
     }
     let wait = state.config.io_timeout;
-    let Some(_room) = state
+    let Some(room) = state
         .budget
         .reserve(peer.ip(), STREAM_WORKING_SET, wait)
         .await
@@ -106,10 +113,16 @@ async fn receive_into(
         return busy();
     };
     let mut incoming = Incoming::new(&head, Some(crate::pool::fairness_key(peer.ip())));
-    // The stream's one private-key operation, on the pool like any other.
+    // The stream's one private-key operation and the proof's signature
+    // check, on the pool like any other work.
     let worker = Arc::clone(state);
+    let challenge_copy = *challenge;
     let unwrap = state.pool.run(peer.ip(), move |_| {
-        StreamOpener::new(&worker.key, &head, &options)
+        let opener = StreamOpener::new(&worker.key, &head, &options)?;
+        let claim =
+            sender_proof::claim_stream(&worker.key, &opener, &challenge_copy, &head, &proof);
+        let proven = check_proof(&worker.authorized, &claim).map(|client| client.key.fingerprint());
+        Ok::<_, cloak_core::OpenError>((opener, proven))
     });
     let opened = tokio::select! {
         opened = unwrap => opened,
@@ -118,8 +131,12 @@ async fn receive_into(
             return rejected();
         }
     };
-    let mut opener = match opened {
-        Ok(Ok(opener)) => opener,
+    let (mut opener, proven) = match opened {
+        Ok(Ok((opener, Ok(proven)))) => (opener, proven),
+        Ok(Ok((_, Err(reason)))) => {
+            report.failed(INTEGRITY_FAILED, reason);
+            return rejected();
+        }
         Ok(Err(_)) => {
             report.failed(CONFIDENTIALITY_FAILED, UNDECRYPTABLE);
             return rejected();
@@ -130,6 +147,9 @@ async fn receive_into(
         }
         Err(Refused::Failed) => return busy(),
     };
+    // Authenticated from here: what the stream holds is no longer counted
+    // against the memory kept for strangers.
+    drop(room);
     // The receipt key and the start of the text, for the report.
     let mut start = Zeroizing::new(Vec::with_capacity(RECEIPT_KEY_LEN + PREVIEW_LEN));
     let mut text = crate::store::text_digest();
@@ -201,6 +221,8 @@ async fn receive_into(
     let claimed = decrypted.claimed_sender();
     let Some((client, opened)) = block_in_place(|| {
         verify_sender(state, report, claimed, |key| {
+            // Signed by the key that proved itself, and by no other.
+            let key = key.filter(|key| key.fingerprint() == proven);
             decrypted.verify_known(key, FreshnessCheck::Expect(challenge))
         })
     }) else {

@@ -6,6 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use cloak_core::limits::{MAX_DELIVERY_BYTES, MAX_DELIVERY_ENVELOPES};
 use cloak_core::session::messages::Challenge;
 use cloak_core::session::proofs;
+use cloak_core::session::sender_proof::{self, ClaimedSender};
 use cloak_core::session::{ErrorCode, FetchRequest, Receipt, ServerMessage};
 use cloak_core::{
     Fingerprint, FreshnessCheck, MessageId, Mode, OpenError, OpenOptions, PublicKey, SealError,
@@ -14,7 +15,7 @@ use cloak_core::{
 use tracing::error;
 
 use crate::at_rest::Place;
-use crate::authorized::Client;
+use crate::authorized::{Authorized, Client};
 use crate::handler::State;
 use crate::pool::Turn;
 use crate::report::{
@@ -35,25 +36,55 @@ pub(crate) fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Opens, checks, stores and acknowledges one message sent whole (an
-/// asymmetric-mode envelope, or a small hybrid one). The receipt is produced
-/// only after the store has committed the message.
+/// An asymmetric message as sent: the sender's proof, then the envelope.
+pub(crate) struct Sent {
+    pub wrapped_key: Vec<u8>,
+    pub proof: Vec<u8>,
+    pub envelope: Vec<u8>,
+}
+
+/// Opens, checks, stores and acknowledges one asymmetric message. The
+/// sender's proof is checked first, at the cost of one private-key
+/// operation; only a proven, authorized sender gets its blocks decrypted.
+/// The receipt is produced only after the store has committed the message.
 pub(crate) fn send(
     state: &State,
     challenge: &Challenge,
-    envelope: &[u8],
+    sent: &Sent,
     turn: &mut Turn<'_>,
 ) -> (Report, ServerMessage) {
     let mut report = Report::default();
-    if let (Some(only), Some(mode)) = (state.config.only_mode, cloak_core::peek_mode(envelope))
-        && mode != only
-    {
-        return mode_refused(report, mode, only);
+    let envelope = &sent.envelope[..];
+    match (cloak_core::peek_mode(envelope), state.config.only_mode) {
+        (Some(mode), Some(only)) if mode != only => return mode_refused(report, mode, only),
+        (Some(Mode::Asymmetric), _) => {}
+        // A hybrid message goes as a stream, whose proof comes with its
+        // head; a header that does not decode would not decrypt either.
+        _ => {
+            report.failed(CONFIDENTIALITY_FAILED, UNDECRYPTABLE);
+            return (report, rejected());
+        }
     }
+    let claim = sender_proof::claim_envelope(
+        &state.key,
+        challenge,
+        &sent.wrapped_key,
+        &sent.proof,
+        envelope,
+    );
+    let Some(proven) = proven_sender(state, &mut report, &claim) else {
+        return (report, rejected());
+    };
     let options = OpenOptions {
         only_mode: state.config.only_mode,
         ..OpenOptions::default()
     };
+    // The proof took this request's first private-key operation: other
+    // addresses go first before each block.
+    if !turn.pace() {
+        report.log("left before its message was decrypted; the work was dropped");
+        return (report, rejected());
+    }
     let pace = &mut || turn.pace();
     let Ok(decrypted) = cloak_core::decrypt_paced(&state.key, envelope, &options, pace) else {
         report.failed(CONFIDENTIALITY_FAILED, UNDECRYPTABLE);
@@ -62,6 +93,8 @@ pub(crate) fn send(
     report.line(CONFIDENTIALITY_PASSED);
     let claimed = decrypted.claimed_sender();
     let Some((client, opened)) = verify_sender(state, &mut report, claimed, |key| {
+        // The envelope must be signed by the key that proved itself.
+        let key = key.filter(|key| key.fingerprint() == proven.key.fingerprint());
         decrypted.verify_known(key, FreshnessCheck::Expect(challenge))
     }) else {
         return (report, rejected());
@@ -149,6 +182,40 @@ pub(crate) fn mode_refused(
 /// saying why not. For a key that is not authorized, `verify` runs without
 /// a key, which fails after the same work as a bad signature (core's
 /// `verify_known`): nobody learns which keys are authorized by trying.
+/// The authorized client a sender proof proves, if it does: one
+/// signature check whatever the proof holds (see `sender_proof`), and the
+/// reason for the log when it does not.
+pub(crate) fn proven_sender<'s>(
+    state: &'s State,
+    report: &mut Report,
+    claim: &ClaimedSender,
+) -> Option<&'s Client> {
+    check_proof(&state.authorized, claim)
+        .map_err(|reason| report.failed(INTEGRITY_FAILED, reason))
+        .ok()
+}
+
+/// [`proven_sender`] without the report, for work on the pool.
+pub(crate) fn check_proof<'a>(
+    authorized: &'a Authorized,
+    claim: &ClaimedSender,
+) -> Result<&'a Client, String> {
+    let client = authorized.get(&claim.sender());
+    let verified = claim.verify(client.map(|c| &c.key));
+    match client {
+        Some(client) if verified => Ok(client),
+        _ if !claim.opened() => Err(UNPROVEN.to_owned()),
+        Some(client) => Err(unverified(client)),
+        None => Err(format!(
+            "sender key {} is not authorized on this server",
+            claim.sender()
+        )),
+    }
+}
+
+/// Why a sender proof that did not open failed.
+pub(crate) const UNPROVEN: &str = "the sender's proof does not open with this server's key (altered, made for another connection or message, or sealed to another key)";
+
 pub(crate) fn verify_sender<'s, T>(
     state: &'s State,
     report: &mut Report,

@@ -134,7 +134,10 @@ mod tests {
     }
 
     fn head() -> Vec<u8> {
-        encode_frame(&ClientMessage::SendStream { head: vec![9; 5] })
+        encode_frame(&ClientMessage::SendStream {
+            head: vec![9; 5],
+            proof: vec![8; 3],
+        })
     }
 
     #[test]

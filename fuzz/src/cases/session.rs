@@ -21,8 +21,15 @@ fn payload(variant: u32, fields: impl FnOnce(&mut Writer) -> Option<()>) -> Opti
 /// A message from client to server.
 #[derive(Arbitrary, Debug)]
 pub enum ClientCase {
-    /// `Send { envelope }`.
-    Send(EnvelopeCase),
+    /// `Send { wrapped_key, proof, envelope }`.
+    Send {
+        /// The wrapped proof key.
+        wrapped_key: Blob,
+        /// The sealed sender proof.
+        proof: Blob,
+        /// The envelope.
+        envelope: EnvelopeCase,
+    },
     /// `Fetch(FetchRequest { client, challenge, mode, proof })`.
     Fetch {
         /// The client's fingerprint, if not the route's sender.
@@ -41,8 +48,13 @@ pub enum ClientCase {
         /// The proof.
         proof: Blob,
     },
-    /// `SendStream { head }`.
-    SendStream(HeadCase),
+    /// `SendStream { head, proof }`.
+    SendStream {
+        /// The stream head.
+        head: HeadCase,
+        /// The sealed sender proof.
+        proof: Blob,
+    },
     /// `Chunk { data }`.
     Chunk(Blob),
     /// `End { data }`.
@@ -60,7 +72,15 @@ impl ClientCase {
     /// The payload, on `route` from client to server.
     pub fn build(&self, route: Route) -> Option<Vec<u8>> {
         match self {
-            ClientCase::Send(envelope) => payload(0, |w| w.bytes(&envelope.build(route)?)),
+            ClientCase::Send {
+                wrapped_key,
+                proof,
+                envelope,
+            } => payload(0, |w| {
+                wrapped_key.write(w, route)?;
+                proof.write(w, route)?;
+                w.bytes(&envelope.build(route)?)
+            }),
             ClientCase::Fetch {
                 client,
                 challenge,
@@ -77,7 +97,10 @@ impl ClientCase {
                     .write(w)?;
                 proof.write(w, route)
             }),
-            ClientCase::SendStream(head) => payload(3, |w| w.bytes(&head.build(route)?)),
+            ClientCase::SendStream { head, proof } => payload(3, |w| {
+                w.bytes(&head.build(route)?)?;
+                proof.write(w, route)
+            }),
             ClientCase::Chunk(data) => payload(4, |w| data.write(w, route)),
             ClientCase::End(data) => payload(5, |w| data.write(w, route)),
             ClientCase::Other { variant, rest } => {

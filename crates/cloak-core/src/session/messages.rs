@@ -46,9 +46,15 @@ pub struct FetchRequest {
 #[non_exhaustive]
 pub enum ClientMessage {
     /// Deliver one asymmetric-mode message: an envelope sealed to the
-    /// server whose plaintext is a receipt key followed by the text.
+    /// server whose plaintext is a receipt key followed by the text, after
+    /// the sender's proof (see `sender_proof`), which the server checks
+    /// before it decrypts a block.
     Send {
-        /// The encoded envelope.
+        /// The key the proof is sealed under, wrapped to the server.
+        wrapped_key: Vec<u8>,
+        /// The sealed sender proof.
+        proof: Vec<u8>,
+        /// The encoded envelope (asymmetric mode only).
         envelope: Vec<u8>,
     },
     /// Fetch the messages waiting for this client.
@@ -68,6 +74,9 @@ pub enum ClientMessage {
     SendStream {
         /// The encoded stream head (header and wrapped key).
         head: Vec<u8>,
+        /// The sealed sender proof, under a key derived from the stream's
+        /// (see `sender_proof`): checked before any chunk is read.
+        proof: Vec<u8>,
     },
     /// One sealed data chunk of the stream under way.
     Chunk {
@@ -332,8 +341,15 @@ mod tests {
             .map(|&len| ClientMessage::Chunk { data: vec![7; len] })
             .chain([
                 ClientMessage::End { data: vec![1; 300] },
-                ClientMessage::SendStream { head: vec![2; 9] },
-                ClientMessage::Send { envelope: vec![] },
+                ClientMessage::SendStream {
+                    head: vec![2; 9],
+                    proof: vec![3; 5],
+                },
+                ClientMessage::Send {
+                    wrapped_key: vec![4; 3],
+                    proof: vec![],
+                    envelope: vec![],
+                },
             ]);
         for message in messages {
             let payload = encode_payload(&message);

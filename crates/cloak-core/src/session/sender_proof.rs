@@ -21,7 +21,7 @@
 use bincode::{Decode, Encode};
 use zeroize::Zeroizing;
 
-use super::messages::Challenge;
+use super::messages::{Challenge, ClientMessage};
 use crate::backend::{Active, AeadCipher, Backend};
 use crate::codec;
 use crate::envelope::Mode;
@@ -180,6 +180,7 @@ pub fn seal(
 pub struct ClaimedSender {
     sender: Fingerprint,
     signature: Vec<u8>,
+    signed: Vec<u8>,
     readable: bool,
 }
 
@@ -198,17 +199,15 @@ pub fn open(
         .then(|| Active::aead(&key.0).open(&PROOF_NONCE, &context.subject, sealed))
         .flatten()
         .and_then(|plain| codec::decode::<ProofInner, MAX_SEALED_PROOF_LEN>(&plain).ok());
-    match inner {
-        Some(inner) => ClaimedSender {
-            sender: inner.sender,
-            signature: inner.signature,
-            readable: true,
-        },
-        None => ClaimedSender {
-            sender: Fingerprint([0; HASH_LEN]),
-            signature: vec![0; signature_len],
-            readable: false,
-        },
+    let (sender, signature, readable) = match inner {
+        Some(inner) => (inner.sender, inner.signature, true),
+        None => (Fingerprint([0; HASH_LEN]), vec![0; signature_len], false),
+    };
+    ClaimedSender {
+        sender,
+        signature,
+        signed: context.signed_bytes(sender),
+        readable,
     }
 }
 
@@ -223,15 +222,88 @@ impl ClaimedSender {
         self.readable
     }
 
-    /// Whether the proof was signed for `context` by `key`, which must be
-    /// the key of the fingerprint it names. With no key (the sender is
-    /// unknown) or an unopened proof it is `false`, after the same work
-    /// (see `standin`).
-    pub fn verify(&self, key: Option<&PublicKey>, context: &ProofContext) -> bool {
+    /// Whether the proof was signed, for the context it was opened with,
+    /// by `key`, which must be the key of the fingerprint it names. With
+    /// no key (the sender is unknown) or an unopened proof it is `false`,
+    /// after the same work (see `standin`).
+    pub fn verify(&self, key: Option<&PublicKey>) -> bool {
         let key = key.filter(|_| self.readable);
         let named = key.is_some_and(|key| key.fingerprint() == self.sender);
-        crate::standin::pss_verify(key, &context.signed_bytes(self.sender), &self.signature) & named
+        crate::standin::pss_verify(key, &self.signed, &self.signature) & named
     }
+}
+
+/// The first frame of an asymmetric send: `envelope` (sealed to `server`
+/// over `challenge`) with a proof by `sender`, under a fresh key wrapped
+/// to the server.
+pub fn prove_envelope(
+    sender: &KeyPair,
+    server: &PublicKey,
+    challenge: &Challenge,
+    envelope: Vec<u8>,
+) -> Result<ClientMessage, SealError> {
+    let (key, wrapped_key) = ProofKey::wrap_fresh(server)?;
+    let context = ProofContext::envelope(server.fingerprint(), challenge, &wrapped_key, &envelope);
+    Ok(ClientMessage::Send {
+        proof: seal(&key, sender, &context)?,
+        wrapped_key,
+        envelope,
+    })
+}
+
+/// The first frame of a hybrid stream: its `head` (as the sealer made it)
+/// with a proof by `sender` under a key derived from the stream's key.
+pub fn prove_stream(
+    sealer: &StreamSealer<'_>,
+    sender: &KeyPair,
+    server: Fingerprint,
+    challenge: &Challenge,
+    head: Vec<u8>,
+) -> Result<ClientMessage, SealError> {
+    let context = ProofContext::stream(server, challenge, &head);
+    Ok(ClientMessage::SendStream {
+        proof: seal(&ProofKey::of_sealer(sealer), sender, &context)?,
+        head,
+    })
+}
+
+/// The server's side of [`prove_envelope`]: unwraps the proof key (its
+/// one private-key operation before it knows the sender) and opens the
+/// proof. Verify the claim before decrypting a single block.
+pub fn claim_envelope(
+    server: &KeyPair,
+    challenge: &Challenge,
+    wrapped_key: &[u8],
+    proof: &[u8],
+    envelope: &[u8],
+) -> ClaimedSender {
+    let key = ProofKey::unwrap(server, wrapped_key);
+    let context = ProofContext::envelope(server.fingerprint(), challenge, wrapped_key, envelope);
+    open(&key, proof, &context, server_signature_len(server))
+}
+
+/// The server's side of [`prove_stream`], once `opener` has unwrapped the
+/// stream's key. Verify the claim before reading a single chunk.
+pub fn claim_stream(
+    server: &KeyPair,
+    opener: &StreamOpener,
+    challenge: &Challenge,
+    head: &[u8],
+    proof: &[u8],
+) -> ClaimedSender {
+    let context = ProofContext::stream(server.fingerprint(), challenge, head);
+    open(
+        &ProofKey::of_opener(opener),
+        proof,
+        &context,
+        server_signature_len(server),
+    )
+}
+
+/// The size of the stand-in work for a proof that does not open: the
+/// server's own modulus length, the most likely size of a client's key.
+fn server_signature_len(server: &KeyPair) -> usize {
+    Active::modulus_len(server.public().rsa())
 }
 
 #[cfg(test)]

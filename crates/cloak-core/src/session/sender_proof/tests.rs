@@ -20,8 +20,7 @@ fn stream_proof() -> (Vec<u8>, ProofContext, StreamOpener) {
 }
 
 fn verifies(key: &ProofKey, proof: &[u8], context: &ProofContext, signer: &PublicKey) -> bool {
-    let claim = open(key, proof, context, 256);
-    claim.verify(Some(signer), context)
+    open(key, proof, context, 256).verify(Some(signer))
 }
 
 #[test]
@@ -31,10 +30,10 @@ fn a_stream_proof_verifies_for_its_signer_and_names_it() {
     let claim = open(&ProofKey::of_opener(&opener), &proof, &context, 256);
     assert!(claim.opened());
     assert_eq!(claim.sender(), k.s.fingerprint());
-    assert!(claim.verify(Some(k.s.public()), &context));
+    assert!(claim.verify(Some(k.s.public())));
     // Another key, even one the claim could be checked with, or none.
-    assert!(!claim.verify(Some(k.t.public()), &context));
-    assert!(!claim.verify(None, &context));
+    assert!(!claim.verify(Some(k.t.public())));
+    assert!(!claim.verify(None));
 }
 
 #[test]
@@ -165,7 +164,7 @@ fn every_flipped_byte_and_every_truncation_fails() {
         bent[i] ^= 0x80;
         let claim = open(&key, &bent, &context, 256);
         assert!(
-            !claim.opened() && !claim.verify(Some(k.s.public()), &context),
+            !claim.opened() && !claim.verify(Some(k.s.public())),
             "byte {i}"
         );
     }
