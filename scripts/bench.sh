@@ -98,6 +98,9 @@ stop_server() {
 server_rss_kb() { awk '/VmHWM/ { print $2 }' "/proc/$SERVER/status"; }
 TICKS=$(getconf CLK_TCK)
 server_cpu_s() { awk -v t="$TICKS" '{ print ($14 + $15) / t }' "/proc/$SERVER/stat"; }
+# Bytes the server has passed to write(2) so far: the answers and log lines
+# it writes for any request, and whatever it spools for one.
+server_wchar() { awk '/^wchar:/ { print $2 }' "/proc/$SERVER/io"; }
 field() { # name, line: the value after the field `name`
     echo "$2" | awk -v n="$1" '{ for (i = 1; i < NF; i++) if ($i == n) { print $(i + 1); exit } }'
 }
@@ -158,17 +161,20 @@ honest_cpu_ms() {
         'BEGIN { printf "%.2f\n", (b - a) * 1000 / m }'
 }
 
-# One attack: its output line, then the server's CPU ms per request.
+# One attack: its output line, then the server's CPU ms and the bytes it
+# wrote, per request.
 attack_cpu() { # kind and options
-    local cpu0 line count=1000000
+    local cpu0 wchar0 line count=1000000
     case " $* " in *" --hang-up "*) count=$HANGUPS ;; esac
     cpu0=$(server_cpu_s)
+    wchar0=$(server_wchar)
     # shellcheck disable=SC2086 # the options are words
     line=$("$BIN/cloak-bench" attack --addr "$ADDR" --keys "$KEYS" --stranger "$STRANGER" \
         --kind $* --count "$count" --seconds "$ATTACK_SECONDS")
     echo "$line"
-    awk -v a="$cpu0" -v b="$(settled_cpu_s)" -v n="$(field requests "$line")" \
-        'BEGIN { printf "%.2f\n", (b - a) * 1000 / n }'
+    awk -v a="$cpu0" -v b="$(settled_cpu_s)" -v w0="$wchar0" -v w1="$(server_wchar)" \
+        -v n="$(field requests "$line")" \
+        'BEGIN { printf "%.2f %.0f\n", (b - a) * 1000 / n, (w1 - w0) / n }'
 }
 
 # Other work on a small machine moves these figures a lot: say how busy it
@@ -186,9 +192,9 @@ hostile_section() {
     for spec in "${ATTACKS[@]}"; do
         # shellcheck disable=SC2086
         out=$(attack_cpu $spec)
-        per=$(echo "$out" | tail -n 1)
-        echo "$(echo "$out" | head -n 1) server_cpu_ms_per_request $per"
-        rows+=("$spec|$(field requests "$(echo "$out" | head -n 1)")|$per")
+        read -r per written <<<"$(echo "$out" | tail -n 1)"
+        echo "$(echo "$out" | head -n 1) server_cpu_ms_per_request $per server_bytes_written_per_request $written"
+        rows+=("$spec|$(field requests "$(echo "$out" | head -n 1)")|$per|$written")
     done
     honest1=$(honest_cpu_ms)
     stop_server
@@ -197,12 +203,13 @@ hostile_section() {
     honest=$(awk -v a="$honest0" -v b="$honest1" 'BEGIN { printf "%.2f", (a + b) / 2 }')
     echo "honest hybrid 100-byte send: $honest ms of server CPU (before the attacks $honest0, after $honest1); load average $(load)"
     echo
-    printf '%-48s %8s %14s %10s\n' "request (cloak-bench attack --kind ...)" requests "server CPU ms" "x honest"
+    printf '%-48s %8s %14s %10s %14s\n' "request (cloak-bench attack --kind ...)" requests "server CPU ms" "x honest" "bytes written"
     local row
     for row in "${rows[@]}"; do
-        IFS='|' read -r spec n per <<<"$row"
-        printf '%-48s %8s %14s %10s\n' "$spec" "$n" "$per" "$(ratio "$per" "$honest")"
+        IFS='|' read -r spec n per written <<<"$row"
+        printf '%-48s %8s %14s %10s %14s\n' "$spec" "$n" "$per" "$(ratio "$per" "$honest")" "$written"
     done
+    echo "(bytes written: what the server passed to write(2) per request, its answer and log lines included)"
 
     echo
     echo "honest client from 127.0.0.1, flood from 127.0.0.2 (64 connections), ${FLOOD_SECONDS}s of sends per figure"
