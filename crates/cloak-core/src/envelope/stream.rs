@@ -500,3 +500,6 @@ pub(crate) fn forge_body(
         chunks,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -239,3 +239,98 @@ fn many_empty_chunks_reserve_nothing_for_the_plaintext() {
         OpenError::Rejected
     );
 }
+
+#[test]
+fn asymmetric_opening_paces_between_blocks_and_stops_when_told() {
+    let k = keys();
+    let text = vec![7u8; 600];
+    let sealed = seal(
+        &k.s,
+        k.r.public(),
+        Mode::Asymmetric,
+        FRESH,
+        &text,
+        &SealOptions::default(),
+    )
+    .unwrap();
+    let Envelope {
+        body: Body::Asymmetric { blocks },
+        ..
+    } = Envelope::from_bytes(&sealed.bytes).unwrap()
+    else {
+        panic!("not asymmetric");
+    };
+    let options = OpenOptions::default();
+    let mut calls = 0;
+    let opened = decrypt_paced(&k.r, &sealed.bytes, &options, &mut || {
+        calls += 1;
+        true
+    });
+    assert!(opened.is_ok());
+    // Once before every private-key operation but the first.
+    assert_eq!(calls, blocks.len() - 1);
+    let mut calls = 0;
+    let stopped = decrypt_paced(&k.r, &sealed.bytes, &options, &mut || {
+        calls += 1;
+        false
+    });
+    assert_eq!((stopped.is_err(), calls), (true, 1));
+}
+
+#[test]
+fn freshness_up_to_its_limit_seals_and_longer_does_not() {
+    let k = keys();
+    for mode in [Mode::Asymmetric, Mode::Hybrid] {
+        let fits = vec![1u8; MAX_FRESHNESS_LEN];
+        let sealed = seal(
+            &k.s,
+            k.r.public(),
+            mode,
+            &fits,
+            b"x",
+            &SealOptions::default(),
+        );
+        assert!(sealed.is_ok(), "{mode}");
+        let long = vec![1u8; MAX_FRESHNESS_LEN + 1];
+        let refused = seal(
+            &k.s,
+            k.r.public(),
+            mode,
+            &long,
+            b"x",
+            &SealOptions::default(),
+        );
+        assert!(
+            matches!(refused, Err(SealError::FreshnessTooLong { .. })),
+            "{mode}"
+        );
+    }
+}
+
+#[test]
+fn an_envelope_carries_the_time_it_was_sealed() {
+    let k = keys();
+    let sealed = seal(
+        &k.s,
+        k.r.public(),
+        Mode::Hybrid,
+        FRESH,
+        b"when",
+        &SealOptions::default(),
+    )
+    .unwrap();
+    let opened = open(
+        &k.r,
+        k.s.public(),
+        &sealed.bytes,
+        FreshnessCheck::Expect(FRESH),
+        &OpenOptions::default(),
+    )
+    .unwrap();
+    let now = now();
+    assert!(
+        opened.timestamp <= now && opened.timestamp + 60 >= now,
+        "{} vs {now}",
+        opened.timestamp
+    );
+}
