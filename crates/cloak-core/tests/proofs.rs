@@ -512,3 +512,15 @@ fn a_receipt_for_another_server_key_fails() {
     other.server = keys_2048().t.fingerprint();
     assert!(!ReceiptInputs::honest().verifies(&other.mac()));
 }
+
+#[test]
+fn a_sent_payload_splits_into_its_receipt_key_and_its_text() {
+    use cloak_core::session::proofs::{RECEIPT_KEY_LEN, split_payload};
+    let payload: Vec<u8> = (0..40u8).collect();
+    let (key, text) = split_payload(&payload).unwrap();
+    assert_eq!(&key[..], &payload[..RECEIPT_KEY_LEN]);
+    assert_eq!(text, &payload[RECEIPT_KEY_LEN..]);
+    let (_, empty) = split_payload(&payload[..RECEIPT_KEY_LEN]).unwrap();
+    assert!(empty.is_empty());
+    assert!(split_payload(&payload[..RECEIPT_KEY_LEN - 1]).is_none());
+}
