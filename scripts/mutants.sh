@@ -20,6 +20,8 @@ common=(--no-shuffle --jobs 1 --timeout 120 --build-timeout 600 "$@")
 # Core: the session proofs and receipt MAC, the sender proof, envelope
 # signing and freshness, the asymmetric and stream openers. Their tests
 # are the core's own.
+# A missed mutant makes cargo-mutants exit 2: run both parts, then fail.
+status=0
 cargo mutants "${common[@]}" --output "$out/core" \
     --package cloak-core --test-package cloak-core \
     --file crates/cloak-core/src/session/proofs.rs \
@@ -28,11 +30,12 @@ cargo mutants "${common[@]}" --output "$out/core" \
     --file crates/cloak-core/src/envelope/signed.rs \
     --file crates/cloak-core/src/envelope/mod.rs \
     --file crates/cloak-core/src/envelope/asymmetric.rs \
-    --file crates/cloak-core/src/envelope/stream.rs
+    --file crates/cloak-core/src/envelope/stream.rs || status=$?
 
 # Server: who is authorized, and the binding of stored messages to their
 # place. Tested by the server's own tests.
 cargo mutants "${common[@]}" --output "$out/server" \
     --package cloak-server --test-package cloak-server \
     --file crates/cloak-server/src/authorized.rs \
-    --file crates/cloak-server/src/at_rest.rs
+    --file crates/cloak-server/src/at_rest.rs || status=$?
+exit "$status"

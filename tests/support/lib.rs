@@ -912,7 +912,7 @@ impl LibClient {
         )
         .expect("seal");
         let first = cloak_core::session::sender_proof::prove_stream(
-            &sealer,
+            &mut sealer,
             &self.me,
             self.server.fingerprint(),
             &hello.challenge,

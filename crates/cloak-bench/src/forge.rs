@@ -283,7 +283,7 @@ fn stream(
     )?;
     let first = if signed {
         sender_proof::prove_stream(
-            &sealer,
+            &mut sealer,
             stranger,
             target.public.fingerprint(),
             &ANY_FRESHNESS,

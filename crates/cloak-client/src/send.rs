@@ -206,9 +206,14 @@ async fn send_stream(
     };
     let (mut sealer, head) = StreamSealer::new(me, server, &hello.challenge, &options)
         .map_err(|e| Failure::Final(e.into()))?;
-    let first =
-        sender_proof::prove_stream(&sealer, me, server.fingerprint(), &hello.challenge, head)
-            .map_err(|e| Failure::Final(e.into()))?;
+    let first = sender_proof::prove_stream(
+        &mut sealer,
+        me,
+        server.fingerprint(),
+        &hello.challenge,
+        head,
+    )
+    .map_err(|e| Failure::Final(e.into()))?;
     conn.write_message(&first)
         .await
         .map_err(network("sending the message"))?;

@@ -29,6 +29,8 @@ pub(crate) trait Backend {
     fn fill_random(buf: &mut [u8]);
     /// SHA-256 of `data`.
     fn sha256(data: &[u8]) -> [u8; HASH_LEN];
+    /// SHA-256 of the concatenation of `parts`, without copying them.
+    fn sha256_parts(parts: &[&[u8]]) -> [u8; HASH_LEN];
     /// RSA-OAEP-SHA256 (MGF1-SHA256) encryption with `label`.
     fn oaep_encrypt(key: &PublicKey, label: &[u8], msg: &[u8]) -> Result<Vec<u8>, PrimitiveError>;
     /// RSA-OAEP-SHA256 decryption with `label`, blinded.
@@ -134,6 +136,14 @@ impl Backend for RustCrypto {
 
     fn sha256(data: &[u8]) -> [u8; HASH_LEN] {
         Sha256::digest(data).into()
+    }
+
+    fn sha256_parts(parts: &[&[u8]]) -> [u8; HASH_LEN] {
+        let mut hash = Sha256::new();
+        for part in parts {
+            hash.update(part);
+        }
+        hash.finalize().into()
     }
 
     fn oaep_encrypt(key: &PublicKey, label: &[u8], msg: &[u8]) -> Result<Vec<u8>, PrimitiveError> {

@@ -143,6 +143,10 @@ pub enum SealError {
         /// The chunk size.
         max: usize,
     },
+    /// A stream's sender proof was asked for twice: its key and nonce are
+    /// fixed by the stream, so a second proof would reuse them.
+    #[error("this stream's sender proof was already made; start a new stream")]
+    AlreadyProven,
     /// An RSA or AEAD primitive failed (e.g. the RNG).
     #[error("cryptographic operation failed: {0}")]
     Crypto(String),

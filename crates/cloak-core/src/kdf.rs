@@ -1,6 +1,6 @@
-//! Keys derived from a message key for another use, so that no key ever
-//! serves two purposes (a stream's chunks and its sender proof never share
-//! a key, and so never share a nonce space).
+//! Keys derived from a message key for another use: a stream's chunks and
+//! its sender proof are sealed under different keys, so they never share a
+//! nonce space.
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;

@@ -524,3 +524,17 @@ fn a_sent_payload_splits_into_its_receipt_key_and_its_text() {
     assert!(empty.is_empty());
     assert!(split_payload(&payload[..RECEIPT_KEY_LEN - 1]).is_none());
 }
+
+#[test]
+fn receipt_keys_and_challenges_are_fresh_each_time() {
+    use cloak_core::session::proofs::{new_challenge, new_receipt_key};
+    let keys: Vec<_> = (0..4).map(|_| *new_receipt_key()).collect();
+    let challenges: Vec<_> = (0..4).map(|_| new_challenge()).collect();
+    for i in 0..4 {
+        for j in i + 1..4 {
+            assert_ne!(keys[i], keys[j]);
+            assert_ne!(challenges[i], challenges[j]);
+        }
+    }
+    assert!(keys.iter().all(|k| k.iter().any(|&b| b > 1)));
+}

@@ -276,6 +276,10 @@ async fn converse(
     // then. (A stream reserves its own working set instead.)
     let room = reserve_frame(state, conn, peer).await?;
     let request = next_request(state, conn, peer).await?;
+    // The request is decoded into its own buffers, which `room` covers;
+    // the frame's allocation must not outlive it (a refused stream is
+    // still read, and thrown away, for a while).
+    conn.shed_buffer();
     match request {
         ClientMessage::SendStream { head, proof } => {
             return Some(Streaming::Receive(challenge, head, proof));

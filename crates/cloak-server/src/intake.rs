@@ -27,7 +27,8 @@ use crate::incoming::{INLINE_MAX, Incoming};
 use crate::pool::Refused;
 use crate::process::{
     PREVIEW_LEN, UNDECRYPTABLE, check_proof, malformed_payload, message_line, mode_refused,
-    no_receipt_key, now, preview, rejected, store_and_receipt, store_failure, verify_sender,
+    no_receipt_key, now, preview, rejected, signed_as_proven, store_and_receipt, store_failure,
+    verify_sender,
 };
 use crate::report::{
     CONFIDENTIALITY_FAILED, CONFIDENTIALITY_PASSED, INTEGRITY_FAILED, INTEGRITY_PASSED, Report,
@@ -104,7 +105,7 @@ async fn receive_into(
         return rejected();
     }
     let wait = state.config.io_timeout;
-    let Some(room) = state
+    let Some(_room) = state
         .budget
         .reserve(peer.ip(), STREAM_WORKING_SET, wait)
         .await
@@ -147,9 +148,9 @@ async fn receive_into(
         }
         Err(Refused::Failed) => return busy(),
     };
-    // Authenticated from here: what the stream holds is no longer counted
-    // against the memory kept for strangers.
-    drop(room);
+    // The working set stays reserved until the stream is decided, proven
+    // or not: an authorized key (or a stolen one) holding many streams open
+    // is held to the same per-address share.
     // The receipt key and the start of the text, for the report.
     let mut start = Zeroizing::new(Vec::with_capacity(RECEIPT_KEY_LEN + PREVIEW_LEN));
     let mut text = crate::store::text_digest();
@@ -219,10 +220,11 @@ async fn receive_into(
     };
     report.line(CONFIDENTIALITY_PASSED);
     let claimed = decrypted.claimed_sender();
+    if !signed_as_proven(state, report, proven, claimed) {
+        return rejected();
+    }
     let Some((client, opened)) = block_in_place(|| {
         verify_sender(state, report, claimed, |key| {
-            // Signed by the key that proved itself, and by no other.
-            let key = key.filter(|key| key.fingerprint() == proven);
             decrypted.verify_known(key, FreshnessCheck::Expect(challenge))
         })
     }) else {

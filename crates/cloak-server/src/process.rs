@@ -92,9 +92,10 @@ pub(crate) fn send(
     };
     report.line(CONFIDENTIALITY_PASSED);
     let claimed = decrypted.claimed_sender();
+    if !signed_as_proven(state, &mut report, proven.key.fingerprint(), claimed) {
+        return (report, rejected());
+    }
     let Some((client, opened)) = verify_sender(state, &mut report, claimed, |key| {
-        // The envelope must be signed by the key that proved itself.
-        let key = key.filter(|key| key.fingerprint() == proven.key.fingerprint());
         decrypted.verify_known(key, FreshnessCheck::Expect(challenge))
     }) else {
         return (report, rejected());
@@ -177,11 +178,6 @@ pub(crate) fn mode_refused(
     (report, error(ErrorCode::ModeNotAccepted, detail))
 }
 
-/// Runs `verify` with the key of the authorized client `claimed` names,
-/// and returns that client and what `verify` returned; or a report line
-/// saying why not. For a key that is not authorized, `verify` runs without
-/// a key, which fails after the same work as a bad signature (core's
-/// `verify_known`): nobody learns which keys are authorized by trying.
 /// The authorized client a sender proof proves, if it does: one
 /// signature check whatever the proof holds (see `sender_proof`), and the
 /// reason for the log when it does not.
@@ -213,9 +209,43 @@ pub(crate) fn check_proof<'a>(
     }
 }
 
+/// Whether a message's signed claims name the key that proved itself on
+/// this connection; if not, the log says both (naming only the claimed one
+/// would blame a client that may have sent nothing).
+pub(crate) fn signed_as_proven(
+    state: &State,
+    report: &mut Report,
+    proven: Fingerprint,
+    claimed: Fingerprint,
+) -> bool {
+    if claimed == proven {
+        return true;
+    }
+    let name = |fingerprint: &Fingerprint| {
+        state
+            .authorized
+            .get(fingerprint)
+            .map_or_else(|| fingerprint.to_string(), |c| format!("`{}`", c.name))
+    };
+    report.failed(
+        INTEGRITY_FAILED,
+        format!(
+            "the message claims to be signed by {}, but {} proved itself on this connection",
+            name(&claimed),
+            name(&proven)
+        ),
+    );
+    false
+}
+
 /// Why a sender proof that did not open failed.
 pub(crate) const UNPROVEN: &str = "the sender's proof does not open with this server's key (altered, made for another connection or message, or sealed to another key)";
 
+/// Runs `verify` with the key of the authorized client `claimed` names,
+/// and returns that client and what `verify` returned; or a report line
+/// saying why not. For a key that is not authorized, `verify` runs without
+/// a key, which fails after the same work as a bad signature (core's
+/// `verify_known`): nobody learns which keys are authorized by trying.
 pub(crate) fn verify_sender<'s, T>(
     state: &'s State,
     report: &mut Report,

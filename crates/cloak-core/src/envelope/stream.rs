@@ -68,6 +68,7 @@ pub struct StreamSealer<'k> {
     sender: &'k KeyPair,
     recipient: Fingerprint,
     key: Zeroizing<[u8; AEAD_KEY_LEN]>,
+    derived: bool,
     cipher: Cipher,
     aad: [u8; HASH_LEN],
     counter: u64,
@@ -102,6 +103,7 @@ impl<'k> StreamSealer<'k> {
             recipient: recipient.fingerprint(),
             cipher: Active::aead(&key),
             key,
+            derived: false,
             aad: associated_data(&head),
             counter: 0,
             len: 0,
@@ -121,9 +123,16 @@ impl<'k> StreamSealer<'k> {
     }
 
     /// A key derived from the message key for another use named by
-    /// `info` (HKDF-Expand): the recipient derives the same one.
-    pub(crate) fn derive_key(&self, info: &[u8]) -> Zeroizing<[u8; AEAD_KEY_LEN]> {
-        crate::kdf::expand(&self.key, info)
+    /// `info` (HKDF-Expand): the recipient derives the same one. Given out
+    /// once per stream: its one use (the sender proof) has a fixed nonce.
+    pub(crate) fn derive_key_once(
+        &mut self,
+        info: &[u8],
+    ) -> Result<Zeroizing<[u8; AEAD_KEY_LEN]>, SealError> {
+        if std::mem::replace(&mut self.derived, true) {
+            return Err(SealError::AlreadyProven);
+        }
+        Ok(crate::kdf::expand(&self.key, info))
     }
 
     /// The message id the stream will be signed with.

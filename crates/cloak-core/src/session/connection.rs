@@ -122,6 +122,17 @@ impl Connection {
 
     /// Reads one frame's payload; `Ok(None)` on a clean EOF between frames.
     ///
+    /// Lets go of the memory behind frames already read: a frame read is
+    /// split off the read buffer but shares its allocation, which a large
+    /// one keeps alive as long as the connection lasts. Bytes buffered and
+    /// not yet read stay.
+    pub fn shed_buffer(&mut self) {
+        let rest = self.buffer.split();
+        let mut fresh = BytesMut::with_capacity(rest.len().max(8 * 1024));
+        fresh.extend_from_slice(&rest);
+        self.buffer = fresh;
+    }
+
     /// The whole frame must arrive within the timeout (not merely each
     /// read), so a peer trickling bytes cannot hold the connection forever:
     /// it must keep up at least one frame per timeout.

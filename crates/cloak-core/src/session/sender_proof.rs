@@ -48,9 +48,11 @@ impl std::fmt::Debug for ProofKey {
 const PROOF_NONCE: [u8; AEAD_NONCE_LEN] = [0; AEAD_NONCE_LEN];
 
 impl ProofKey {
-    /// Hybrid mode, sending: derived from the stream's message key.
-    pub fn of_sealer(sealer: &StreamSealer<'_>) -> Self {
-        ProofKey(sealer.derive_key(SENDER_PROOF_KEY_INFO))
+    /// Hybrid mode, sending: derived from the stream's message key, once
+    /// per stream (a second proof under the same key and nonce would leak
+    /// both plaintexts' XOR and the authentication key).
+    pub fn of_sealer(sealer: &mut StreamSealer<'_>) -> Result<Self, SealError> {
+        Ok(ProofKey(sealer.derive_key_once(SENDER_PROOF_KEY_INFO)?))
     }
 
     /// Hybrid mode, receiving: derived from the unwrapped message key (a
@@ -127,14 +129,11 @@ impl ProofContext {
         wrapped_key: &[u8],
         envelope: &[u8],
     ) -> Self {
-        let mut both = Vec::with_capacity(wrapped_key.len() + envelope.len());
-        both.extend_from_slice(wrapped_key);
-        both.extend_from_slice(envelope);
         ProofContext {
             mode: Mode::Asymmetric,
             server,
             challenge: *challenge,
-            subject: Active::sha256(&both),
+            subject: Active::sha256_parts(&[wrapped_key, envelope]),
         }
     }
 
@@ -254,7 +253,7 @@ pub fn prove_envelope(
 /// The first frame of a hybrid stream: its `head` (as the sealer made it)
 /// with a proof by `sender` under a key derived from the stream's key.
 pub fn prove_stream(
-    sealer: &StreamSealer<'_>,
+    sealer: &mut StreamSealer<'_>,
     sender: &KeyPair,
     server: Fingerprint,
     challenge: &Challenge,
@@ -262,7 +261,7 @@ pub fn prove_stream(
 ) -> Result<ClientMessage, SealError> {
     let context = ProofContext::stream(server, challenge, &head);
     Ok(ClientMessage::SendStream {
-        proof: seal(&ProofKey::of_sealer(sealer), sender, &context)?,
+        proof: seal(&ProofKey::of_sealer(sealer)?, sender, &context)?,
         head,
     })
 }

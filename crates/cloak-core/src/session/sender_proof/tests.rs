@@ -11,10 +11,10 @@ const CHALLENGE: Challenge = [0x5c; CHALLENGE_LEN];
 /// S proves a stream to R; returns the proof, its context and R's opener.
 fn stream_proof() -> (Vec<u8>, ProofContext, StreamOpener) {
     let k = keys();
-    let (sealer, head) =
+    let (mut sealer, head) =
         StreamSealer::new(&k.s, k.r.public(), &CHALLENGE, &Default::default()).unwrap();
     let context = ProofContext::stream(k.r.fingerprint(), &CHALLENGE, &head);
-    let proof = seal(&ProofKey::of_sealer(&sealer), &k.s, &context).unwrap();
+    let proof = seal(&ProofKey::of_sealer(&mut sealer).unwrap(), &k.s, &context).unwrap();
     let opener = StreamOpener::new(&k.r, &head, &OpenOptions::default()).unwrap();
     (proof, context, opener)
 }
@@ -192,7 +192,12 @@ fn the_proof_key_is_not_the_stream_key() {
     let k = keys();
     let (mut sealer, head) =
         StreamSealer::new(&k.s, k.r.public(), &CHALLENGE, &Default::default()).unwrap();
-    let proof_key = ProofKey::of_sealer(&sealer);
+    let proof_key = ProofKey::of_sealer(&mut sealer).unwrap();
+    // Once only: a second proof would reuse the key and the nonce.
+    assert!(matches!(
+        ProofKey::of_sealer(&mut sealer),
+        Err(SealError::AlreadyProven)
+    ));
     let chunk = sealer
         .push(&[7; crate::limits::STREAM_CHUNK_LEN])
         .unwrap()
