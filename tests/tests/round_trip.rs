@@ -65,6 +65,14 @@ fn openssl_pkcs1_key_files_of_the_original_work() {
     send_and_receive(&keys);
 }
 
+/// Keys made by python-rsa, as the original made them (unequal primes).
+#[test]
+fn python_rsa_key_files_of_the_original_work() {
+    let keys = Keys::empty();
+    keys.copy_from(&fixture("python-rsa-keys"));
+    send_and_receive(&keys);
+}
+
 #[test]
 fn messages_from_stdin_and_file_and_unicode() {
     let keys = Keys::new(2048);

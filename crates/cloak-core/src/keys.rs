@@ -12,6 +12,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+mod wide;
+
 use rsa::pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey};
 use rsa::pkcs8::{
     DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding,
@@ -142,27 +144,34 @@ impl KeyPair {
             path: origin.to_path_buf(),
             reason,
         };
-        let private = match pem_label(pem) {
-            Some("PRIVATE KEY") => {
-                rsa::PrivateKey::from_pkcs8_pem(pem).map_err(|e| malformed(e.to_string()))?
-            }
-            Some("RSA PRIVATE KEY") => {
-                rsa::PrivateKey::from_pkcs1_pem(pem).map_err(|e| malformed(e.to_string()))?
-            }
-            Some("ENCRYPTED PRIVATE KEY") => {
-                return Err(malformed(
+        // A key of unbalanced primes (python-rsa's) needs another import,
+        // chosen from the file's own encoding (see `wide`).
+        let private =
+            match pem_label(pem) {
+                Some("PRIVATE KEY") => match wide::decode(pem) {
+                    Some(key) => key,
+                    None => rsa::PrivateKey::from_pkcs8_pem(pem)
+                        .map_err(|e| malformed(e.to_string()))?,
+                },
+                Some("RSA PRIVATE KEY") => match wide::decode(pem) {
+                    Some(key) => key,
+                    None => rsa::PrivateKey::from_pkcs1_pem(pem)
+                        .map_err(|e| malformed(e.to_string()))?,
+                },
+                Some("ENCRYPTED PRIVATE KEY") => {
+                    return Err(malformed(
                     "passphrase-protected keys are not supported; decrypt it with `openssl pkcs8`"
                         .into(),
                 ));
-            }
-            Some("PUBLIC KEY" | "RSA PUBLIC KEY") => {
-                return Err(KeyError::PublicWherePrivateExpected {
-                    path: origin.to_path_buf(),
-                });
-            }
-            Some(other) => return Err(malformed(format!("unexpected PEM block `{other}`"))),
-            None => return Err(malformed("no PEM `-----BEGIN ...-----` line found".into())),
-        };
+                }
+                Some("PUBLIC KEY" | "RSA PUBLIC KEY") => {
+                    return Err(KeyError::PublicWherePrivateExpected {
+                        path: origin.to_path_buf(),
+                    });
+                }
+                Some(other) => return Err(malformed(format!("unexpected PEM block `{other}`"))),
+                None => return Err(malformed("no PEM `-----BEGIN ...-----` line found".into())),
+            };
         Self::from_rsa(private)
     }
 

@@ -167,3 +167,66 @@ fn wrong_kind_of_file_gives_one_clear_error() {
     let err = PublicKey::load(&missing).unwrap_err();
     assert!(matches!(err, KeyError::Io { .. }) && err.to_string().contains("missing.pem"));
 }
+
+/// Fingerprint of the python-rsa fixture client key, computed by openssl:
+/// `openssl rsa -RSAPublicKey_in -pubout -outform DER | openssl dgst
+/// -sha256 -binary | base64`.
+const PYTHON_RSA_FINGERPRINT: &str = "SHA256:HJ84wFukHGRmtxLMjunI37fKEFOFBiMJ3EJq1DKA3to";
+
+/// python-rsa (`rsa.newkeys`, which the original used) makes primes of
+/// unequal size (1088 and 960 bits at 2048): such keys load, as PKCS#1 and
+/// as PKCS#8, with the same fingerprint as their public half, and work.
+#[test]
+fn python_rsa_keys_with_unequal_primes_load_and_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let expected: Fingerprint = PYTHON_RSA_FINGERPRINT.parse().unwrap();
+    let pkcs1 = KeyPair::load(&private_copy(
+        dir.path(),
+        "python-rsa-keys/client_private.pem",
+        0o600,
+    ))
+    .unwrap();
+    let pkcs8 = KeyPair::load(&private_copy(
+        dir.path(),
+        "key-variants/python_rsa_client_private_pkcs8.pem",
+        0o600,
+    ))
+    .unwrap();
+    let public = PublicKey::load(&fixture("python-rsa-keys/client_public.pem")).unwrap();
+    for fp in [
+        pkcs1.fingerprint(),
+        pkcs8.fingerprint(),
+        public.fingerprint(),
+    ] {
+        assert_eq!(fp, expected);
+    }
+    let server = KeyPair::load(&private_copy(
+        dir.path(),
+        "python-rsa-keys/server_private.pem",
+        0o600,
+    ))
+    .unwrap();
+    // Each key both ways: sealed by one, opened by the other.
+    for mode in [cloak_core::Mode::Asymmetric, cloak_core::Mode::Hybrid] {
+        for (from, to) in [(&pkcs1, &server), (&server, &pkcs8)] {
+            let sealed = cloak_core::seal(
+                from,
+                to.public(),
+                mode,
+                b"fresh",
+                b"from python-rsa keys",
+                &cloak_core::SealOptions::default(),
+            )
+            .unwrap();
+            let opened = cloak_core::open(
+                to,
+                from.public(),
+                &sealed.bytes,
+                cloak_core::FreshnessCheck::Expect(b"fresh"),
+                &cloak_core::OpenOptions::default(),
+            )
+            .unwrap();
+            assert_eq!(opened.plaintext, b"from python-rsa keys");
+        }
+    }
+}
