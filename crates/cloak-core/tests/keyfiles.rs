@@ -54,6 +54,7 @@ fn openssl_pkcs1_files_load_with_stable_fingerprints() {
     }
     assert_eq!(expected.to_string(), OPENSSL_FINGERPRINT);
     assert_eq!(pkcs1.public().bits(), 2048);
+    assert!(!pkcs1.has_unequal_primes() && !pkcs8.has_unequal_primes());
 }
 
 #[test]
@@ -200,6 +201,7 @@ fn python_rsa_keys_with_unequal_primes_load_and_work() {
     ] {
         assert_eq!(fp, expected);
     }
+    assert!(pkcs1.has_unequal_primes() && pkcs8.has_unequal_primes());
     let server = KeyPair::load(&private_copy(
         dir.path(),
         "python-rsa-keys/server_private.pem",

@@ -263,6 +263,13 @@ fn serve(
             authorized.current().len(),
             config.modes()
         );
+        if key.has_unequal_primes() {
+            warn!(
+                "the server key's primes differ in size (as python-rsa makes them): each of its \
+                 private-key operations runs about six times slower; `cloak-server \
+                 generate_key_pair --force` makes a new key (clients must then pin it)"
+            );
+        }
         crate::server::run(listener, key, authorized, config, store, shutdown_signal()).await;
         info!("stopped");
         Ok(())
