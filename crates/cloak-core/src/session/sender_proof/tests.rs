@@ -209,3 +209,14 @@ fn the_proof_key_is_not_the_stream_key() {
             .is_none()
     );
 }
+
+/// A proof that does not open still costs a signature check, of the
+/// server's own key size: the claim carries a dummy signature that long.
+#[test]
+fn an_unopened_proof_costs_a_check_of_the_servers_key_size() {
+    let k = keys();
+    let claim = claim_envelope(&k.r, &CHALLENGE, &[0; 256], &[1; 300], b"envelope");
+    assert!(!claim.opened());
+    assert_eq!(claim.signature.len(), 256);
+    assert!(!claim.verify(Some(k.s.public())));
+}
