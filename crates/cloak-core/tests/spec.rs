@@ -185,3 +185,27 @@ fn each_sealed_message_has_its_own_key() {
     assert_ne!(one.4, two.4, "wrapped keys");
     assert_ne!(one.5[0], two.5[0], "first chunks");
 }
+
+/// PROTOCOL.md §4.2's worked example of the receipt MAC, computed
+/// independently (Python's hmac) and pinned here.
+#[test]
+fn the_receipt_mac_matches_the_documented_example() {
+    use cloak_core::session::proofs::receipt_mac;
+    let mac = receipt_mac(
+        &[0x11; 32],
+        cloak_core::MessageId(std::array::from_fn(|i| i as u8)),
+        "SHA256:qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqo"
+            .parse()
+            .unwrap(),
+        &[0xbb; 32],
+        &[0xcc; 32],
+    );
+    assert_eq!(
+        hex(&mac),
+        "923d83056fe813b9db88528a34538016cb70d9a88c729297a7b03658bdb0ba37"
+    );
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -220,3 +220,27 @@ fn an_unopened_proof_costs_a_check_of_the_servers_key_size() {
     assert_eq!(claim.signature.len(), 256);
     assert!(!claim.verify(Some(k.s.public())));
 }
+
+/// PROTOCOL.md §4.2.1's worked example of the signed bytes.
+#[test]
+fn the_signed_bytes_match_the_documented_example() {
+    let context = ProofContext {
+        mode: Mode::Hybrid,
+        server: Fingerprint([0xaa; HASH_LEN]),
+        challenge: [0xbb; CHALLENGE_LEN],
+        subject: [0xee; HASH_LEN],
+    };
+    let signed = context.signed_bytes(Fingerprint([0xdd; HASH_LEN]));
+    let expected = [
+        &[0x19][..],
+        b"CloakRoom sender proof v2",
+        &[0x01],
+        &[0xaa; 32],
+        &[0xbb; 32],
+        &[0xdd; 32],
+        &[0xee; 32],
+    ]
+    .concat();
+    assert_eq!(signed, expected);
+    assert_eq!(signed.len(), 155);
+}
