@@ -384,6 +384,55 @@ mod tests {
         assert_eq!(names, ["b", "c"]);
     }
 
+    /// Each lookup finds the client it names and nobody else: the key by
+    /// its fingerprint (who may send), the name (whose mailbox), the file.
+    #[test]
+    fn lookups_find_exactly_the_client_named() {
+        let (dir, keys) = folder(&[("client_public.pem", A), ("authorized/bob.pem", B)]);
+        let authorized = Authorized::load(&keys).unwrap();
+        assert_eq!((authorized.len(), authorized.is_empty()), (2, false));
+        assert!(Authorized::default().is_empty());
+        let a = cloak_core::PublicKey::load(&fixture(A))
+            .unwrap()
+            .fingerprint();
+        let b = cloak_core::PublicKey::load(&fixture(B))
+            .unwrap()
+            .fingerprint();
+        assert_eq!(authorized.get(&a).map(|c| c.name.as_str()), Some("client"));
+        assert_eq!(authorized.get(&b).map(|c| c.name.as_str()), Some("bob"));
+        let stranger: Fingerprint = "SHA256:qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqo"
+            .parse()
+            .unwrap();
+        assert!(authorized.get(&stranger).is_none());
+        assert_eq!(
+            authorized.by_name("bob").map(|c| c.key.fingerprint()),
+            Some(b)
+        );
+        assert_eq!(
+            authorized.by_name("client").map(|c| c.key.fingerprint()),
+            Some(a)
+        );
+        assert!(authorized.by_name("carol").is_none());
+        let bob_file = dir.path().join("authorized/bob.pem");
+        assert_eq!(
+            authorized.by_file(&bob_file).map(|c| c.name.as_str()),
+            Some("bob")
+        );
+        assert!(
+            authorized
+                .by_file(&dir.path().join("authorized/x.pem"))
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn conflicting_files_are_listed_in_words() {
+        let files = |names: &[&str]| names.iter().map(PathBuf::from).collect::<Vec<_>>();
+        assert_eq!(list(&files(&["a"])), "a");
+        assert_eq!(list(&files(&["a", "b"])), "a and b");
+        assert_eq!(list(&files(&["a", "b", "c"])), "a, b and c");
+    }
+
     #[test]
     fn the_live_set_follows_the_folder_and_snapshots_stay() {
         let (dir, keys) = folder(&[("authorized/a.pem", A)]);

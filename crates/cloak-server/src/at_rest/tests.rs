@@ -96,3 +96,98 @@ impl Place {
         self
     }
 }
+
+/// The plaintext of the stream file at `path` if it opens as sealed for
+/// `at`.
+fn open_stream_file(path: &std::path::Path, at: Place) -> Option<Vec<u8>> {
+    use cloak_core::envelope::stream::StreamOpener;
+
+    use crate::store::spool::FrameReader;
+
+    let mut frames = FrameReader::open(path).ok()?;
+    let mut all = Vec::new();
+    while let Some(frame) = frames.next_frame().ok()? {
+        all.push(frame);
+    }
+    let (head, rest) = all.split_first()?;
+    let (last, chunks) = rest.split_last()?;
+    let mut opener = StreamOpener::new(key(), head, &OpenOptions::default()).ok()?;
+    let mut plaintext = Vec::new();
+    for chunk in chunks {
+        plaintext.extend_from_slice(opener.chunk(chunk).ok()?);
+    }
+    let opened = opener
+        .finish(last)
+        .ok()?
+        .verify(key().public(), FreshnessCheck::Expect(&at.freshness()))
+        .ok()?;
+    (opened.message_id == at.message_id).then_some(plaintext)
+}
+
+/// Sealed as a stream at sizes around the chunk boundary: the length
+/// returned is the plaintext's, and the file opens, in its place only, to
+/// exactly what was read.
+#[test]
+fn a_sealed_stream_opens_in_its_place_to_what_was_read() {
+    use cloak_core::limits::STREAM_CHUNK_LEN;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path(), Limits::default()).unwrap();
+    let here = place(3, 4);
+    for len in [
+        1,
+        STREAM_CHUNK_LEN - 1,
+        STREAM_CHUNK_LEN,
+        2 * STREAM_CHUNK_LEN + 5,
+    ] {
+        let text: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
+        let mut spool = store.begin_stream().unwrap();
+        let sealed = seal_stream(key(), here, &mut &text[..], &mut spool).unwrap();
+        assert_eq!(sealed, len as u64);
+        let path = spool.commit().unwrap();
+        assert_eq!(
+            open_stream_file(&path, here).as_deref(),
+            Some(&text[..]),
+            "{len}"
+        );
+        assert!(open_stream_file(&path, place(3, 5)).is_none());
+        assert!(open_stream_file(&path, place(2, 4)).is_none());
+    }
+}
+
+/// A queued stream sealed the old way (bound to nothing) is re-sealed into
+/// a new file bound to its place, with the same text.
+#[test]
+fn an_old_stream_is_resealed_for_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path(), Limits::default()).unwrap();
+    let text = vec![b'q'; 300_000];
+    let here = place(4, 7);
+    let options = SealOptions {
+        message_id: Some(here.message_id),
+        ..SealOptions::default()
+    };
+    let (mut sealer, head) =
+        StreamSealer::new(key(), key().public(), LEGACY_FRESHNESS, &options).unwrap();
+    let mut spool = store.begin_stream().unwrap();
+    spool.write_frame(&head).unwrap();
+    for chunk in sealer.push(&text).unwrap() {
+        spool.write_frame(&chunk).unwrap();
+    }
+    let end = sealer.finish().unwrap();
+    for chunk in end.last_data.iter().chain([&end.final_chunk]) {
+        spool.write_frame(chunk).unwrap();
+    }
+    let old = spool.commit().unwrap();
+    assert!(open_stream_file(&old, here).is_none(), "not bound yet");
+    let mut message = queued(here, Vec::new());
+    message.stream = Some(old.clone());
+    store.enqueue(&message).unwrap();
+    store.mark_legacy();
+
+    assert_eq!(upgrade(&store, key()).unwrap(), 1);
+    let (pending, _) = store.pending(&here.recipient, 10).unwrap();
+    let new = pending[0].stream.clone().expect("still a stream");
+    assert_ne!(new, old);
+    assert_eq!(open_stream_file(&new, here), Some(text));
+}
