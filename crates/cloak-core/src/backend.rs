@@ -234,3 +234,6 @@ impl Hasher for blake3::Hasher {
         self.finalize().into()
     }
 }
+
+#[cfg(test)]
+mod tests;
