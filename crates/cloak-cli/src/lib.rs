@@ -1,12 +1,20 @@
 //! What the CloakRoom programs share at their command line: every failure
 //! becomes one line on stderr, named after the program, with a non-zero
 //! exit (2 for a usage error, 1 otherwise), never a backtrace; help and
-//! version go to stdout with success.
+//! version go to stdout with success. And each can print its own shell
+//! completion script.
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
+pub use clap_complete::Shell;
+
+/// Prints the completion script of `C` for `shell` on stdout, for the
+/// program named `program` (`cloak-client completions bash > FILE`).
+pub fn print_completions<C: CommandFactory>(program: &str, shell: Shell) {
+    clap_complete::generate(shell, &mut C::command(), program, &mut std::io::stdout());
+}
 
 /// Parses the command line as `C` and runs `execute` on it; `program` names
 /// the program in error lines.

@@ -55,6 +55,11 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: cloak_cli::Shell,
+    },
     /// Create this client's key pair in the key folder.
     #[command(name = "generate_key_pair", visible_alias = "generate-key-pair")]
     GenerateKeyPair {
@@ -97,6 +102,10 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
         timeout: Duration::from_secs(cli.timeout.max(1)),
     };
     match cli.command {
+        Command::Completions { shell } => {
+            cloak_cli::print_completions::<Cli>("cloak-client", shell);
+            Ok(())
+        }
         Command::GenerateKeyPair { bits, force } => {
             let pair = config.keys.generate(Role::Client, bits, force)?;
             println!(

@@ -134,3 +134,21 @@ fn bad_key_files_each_give_one_clear_error() {
         assert_eq!(err.trim().lines().count(), 1, "{name}: {err}");
     }
 }
+
+/// Completion scripts for each shell name the program and its commands; an
+/// unknown shell is a one-line usage error.
+#[test]
+fn completion_scripts_cover_the_commands() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = client(&["completions", shell]);
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8_lossy(&out.stdout);
+        for word in ["cloak-client", "send_msg", "recv_msg", "generate_key_pair"] {
+            assert!(script.contains(word), "{shell} lacks {word}");
+        }
+    }
+    let out = client(&["completions", "tcsh"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}

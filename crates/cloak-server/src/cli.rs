@@ -77,6 +77,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: cloak_cli::Shell,
+    },
     /// Create the server's key pair in the key folder.
     #[command(name = "generate_key_pair", visible_alias = "generate-key-pair")]
     GenerateKeyPair {
@@ -165,6 +170,10 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
     };
     let command = match cli.command {
         Some(Command::GenerateKeyPair { bits, force }) => return generate(&keys, bits, force),
+        Some(Command::Completions { shell }) => {
+            cloak_cli::print_completions::<Cli>("cloak-server", shell);
+            return Ok(());
+        }
         Some(Command::Operator(command)) => command,
         None => {
             let mut config = ServerConfig::new(cli.addr);

@@ -101,3 +101,17 @@ fn loose_private_key_permissions_are_refused() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("chmod 600"), "{}", stderr(&out));
 }
+
+/// Completion scripts for each shell name the program, its key command and
+/// the operator commands.
+#[test]
+fn completion_scripts_cover_the_commands() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = server(&["completions", shell]);
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8_lossy(&out.stdout);
+        for word in ["cloak-server", "generate_key_pair", "inbox", "post", "read"] {
+            assert!(script.contains(word), "{shell} lacks {word}");
+        }
+    }
+}
