@@ -11,11 +11,10 @@ use cloak_core::session::{ClientMessage, ErrorCode, ServerMessage, sender_proof}
 use cloak_core::{MessageId, Mode, SealOptions};
 use cloak_tests::{Keys, LibClient, Server, client, texts};
 
-/// A client folder whose key the server does not authorize.
-fn stranger(keys: &Keys) -> LibClient {
-    let other = Keys::other_client(2048);
-    other.install(&keys.path().join("server_public.pem"), "server_public.pem");
-    LibClient::new(other.path())
+/// A client whose key the server `Keys::new(2048)` makes does not
+/// authorize (it holds that server's public key already).
+fn stranger() -> LibClient {
+    LibClient::new(Keys::other_client(2048).path())
 }
 
 fn rejected(answer: Option<ServerMessage>) -> bool {
@@ -46,7 +45,7 @@ fn inbox_is_empty(keys: &Keys, server: &Server) -> bool {
 fn a_strangers_stream_is_refused_at_its_head_before_any_chunk() {
     let keys = Keys::new(2048);
     let server = Server::start(keys.path(), &[]);
-    let stranger = stranger(&keys);
+    let stranger = stranger();
     let (mut raw, hello) = stranger.hello(server.addr);
     let frames = stranger.stream_frames(&hello, &vec![b'x'; 3 << 20]);
     assert!(frames.chunks.len() > 10);
@@ -73,7 +72,7 @@ fn a_strangers_stream_is_refused_at_its_head_before_any_chunk() {
 fn a_strangers_asymmetric_blocks_are_never_decrypted() {
     let keys = Keys::new(2048);
     let server = Server::start(keys.path(), &[]);
-    let stranger = stranger(&keys);
+    let stranger = stranger();
     let (mut raw, hello) = stranger.hello(server.addr);
     // The most text the asymmetric mode takes: over 300 blocks.
     let mut text = cloak_core::session::proofs::new_receipt_key().to_vec();

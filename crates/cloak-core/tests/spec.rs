@@ -171,21 +171,6 @@ fn a_hybrid_stream_opens_as_the_document_says() {
     assert_signed(1, &claims, recipient, &wrapped_key, &text);
 }
 
-#[test]
-fn each_sealed_message_has_its_own_key() {
-    // A fresh message key per message (§3.4 step 1): the same text
-    // sealed twice shares no wrapped key or chunk.
-    let (ours, _) = recipient();
-    let seal_twice = || {
-        let one: Hybrid = codec::decode::<_, LIMIT>(&seal(Mode::Hybrid, b"same", &ours)).unwrap();
-        let two: Hybrid = codec::decode::<_, LIMIT>(&seal(Mode::Hybrid, b"same", &ours)).unwrap();
-        (one, two)
-    };
-    let (one, two) = seal_twice();
-    assert_ne!(one.4, two.4, "wrapped keys");
-    assert_ne!(one.5[0], two.5[0], "first chunks");
-}
-
 /// PROTOCOL.md §4.2's worked example of the receipt MAC, computed
 /// independently (Python's hmac) and pinned here.
 #[test]
