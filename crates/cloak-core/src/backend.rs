@@ -1,72 +1,225 @@
 //! The one seam between CloakRoom and its cryptographic primitives.
 //!
-//! Envelope code calls only [`Active`]'s functions (RSA-OAEP, RSA-PSS,
-//! AES-256-GCM, randomness, SHA-256, the BLAKE3 plaintext digest), so a second, faster backend can be added
-//! as another [`Backend`] implementation and selected here, without touching
-//! the envelope format or its checks.
+//! Two backends implement RSA-OAEP, RSA-PSS and AES-256-GCM: the pure-Rust
+//! RustCrypto crates (`rsa`, `aes-gcm`; always built, the default) and,
+//! with the cargo feature `aws-lc`, aws-lc-rs (the default when built in).
+//! As rustls lets each configuration name its crypto provider, each key
+//! carries the backend it was parsed for ([`crate::KeyPair::with_backend`]):
+//! an RSA operation runs on its key's backend, and a symmetric key on the
+//! backend of the RSA key that wrapped it. Both backends can therefore run
+//! side by side in one process, which is how their interoperability is
+//! tested; nothing outside this module and the key types knows which runs.
+//!
+//! Randomness, SHA-256, HMAC-SHA256 and the BLAKE3 plaintext digest are
+//! the same for both: they are not where the time goes (RSA and AES-GCM
+//! are), and one implementation of each keeps the formats' hashes
+//! identical by construction.
+//!
+//! The primitives are public so that conformance vectors (Wycheproof) and
+//! benchmarks run against exactly what the envelopes call; a protocol is
+//! built from [`crate::envelope`] and [`crate::session`], never from these.
 
-use aes_gcm::aead::inout::InOutBuf;
-use aes_gcm::aead::{AeadInOut, KeyInit};
-use aes_gcm::{Aes256Gcm, Key, Nonce, Tag};
-use rand::RngExt;
-use rsa::traits::PublicKeyParts;
-use rsa::{Oaep, PrivateKey, PublicKey};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+#[cfg(feature = "aws-lc")]
+pub(crate) mod aws_lc;
+pub(crate) mod rust_crypto;
+
+use crate::keys::{KeyPair, PublicKey};
 use crate::limits::{
     AEAD_KEY_LEN, AEAD_NONCE_LEN, AEAD_TAG_LEN, HASH_LEN, PLAINTEXT_DIGEST_CONTEXT,
 };
 
-/// A primitive failed. Carries no detail on purpose: callers on the open path
-/// must treat every failure alike.
-#[derive(Debug)]
-pub(crate) struct PrimitiveError(pub(crate) String);
-
-/// The primitive operations the envelope format is built from.
-pub(crate) trait Backend {
-    /// Fills `buf` from a cryptographically secure generator.
-    fn fill_random(buf: &mut [u8]);
-    /// SHA-256 of `data`.
-    fn sha256(data: &[u8]) -> [u8; HASH_LEN];
-    /// SHA-256 of the concatenation of `parts`, without copying them.
-    fn sha256_parts(parts: &[&[u8]]) -> [u8; HASH_LEN];
-    /// RSA-OAEP-SHA256 (MGF1-SHA256) encryption with `label`.
-    fn oaep_encrypt(key: &PublicKey, label: &[u8], msg: &[u8]) -> Result<Vec<u8>, PrimitiveError>;
-    /// RSA-OAEP-SHA256 decryption with `label`, blinded.
-    fn oaep_decrypt(
-        key: &PrivateKey,
-        label: &[u8],
-        ct: &[u8],
-    ) -> Result<Zeroizing<Vec<u8>>, PrimitiveError>;
-    /// RSA-PSS-SHA256 signature (salt length = hash length) over `msg`.
-    fn pss_sign(key: &PrivateKey, msg: &[u8]) -> Result<Vec<u8>, PrimitiveError>;
-    /// Whether `sig` is a valid RSA-PSS-SHA256 signature of `msg` by `key`.
-    fn pss_verify(key: &PublicKey, msg: &[u8], sig: &[u8]) -> bool;
-    /// An AES-256-GCM cipher keyed once for a whole stream.
-    type Cipher: AeadCipher;
-    /// Keys an AES-256-GCM cipher.
-    fn aead(key: &[u8; AEAD_KEY_LEN]) -> Self::Cipher;
-    /// The incremental plaintext digest (BLAKE3 in derive-key mode, with
-    /// CloakRoom's own context string).
-    type Hasher: Hasher;
-    /// A fresh plaintext digest.
-    fn hasher() -> Self::Hasher;
-    /// The plaintext digest of `data` in one go.
-    fn digest(data: &[u8]) -> [u8; HASH_LEN] {
-        let mut hasher = Self::hasher();
-        hasher.update(data);
-        hasher.finish()
-    }
-    /// Modulus length of `key` in bytes.
-    fn modulus_len(key: &PublicKey) -> usize;
+/// A crypto backend: which library performs a key's RSA operations and the
+/// AES-256-GCM of the messages that key wraps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Backend {
+    /// The pure-Rust `rsa` and `aes-gcm` crates (constant-time RSA from
+    /// rsa 0.10, blinded private-key operations).
+    RustCrypto,
+    /// aws-lc-rs, AWS's fork of BoringSSL (blinded, constant-time RSA;
+    /// hardware AES-GCM). Built only with the cargo feature `aws-lc`.
+    #[cfg(feature = "aws-lc")]
+    AwsLc,
 }
 
-/// AES-256-GCM under one key. A backend provides the two in-place
-/// operations; sealing and opening into fresh buffers are built on them.
-pub(crate) trait AeadCipher {
+impl Default for Backend {
+    /// The fastest backend built in.
+    fn default() -> Self {
+        #[cfg(feature = "aws-lc")]
+        return Backend::AwsLc;
+        #[cfg(not(feature = "aws-lc"))]
+        Backend::RustCrypto
+    }
+}
+
+impl Backend {
+    /// Every backend built into this program.
+    pub const ALL: &'static [Backend] = &[
+        Backend::RustCrypto,
+        #[cfg(feature = "aws-lc")]
+        Backend::AwsLc,
+    ];
+
+    /// A short name for logs and `--version`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::RustCrypto => "RustCrypto (rsa, aes-gcm)",
+            #[cfg(feature = "aws-lc")]
+            Backend::AwsLc => "aws-lc-rs",
+        }
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A primitive failed. Says which operation, never why: callers on the
+/// open path must treat every failure alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PrimitiveError {
+    /// RSA-OAEP encryption failed (a message too long for the key).
+    #[error("RSA-OAEP encryption failed")]
+    Encrypt,
+    /// RSA-OAEP decryption failed, for whatever reason: one error for
+    /// every cause, so no caller can become a padding oracle.
+    #[error("decryption failed")]
+    Decrypt,
+    /// RSA-PSS signing failed.
+    #[error("RSA-PSS signing failed")]
+    Sign,
+    /// AES-256-GCM encryption failed (a message beyond GCM's limit).
+    #[error("AES-GCM encryption failed")]
+    Seal,
+}
+
+impl From<PrimitiveError> for crate::SealError {
+    fn from(e: PrimitiveError) -> Self {
+        crate::SealError::Crypto(e.to_string())
+    }
+}
+
+/// Fills `buf` from a cryptographically secure generator.
+pub fn fill_random(buf: &mut [u8]) {
+    rust_crypto::fill_random(buf);
+}
+
+/// SHA-256 of `data`.
+pub fn sha256(data: &[u8]) -> [u8; HASH_LEN] {
+    Sha256::digest(data).into()
+}
+
+/// SHA-256 of the concatenation of `parts`, without copying them.
+pub fn sha256_parts(parts: &[&[u8]]) -> [u8; HASH_LEN] {
+    let mut hash = Sha256::new();
+    for part in parts {
+        hash.update(part);
+    }
+    hash.finalize().into()
+}
+
+/// A fresh incremental plaintext digest. BLAKE3 rather than SHA-256 for the
+/// (possibly huge) plaintext: measured here at ~5 GB/s against SHA-256's
+/// ~1.2 GB/s, it was over half the crypto time per byte of a stream. The
+/// derive-key context separates it from any other use of BLAKE3.
+pub fn hasher() -> blake3::Hasher {
+    blake3::Hasher::new_derive_key(PLAINTEXT_DIGEST_CONTEXT)
+}
+
+/// The plaintext digest of `data` in one go.
+pub fn digest(data: &[u8]) -> [u8; HASH_LEN] {
+    hasher().update(data).finalize().into()
+}
+
+/// HMAC-SHA256 of the concatenation of `parts` under `key`.
+pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; HASH_LEN] {
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
+}
+
+/// Whether `tag` is the HMAC-SHA256 of `msg` under `key`, compared in
+/// constant time.
+pub fn hmac_sha256_verify(key: &[u8], msg: &[u8], tag: &[u8]) -> bool {
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    mac.update(msg);
+    mac.verify_slice(tag).is_ok()
+}
+
+/// RSA-OAEP-SHA256 (MGF1-SHA256) encryption with `label`.
+pub fn oaep_encrypt(key: &PublicKey, label: &[u8], msg: &[u8]) -> Result<Vec<u8>, PrimitiveError> {
+    #[cfg(feature = "aws-lc")]
+    if let Some(key) = key.aws_lc() {
+        return aws_lc::oaep_encrypt(key, label, msg);
+    }
+    rust_crypto::oaep_encrypt(key.rsa(), label, msg)
+}
+
+/// RSA-OAEP-SHA256 decryption with `label`, blinded. One error for every
+/// failure.
+pub fn oaep_decrypt(
+    key: &KeyPair,
+    label: &[u8],
+    ct: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, PrimitiveError> {
+    #[cfg(feature = "aws-lc")]
+    if let Some(key) = key.aws_lc() {
+        return aws_lc::oaep_decrypt(key, label, ct);
+    }
+    rust_crypto::oaep_decrypt(key.rsa(), label, ct)
+}
+
+/// RSA-PSS-SHA256 signature (salt length = hash length) over `msg`.
+pub fn pss_sign(key: &KeyPair, msg: &[u8]) -> Result<Vec<u8>, PrimitiveError> {
+    #[cfg(feature = "aws-lc")]
+    if let Some(key) = key.aws_lc() {
+        return aws_lc::pss_sign(key, msg);
+    }
+    rust_crypto::pss_sign(key.rsa(), msg)
+}
+
+/// Whether `sig` is a valid RSA-PSS-SHA256 signature (salt length = hash
+/// length) of `msg` by `key`.
+pub fn pss_verify(key: &PublicKey, msg: &[u8], sig: &[u8]) -> bool {
+    #[cfg(feature = "aws-lc")]
+    if let Some(key) = key.aws_lc() {
+        return aws_lc::pss_verify(key, msg, sig);
+    }
+    rust_crypto::pss_verify(key.rsa(), msg, sig)
+}
+
+/// An AES-256-GCM cipher keyed once (for a whole stream) on `backend`.
+pub fn aead(backend: Backend, key: &[u8; AEAD_KEY_LEN]) -> Cipher {
+    match backend {
+        Backend::RustCrypto => Cipher::RustCrypto(Box::new(rust_crypto::aead(key))),
+        #[cfg(feature = "aws-lc")]
+        Backend::AwsLc => Cipher::AwsLc(aws_lc::aead(key)),
+    }
+}
+
+/// AES-256-GCM under one key, on one backend.
+pub enum Cipher {
+    /// The `aes-gcm` crate's cipher.
+    RustCrypto(Box<rust_crypto::Cipher>),
+    /// aws-lc's.
+    #[cfg(feature = "aws-lc")]
+    AwsLc(aws_lc::Cipher),
+}
+
+impl Cipher {
     /// Encrypts; returns ciphertext with the tag appended.
-    fn seal(
+    pub fn seal(
         &self,
         nonce: &[u8; AEAD_NONCE_LEN],
         aad: &[u8],
@@ -78,8 +231,9 @@ pub(crate) trait AeadCipher {
         sealed.extend_from_slice(&tag);
         Ok(sealed)
     }
+
     /// Decrypts; `None` on any authentication failure.
-    fn open(
+    pub fn open(
         &self,
         nonce: &[u8; AEAD_NONCE_LEN],
         aad: &[u8],
@@ -89,121 +243,27 @@ pub(crate) trait AeadCipher {
         self.open_into(nonce, aad, ciphertext, &mut plaintext)
             .then_some(plaintext)
     }
+
     /// Encrypts `buffer` in place and returns the tag, so a sender can
     /// read plaintext straight into its outgoing frame and seal it there.
-    fn seal_in_place(
-        &self,
-        nonce: &[u8; AEAD_NONCE_LEN],
-        aad: &[u8],
-        buffer: &mut [u8],
-    ) -> Result<[u8; AEAD_TAG_LEN], PrimitiveError>;
-    /// Decrypts `sealed` into `out` (replacing its contents), leaving
-    /// `sealed` as received; `false` on any authentication failure, leaving
-    /// `out` unspecified. The tag is checked before anything is decrypted.
-    fn open_into(
-        &self,
-        nonce: &[u8; AEAD_NONCE_LEN],
-        aad: &[u8],
-        sealed: &[u8],
-        out: &mut Vec<u8>,
-    ) -> bool;
-}
-
-/// An incremental 256-bit digest.
-pub(crate) trait Hasher {
-    /// Absorbs `data`.
-    fn update(&mut self, data: &[u8]);
-    /// The digest.
-    fn finish(self) -> [u8; HASH_LEN];
-}
-
-/// The pure-Rust RustCrypto backend (constant-time RSA from rsa 0.10).
-pub(crate) struct RustCrypto;
-
-/// The backend in use.
-pub(crate) type Active = RustCrypto;
-
-fn oaep(label: &[u8]) -> Oaep<Sha256> {
-    Oaep::<Sha256>::new_with_label(label.to_vec())
-}
-
-impl Backend for RustCrypto {
-    fn fill_random(buf: &mut [u8]) {
-        // ThreadRng is a ChaCha12 CSPRNG seeded and periodically reseeded
-        // from the operating system.
-        rand::rng().fill(buf);
-    }
-
-    fn sha256(data: &[u8]) -> [u8; HASH_LEN] {
-        Sha256::digest(data).into()
-    }
-
-    fn sha256_parts(parts: &[&[u8]]) -> [u8; HASH_LEN] {
-        let mut hash = Sha256::new();
-        for part in parts {
-            hash.update(part);
-        }
-        hash.finalize().into()
-    }
-
-    fn oaep_encrypt(key: &PublicKey, label: &[u8], msg: &[u8]) -> Result<Vec<u8>, PrimitiveError> {
-        key.encrypt(&mut rand::rng(), oaep(label), msg)
-            .map_err(|e| PrimitiveError(e.to_string()))
-    }
-
-    fn oaep_decrypt(
-        key: &PrivateKey,
-        label: &[u8],
-        ct: &[u8],
-    ) -> Result<Zeroizing<Vec<u8>>, PrimitiveError> {
-        key.decrypt_blinded(&mut rand::rng(), oaep(label), ct)
-            .map(Zeroizing::new)
-            .map_err(|_| PrimitiveError("decryption failed".into()))
-    }
-
-    fn pss_sign(key: &PrivateKey, msg: &[u8]) -> Result<Vec<u8>, PrimitiveError> {
-        key.pss_sign_with_rng::<Sha256, _>(&mut rand::rng(), msg)
-            .map_err(|e| PrimitiveError(e.to_string()))
-    }
-
-    fn pss_verify(key: &PublicKey, msg: &[u8], sig: &[u8]) -> bool {
-        key.pss_verify::<Sha256>(msg, sig).is_ok()
-    }
-
-    type Cipher = Aes256Gcm;
-
-    fn aead(key: &[u8; AEAD_KEY_LEN]) -> Aes256Gcm {
-        Aes256Gcm::new(&Key::<Aes256Gcm>::from(*key))
-    }
-
-    type Hasher = blake3::Hasher;
-
-    fn hasher() -> blake3::Hasher {
-        // BLAKE3 rather than SHA-256 for the (possibly huge) plaintext:
-        // measured here at ~5 GB/s against SHA-256's ~1.2 GB/s, it was over
-        // half the crypto time per byte of a stream. The derive-key context
-        // separates it from any other use of BLAKE3.
-        blake3::Hasher::new_derive_key(PLAINTEXT_DIGEST_CONTEXT)
-    }
-
-    fn modulus_len(key: &PublicKey) -> usize {
-        key.size()
-    }
-}
-
-impl AeadCipher for Aes256Gcm {
-    fn seal_in_place(
+    pub fn seal_in_place(
         &self,
         nonce: &[u8; AEAD_NONCE_LEN],
         aad: &[u8],
         buffer: &mut [u8],
     ) -> Result<[u8; AEAD_TAG_LEN], PrimitiveError> {
-        self.encrypt_inout_detached(&Nonce::from(*nonce), aad, buffer.into())
-            .map(Into::into)
-            .map_err(|_| PrimitiveError("AES-GCM encryption failed".into()))
+        match self {
+            Cipher::RustCrypto(cipher) => rust_crypto::seal_in_place(cipher, nonce, aad, buffer),
+            #[cfg(feature = "aws-lc")]
+            Cipher::AwsLc(cipher) => aws_lc::seal_in_place(cipher, nonce, aad, buffer),
+        }
     }
 
-    fn open_into(
+    /// Decrypts `sealed` (ciphertext then tag) into `out`, replacing its
+    /// contents and leaving `sealed` as received; `false` on any
+    /// authentication failure, leaving `out` unspecified. Nothing decrypted
+    /// is released unless the tag verified.
+    pub fn open_into(
         &self,
         nonce: &[u8; AEAD_NONCE_LEN],
         aad: &[u8],
@@ -214,26 +274,16 @@ impl AeadCipher for Aes256Gcm {
             return false;
         };
         let (ciphertext, tag) = sealed.split_at(split);
+        let tag: &[u8; AEAD_TAG_LEN] = tag.try_into().expect("split at the tag length");
         // No `clear` first: a buffer reused for chunks of one size is not
         // re-filled with zeros each time, only overwritten.
         out.resize(ciphertext.len(), 0);
-        let buffer =
-            InOutBuf::new(ciphertext, &mut out[..]).expect("the output was sized to the input");
-        let tag = Tag::try_from(tag).expect("the tag was split at its length");
-        self.decrypt_inout_detached(&Nonce::from(*nonce), aad, buffer, &tag)
-            .is_ok()
+        match self {
+            Cipher::RustCrypto(cipher) => {
+                rust_crypto::open_into(cipher, nonce, aad, ciphertext, tag, out)
+            }
+            #[cfg(feature = "aws-lc")]
+            Cipher::AwsLc(cipher) => aws_lc::open_into(cipher, nonce, aad, ciphertext, tag, out),
+        }
     }
 }
-
-impl Hasher for blake3::Hasher {
-    fn update(&mut self, data: &[u8]) {
-        blake3::Hasher::update(self, data);
-    }
-
-    fn finish(self) -> [u8; HASH_LEN] {
-        self.finalize().into()
-    }
-}
-
-#[cfg(test)]
-mod tests;

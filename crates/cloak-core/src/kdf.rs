@@ -2,10 +2,9 @@
 //! its sender proof are sealed under different keys, so they never share a
 //! nonce space.
 
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
 use zeroize::Zeroizing;
 
+use crate::backend;
 use crate::limits::HASH_LEN;
 
 /// HKDF-Expand (RFC 5869 §2.3) with SHA-256, for one 32-byte output:
@@ -13,11 +12,7 @@ use crate::limits::HASH_LEN;
 /// random key (a fresh message key is), which is why the Extract step is
 /// not needed.
 pub(crate) fn expand(prk: &[u8; HASH_LEN], info: &[u8]) -> Zeroizing<[u8; HASH_LEN]> {
-    let mut mac =
-        <Hmac<Sha256> as KeyInit>::new_from_slice(prk).expect("HMAC accepts keys of any length");
-    mac.update(info);
-    mac.update(&[1]);
-    Zeroizing::new(mac.finalize().into_bytes().into())
+    Zeroizing::new(backend::hmac_sha256(prk, &[info, &[1]]))
 }
 
 #[cfg(test)]

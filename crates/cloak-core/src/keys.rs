@@ -21,17 +21,30 @@ use rsa::pkcs8::{
 use rsa::traits::PublicKeyParts;
 use zeroize::Zeroizing;
 
-use crate::backend::{Active, Backend};
+use crate::backend::{self, Backend};
 use crate::error::KeyError;
 use crate::fingerprint::Fingerprint;
 use crate::limits::SUPPORTED_RSA_BITS;
 
-/// An RSA public key with its fingerprint computed once.
-#[derive(Clone, PartialEq, Eq)]
+/// An RSA public key with its fingerprint computed once, parsed for one
+/// crypto [`Backend`].
+#[derive(Clone)]
 pub struct PublicKey {
     key: rsa::PublicKey,
     fingerprint: Fingerprint,
+    /// aws-lc's parse of the key, when that backend runs its operations.
+    #[cfg(feature = "aws-lc")]
+    aws_lc: Option<backend::aws_lc::PublicKey>,
 }
+
+/// The same key is the same key on any backend.
+impl PartialEq for PublicKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Eq for PublicKey {}
 
 impl std::fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -50,8 +63,49 @@ impl PublicKey {
         let der = key
             .to_public_key_der()
             .map_err(|e| KeyError::Backend(e.to_string()))?;
-        let fingerprint = Fingerprint(Active::sha256(der.as_bytes()));
-        Ok(PublicKey { key, fingerprint })
+        let fingerprint = Fingerprint(backend::sha256(der.as_bytes()));
+        let key = PublicKey {
+            key,
+            fingerprint,
+            #[cfg(feature = "aws-lc")]
+            aws_lc: None,
+        };
+        Ok(key.with_backend(Backend::default()))
+    }
+
+    /// This key, with its operations run on `backend`. Keys are parsed for
+    /// the default backend when read; this is for running two side by side.
+    pub fn with_backend(&self, backend: Backend) -> Self {
+        let this = self.clone();
+        match backend {
+            Backend::RustCrypto => PublicKey {
+                #[cfg(feature = "aws-lc")]
+                aws_lc: None,
+                ..this
+            },
+            #[cfg(feature = "aws-lc")]
+            Backend::AwsLc => {
+                let der = self.key.to_public_key_der().ok();
+                let aws_lc =
+                    der.and_then(|der| backend::aws_lc::PublicKey::from_spki(der.as_bytes()));
+                PublicKey { aws_lc, ..this }
+            }
+        }
+    }
+
+    /// The backend this key's operations run on: the one asked for, or
+    /// RustCrypto for a key the other backend refused.
+    pub fn backend(&self) -> Backend {
+        #[cfg(feature = "aws-lc")]
+        if self.aws_lc.is_some() {
+            return Backend::AwsLc;
+        }
+        Backend::RustCrypto
+    }
+
+    #[cfg(feature = "aws-lc")]
+    pub(crate) fn aws_lc(&self) -> Option<&backend::aws_lc::PublicKey> {
+        self.aws_lc.as_ref()
     }
 
     /// Parses a PEM public key: SPKI (`PUBLIC KEY`) or PKCS#1
@@ -106,6 +160,12 @@ impl PublicKey {
     pub(crate) fn rsa(&self) -> &rsa::PublicKey {
         &self.key
     }
+
+    /// Modulus length in bytes: the length of every OAEP block and
+    /// signature made with this key.
+    pub(crate) fn modulus_len(&self) -> usize {
+        self.key.size()
+    }
 }
 
 /// A private key with its public half.
@@ -113,6 +173,9 @@ pub struct KeyPair {
     private: rsa::PrivateKey,
     public: PublicKey,
     wide: bool,
+    /// aws-lc's parse of the key, when that backend runs its operations.
+    #[cfg(feature = "aws-lc")]
+    aws_lc: Option<backend::aws_lc::PrivateKey>,
 }
 
 impl std::fmt::Debug for KeyPair {
@@ -135,11 +198,60 @@ impl KeyPair {
 
     fn from_rsa(private: rsa::PrivateKey) -> Result<Self, KeyError> {
         let public = PublicKey::from_rsa(private.to_public_key())?;
-        Ok(KeyPair {
+        let pair = KeyPair {
             private,
             public,
             wide: false,
-        })
+            #[cfg(feature = "aws-lc")]
+            aws_lc: None,
+        };
+        Ok(pair.with_backend(Backend::default()))
+    }
+
+    /// This key pair, with its operations (and its public half's) run on
+    /// `backend`. Keys are parsed for the default backend when read; this
+    /// is for running two side by side.
+    pub fn with_backend(&self, backend: Backend) -> Self {
+        let public = self.public.with_backend(backend);
+        let (private, wide) = (self.private.clone(), self.wide);
+        match backend {
+            Backend::RustCrypto => KeyPair {
+                private,
+                public,
+                wide,
+                #[cfg(feature = "aws-lc")]
+                aws_lc: None,
+            },
+            #[cfg(feature = "aws-lc")]
+            Backend::AwsLc => {
+                // The rsa crate's own encoding of what it decoded: the same
+                // key whatever the file's format, python-rsa's included.
+                let der = self.private.to_pkcs8_der().ok();
+                let aws_lc =
+                    der.and_then(|der| backend::aws_lc::PrivateKey::from_pkcs8(der.as_bytes()));
+                KeyPair {
+                    private,
+                    public,
+                    wide,
+                    aws_lc,
+                }
+            }
+        }
+    }
+
+    /// The backend this key's private-key operations run on: the one asked
+    /// for, or RustCrypto for a key the other backend refused.
+    pub fn backend(&self) -> Backend {
+        #[cfg(feature = "aws-lc")]
+        if self.aws_lc.is_some() {
+            return Backend::AwsLc;
+        }
+        Backend::RustCrypto
+    }
+
+    #[cfg(feature = "aws-lc")]
+    pub(crate) fn aws_lc(&self) -> Option<&backend::aws_lc::PrivateKey> {
+        self.aws_lc.as_ref()
     }
 
     /// Whether this key's primes differ in size (python-rsa makes such
@@ -161,9 +273,8 @@ impl KeyPair {
         // chosen from the file's own encoding (see `wide`).
         let private = match pem_label(pem) {
             Some("PRIVATE KEY" | "RSA PRIVATE KEY") if let Some(key) = wide::decode(pem) => {
-                let mut pair = Self::from_rsa(key)?;
-                pair.wide = true;
-                return Ok(pair);
+                let pair = Self::from_rsa(key)?;
+                return Ok(KeyPair { wide: true, ..pair });
             }
             Some("PRIVATE KEY") => {
                 rsa::PrivateKey::from_pkcs8_pem(pem).map_err(|e| malformed(e.to_string()))?

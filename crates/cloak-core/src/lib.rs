@@ -15,7 +15,7 @@
 //! The wire format is documented in `docs/PROTOCOL.md`.
 #![forbid(unsafe_code)]
 
-mod backend;
+pub mod backend;
 pub mod codec;
 pub mod envelope;
 mod error;
@@ -30,6 +30,7 @@ mod standin;
 mod test_keys;
 pub mod text;
 
+pub use backend::Backend;
 pub use envelope::{
     Decrypted, FreshnessCheck, MessageId, Mode, OpenOptions, Opened, SealOptions, Sealed, decrypt,
     decrypt_paced, open, peek_mode, seal,

@@ -5,7 +5,7 @@
 use zeroize::Zeroizing;
 
 use super::wire::Body;
-use crate::backend::{Active, Backend};
+use crate::backend;
 use crate::error::SealError;
 use crate::keys::{KeyPair, PublicKey};
 use crate::limits::{ASYMMETRIC_BLOCK_LABEL, oaep_block_capacity};
@@ -30,14 +30,13 @@ pub(crate) fn max_blocks(modulus_len: usize, max_plaintext: usize) -> usize {
 }
 
 pub(crate) fn encrypt(recipient: &PublicKey, inner: &[u8]) -> Result<Body, SealError> {
-    let capacity = oaep_block_capacity(Active::modulus_len(recipient.rsa()));
+    let capacity = oaep_block_capacity(recipient.modulus_len());
     let count = inner.len().div_ceil(capacity).max(1);
     let blocks = inner
         .chunks(capacity)
         .enumerate()
         .map(|(i, chunk)| {
-            Active::oaep_encrypt(recipient.rsa(), &block_label(i, count), chunk)
-                .map_err(|e| SealError::Crypto(e.0))
+            backend::oaep_encrypt(recipient, &block_label(i, count), chunk).map_err(SealError::from)
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Body::Asymmetric { blocks })
@@ -75,7 +74,7 @@ pub(crate) fn decrypt(
     max_plaintext: usize,
     pace: &mut dyn FnMut() -> bool,
 ) -> Option<Zeroizing<Vec<u8>>> {
-    let modulus_len = Active::modulus_len(recipient.public().rsa());
+    let modulus_len = recipient.public().modulus_len();
     if !shape_acceptable(modulus_len, blocks, max_plaintext) {
         return None;
     }
@@ -86,7 +85,7 @@ pub(crate) fn decrypt(
         if i > 0 && !pace() {
             return None;
         }
-        let chunk = Active::oaep_decrypt(recipient.rsa(), &block_label(i, count), block).ok()?;
+        let chunk = backend::oaep_decrypt(recipient, &block_label(i, count), block).ok()?;
         inner.extend_from_slice(&chunk);
     }
     Some(inner)

@@ -17,7 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use zeroize::Zeroizing;
 
-use crate::backend::{Active, Backend};
+use crate::backend;
 use crate::codec;
 use crate::error::{OpenError, SealError};
 use crate::fingerprint::Fingerprint;
@@ -139,7 +139,7 @@ fn now() -> u64 {
 
 fn random_message_id() -> MessageId {
     let mut id = [0u8; 16];
-    Active::fill_random(&mut id);
+    backend::fill_random(&mut id);
     MessageId(id)
 }
 
@@ -176,7 +176,7 @@ pub fn seal(
     };
     let (body, message_id, plaintext_digest) = match mode {
         Mode::Asymmetric => {
-            let plaintext_digest = Active::digest(plaintext);
+            let plaintext_digest = backend::digest(plaintext);
             let message_id = options.message_id.unwrap_or_else(random_message_id);
             let claims = signed::sign(
                 sender,
@@ -276,7 +276,7 @@ pub fn decrypt_paced(
                 // signature it carries, when its claims decode), so the
                 // answer's timing does not say which it was.
                 let claims = codec::decode_prefix::<Claims, MAX_ENVELOPE_LEN>(&inner_bytes);
-                let own = vec![0; Active::modulus_len(recipient.public().rsa())];
+                let own = vec![0; recipient.public().modulus_len()];
                 let signature = claims.as_ref().map_or(&own, |c| &c.signature);
                 crate::standin::pss_verify(None, &[0; HASH_LEN], signature);
                 return Err(OpenError::Rejected);
@@ -287,7 +287,7 @@ pub fn decrypt_paced(
                 recipient: header.recipient,
                 wrapped_key: Vec::new(),
                 claims: inner.claims.clone(),
-                digest: Active::digest(&plaintext),
+                digest: backend::digest(&plaintext),
                 plaintext,
             })
         }

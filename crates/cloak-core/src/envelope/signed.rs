@@ -10,7 +10,7 @@ use bincode::Encode;
 
 use super::FreshnessCheck;
 use super::wire::{Claims, MessageId, Mode};
-use crate::backend::{Active, Backend};
+use crate::backend;
 use crate::codec;
 use crate::error::OpenError;
 use crate::fingerprint::Fingerprint;
@@ -81,8 +81,7 @@ pub(crate) fn sign(
         wrapped_key,
         plaintext_digest,
     );
-    let signature =
-        Active::pss_sign(sender.rsa(), &signed).map_err(|e| crate::SealError::Crypto(e.0))?;
+    let signature = backend::pss_sign(sender, &signed).map_err(crate::SealError::from)?;
     Ok(Claims {
         sender: sender.fingerprint(),
         message_id,

@@ -16,7 +16,7 @@ use zeroize::{Zeroize, Zeroizing};
 use super::signed;
 use super::wire::{Claims, Header, StreamHead, Trailer};
 use super::{FreshnessCheck, MessageId, Mode, OpenOptions, SealOptions};
-use crate::backend::{Active, AeadCipher, Backend, Hasher};
+use crate::backend::{self, Backend, Cipher};
 use crate::codec;
 use crate::error::{OpenError, SealError};
 use crate::fingerprint::Fingerprint;
@@ -26,8 +26,7 @@ use crate::limits::{
     MAX_FRESHNESS_LEN, MAX_STREAM_HEAD_LEN, MAX_TRAILER_LEN, STREAM_CHUNK_LEN,
 };
 
-type Cipher = <Active as Backend>::Cipher;
-type Digest = <Active as Backend>::Hasher;
+type Digest = blake3::Hasher;
 
 /// Largest sealed data chunk.
 pub const MAX_SEALED_CHUNK: usize = STREAM_CHUNK_LEN + AEAD_TAG_LEN;
@@ -40,7 +39,7 @@ fn nonce(counter: u64, last: bool) -> [u8; AEAD_NONCE_LEN] {
 }
 
 fn associated_data(head: &StreamHead) -> [u8; HASH_LEN] {
-    Active::sha256(&codec::encode(head))
+    backend::sha256(&codec::encode(head))
 }
 
 /// A fresh message key and the stream head that carries it, wrapped to
@@ -49,9 +48,9 @@ fn fresh_head(
     recipient: &PublicKey,
 ) -> Result<(Zeroizing<[u8; AEAD_KEY_LEN]>, StreamHead), SealError> {
     let mut key = Zeroizing::new([0u8; AEAD_KEY_LEN]);
-    Active::fill_random(key.as_mut());
-    let wrapped_key = Active::oaep_encrypt(recipient.rsa(), HYBRID_KEY_WRAP_LABEL, key.as_ref())
-        .map_err(|e| SealError::Crypto(e.0))?;
+    backend::fill_random(key.as_mut());
+    let wrapped_key = backend::oaep_encrypt(recipient, HYBRID_KEY_WRAP_LABEL, key.as_ref())
+        .map_err(SealError::from)?;
     let head = StreamHead {
         header: Header {
             version: ENVELOPE_VERSION,
@@ -69,6 +68,7 @@ pub struct StreamSealer<'k> {
     recipient: Fingerprint,
     key: Zeroizing<[u8; AEAD_KEY_LEN]>,
     derived: bool,
+    backend: Backend,
     cipher: Cipher,
     aad: [u8; HASH_LEN],
     counter: u64,
@@ -101,13 +101,14 @@ impl<'k> StreamSealer<'k> {
         let sealer = StreamSealer {
             sender,
             recipient: recipient.fingerprint(),
-            cipher: Active::aead(&key),
+            backend: recipient.backend(),
+            cipher: backend::aead(recipient.backend(), &key),
             key,
             derived: false,
             aad: associated_data(&head),
             counter: 0,
             len: 0,
-            digest: Active::hasher(),
+            digest: backend::hasher(),
             short_sealed: false,
             buffer: Zeroizing::new(Vec::new()),
             wrapped_key: head.wrapped_key.clone(),
@@ -120,6 +121,11 @@ impl<'k> StreamSealer<'k> {
 
     pub(crate) fn wrapped_key(&self) -> &[u8] {
         &self.wrapped_key
+    }
+
+    /// The backend of the recipient's key, which runs this stream's cipher.
+    pub(crate) fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// A key derived from the message key for another use named by
@@ -163,7 +169,7 @@ impl<'k> StreamSealer<'k> {
         let tag = self
             .cipher
             .seal_in_place(&nonce(self.counter, false), &self.aad, chunk)
-            .map_err(|e| SealError::Crypto(e.0))?;
+            .map_err(SealError::from)?;
         self.len += chunk.len() as u64;
         self.counter += 1;
         self.short_sealed = chunk.len() < STREAM_CHUNK_LEN;
@@ -211,7 +217,7 @@ impl<'k> StreamSealer<'k> {
             let rest = std::mem::take(&mut self.buffer);
             Some(self.seal_data(&rest)?)
         };
-        let digest = self.digest.finish();
+        let digest = self.digest.finalize().into();
         let claims = signed::sign(
             self.sender,
             Mode::Hybrid,
@@ -229,7 +235,7 @@ impl<'k> StreamSealer<'k> {
         let final_chunk = self
             .cipher
             .seal(&nonce(self.counter, true), &self.aad, &trailer)
-            .map_err(|e| SealError::Crypto(e.0))?;
+            .map_err(SealError::from)?;
         Ok(StreamEnd {
             last_data,
             final_chunk,
@@ -257,6 +263,7 @@ pub struct StreamOpener {
     header: Header,
     wrapped_key: Vec<u8>,
     key: Zeroizing<[u8; AEAD_KEY_LEN]>,
+    backend: Backend,
     cipher: Cipher,
     aad: [u8; HASH_LEN],
     counter: u64,
@@ -289,28 +296,29 @@ impl StreamOpener {
             || header.mode != Mode::Hybrid
             || header.recipient != recipient.fingerprint()
             || options.only_mode.is_some_and(|m| m != Mode::Hybrid)
-            || head.wrapped_key.len() != Active::modulus_len(recipient.public().rsa())
+            || head.wrapped_key.len() != recipient.public().modulus_len()
         {
             return Err(OpenError::Rejected);
         }
         let mut key = Zeroizing::new([0u8; AEAD_KEY_LEN]);
-        Active::fill_random(key.as_mut());
+        backend::fill_random(key.as_mut());
         if let Ok(unwrapped) =
-            Active::oaep_decrypt(recipient.rsa(), HYBRID_KEY_WRAP_LABEL, &head.wrapped_key)
+            backend::oaep_decrypt(recipient, HYBRID_KEY_WRAP_LABEL, &head.wrapped_key)
             && unwrapped.len() == AEAD_KEY_LEN
         {
             key.copy_from_slice(&unwrapped);
         }
         Ok(StreamOpener {
             aad: associated_data(&head),
-            cipher: Active::aead(&key),
+            backend: recipient.backend(),
+            cipher: backend::aead(recipient.backend(), &key),
             key,
             header: head.header,
             wrapped_key: head.wrapped_key,
             counter: 0,
             len: 0,
             short_seen: false,
-            digest: Active::hasher(),
+            digest: backend::hasher(),
             plaintext: Zeroizing::new(Vec::new()),
         })
     }
@@ -320,6 +328,11 @@ impl StreamOpener {
     /// message key did not unwrap).
     pub(crate) fn derive_key(&self, info: &[u8]) -> Zeroizing<[u8; AEAD_KEY_LEN]> {
         crate::kdf::expand(&self.key, info)
+    }
+
+    /// The backend of the recipient's key, which runs this stream's cipher.
+    pub(crate) fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// Decrypts the next data chunk, leaving `sealed` untouched (a server
@@ -376,7 +389,7 @@ impl StreamOpener {
             recipient: self.header.recipient,
             wrapped_key: self.wrapped_key,
             claims: trailer.claims,
-            digest: self.digest.finish(),
+            digest: self.digest.finalize().into(),
             len: self.len,
         })
     }
@@ -489,7 +502,10 @@ pub(crate) fn forge_body(
     claims: Claims,
 ) -> super::wire::Body {
     let (key, head) = fresh_head(recipient).unwrap();
-    let (cipher, aad) = (Active::aead(&key), associated_data(&head));
+    let (cipher, aad) = (
+        backend::aead(recipient.backend(), &key),
+        associated_data(&head),
+    );
     let mut chunks: Vec<Vec<u8>> = plaintext
         .chunks(STREAM_CHUNK_LEN)
         .enumerate()

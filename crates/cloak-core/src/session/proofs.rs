@@ -2,12 +2,10 @@
 //! sent message (which carries a receipt key), the receipt MAC, and the
 //! proof by which a client shows it holds its key when fetching messages.
 
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use super::messages::{Challenge, FetchRequest};
-use crate::backend::{Active, Backend};
+use crate::backend;
 use crate::codec;
 use crate::envelope::{MessageId, Mode};
 use crate::fingerprint::Fingerprint;
@@ -25,7 +23,7 @@ pub const RECEIPT_KEY_LEN: usize = HASH_LEN;
 /// length can carry it.)
 pub fn new_receipt_key() -> Zeroizing<[u8; RECEIPT_KEY_LEN]> {
     let mut key = Zeroizing::new([0u8; RECEIPT_KEY_LEN]);
-    Active::fill_random(key.as_mut());
+    backend::fill_random(key.as_mut());
     key
 }
 
@@ -34,23 +32,20 @@ pub fn split_payload(plaintext: &[u8]) -> Option<(&[u8; RECEIPT_KEY_LEN], &[u8])
     plaintext.split_first_chunk::<RECEIPT_KEY_LEN>()
 }
 
-fn receipt_hmac(
-    receipt_key: &[u8; HASH_LEN],
+/// The bytes a receipt MAC covers.
+fn receipt_bytes(
     message_id: MessageId,
     server: Fingerprint,
     challenge: &Challenge,
     plaintext_digest: &[u8; HASH_LEN],
-) -> Hmac<Sha256> {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(receipt_key)
-        .expect("HMAC accepts keys of any length");
-    mac.update(&codec::encode(&(
+) -> Vec<u8> {
+    codec::encode(&(
         RECEIPT_LABEL,
         message_id,
         server,
         challenge,
         plaintext_digest,
-    )));
-    mac
+    ))
 }
 
 /// The receipt MAC for an accepted message: binds the message id, the
@@ -63,10 +58,8 @@ pub fn receipt_mac(
     challenge: &Challenge,
     plaintext_digest: &[u8; HASH_LEN],
 ) -> [u8; HASH_LEN] {
-    receipt_hmac(receipt_key, message_id, server, challenge, plaintext_digest)
-        .finalize()
-        .into_bytes()
-        .into()
+    let bytes = receipt_bytes(message_id, server, challenge, plaintext_digest);
+    backend::hmac_sha256(receipt_key, &[&bytes])
 }
 
 /// Checks a receipt MAC in constant time.
@@ -78,9 +71,8 @@ pub fn verify_receipt(
     plaintext_digest: &[u8; HASH_LEN],
     mac: &[u8; HASH_LEN],
 ) -> bool {
-    receipt_hmac(receipt_key, message_id, server, challenge, plaintext_digest)
-        .verify_slice(mac)
-        .is_ok()
+    let bytes = receipt_bytes(message_id, server, challenge, plaintext_digest);
+    backend::hmac_sha256_verify(receipt_key, &bytes, mac)
 }
 
 /// The bytes a fetch proof signs: the label, the server's fingerprint and
@@ -111,7 +103,7 @@ pub fn sign_fetch(
     mode: Mode,
 ) -> Result<FetchRequest, crate::SealError> {
     let mut challenge = [0u8; crate::limits::CHALLENGE_LEN];
-    Active::fill_random(&mut challenge);
+    backend::fill_random(&mut challenge);
     let bytes = fetch_proof_bytes(
         server,
         server_challenge,
@@ -119,8 +111,7 @@ pub fn sign_fetch(
         &challenge,
         mode,
     );
-    let proof =
-        Active::pss_sign(client.rsa(), &bytes).map_err(|e| crate::SealError::Crypto(e.0))?;
+    let proof = backend::pss_sign(client, &bytes).map_err(crate::SealError::from)?;
     Ok(FetchRequest {
         client: client.fingerprint(),
         challenge,
@@ -184,7 +175,7 @@ pub fn sign_ack(
         client_challenge,
         ids,
     );
-    Active::pss_sign(client.rsa(), &bytes).map_err(|e| crate::SealError::Crypto(e.0))
+    backend::pss_sign(client, &bytes).map_err(crate::SealError::from)
 }
 
 /// Whether `proof` acknowledges `ids` by `client_key` on this connection.
@@ -203,21 +194,21 @@ pub fn verify_ack(
         client_challenge,
         ids,
     );
-    Active::pss_verify(client_key.rsa(), &bytes, proof)
+    backend::pss_verify(client_key, &bytes, proof)
 }
 
 /// A fresh random message id, chosen before the first attempt so that
 /// retries reuse it.
 pub fn new_message_id() -> MessageId {
     let mut id = [0u8; 16];
-    Active::fill_random(&mut id);
+    backend::fill_random(&mut id);
     MessageId(id)
 }
 
 /// A fresh random challenge.
 pub fn new_challenge() -> Challenge {
     let mut challenge = [0u8; crate::limits::CHALLENGE_LEN];
-    Active::fill_random(&mut challenge);
+    backend::fill_random(&mut challenge);
     challenge
 }
 
@@ -267,7 +258,7 @@ mod tests {
             client,
             challenge: CLIENT_CHALLENGE,
             mode: Mode::Hybrid,
-            proof: Active::pss_sign(signer.rsa(), &bytes).expect("sign"),
+            proof: backend::pss_sign(signer, &bytes).expect("sign"),
         }
     }
 
@@ -317,7 +308,7 @@ mod tests {
         let ids = [MessageId([1; 16])];
         let ack = |named| {
             let bytes = ack_proof_bytes(SERVER, &SERVER_CHALLENGE, named, &CLIENT_CHALLENGE, &ids);
-            Active::pss_sign(signer.rsa(), &bytes).expect("sign")
+            backend::pss_sign(&signer, &bytes).expect("sign")
         };
         let verifies = |proof: &[u8]| {
             verify_ack(

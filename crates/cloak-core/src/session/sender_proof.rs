@@ -22,7 +22,7 @@ use bincode::{Decode, Encode};
 use zeroize::Zeroizing;
 
 use super::messages::{Challenge, ClientMessage};
-use crate::backend::{Active, AeadCipher, Backend};
+use crate::backend::{self, Backend};
 use crate::codec;
 use crate::envelope::Mode;
 use crate::envelope::stream::{StreamOpener, StreamSealer};
@@ -34,9 +34,9 @@ use crate::limits::{
     SENDER_PROOF_KEY_INFO, SENDER_PROOF_LABEL,
 };
 
-/// The key a proof is sealed under. Used for one proof only, so its nonce
-/// is fixed.
-pub struct ProofKey(Zeroizing<[u8; AEAD_KEY_LEN]>);
+/// The key a proof is sealed under, and the backend of the RSA key that
+/// carried it. Used for one proof only, so its nonce is fixed.
+pub struct ProofKey(Zeroizing<[u8; AEAD_KEY_LEN]>, Backend);
 
 impl std::fmt::Debug for ProofKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -52,13 +52,17 @@ impl ProofKey {
     /// per stream (a second proof under the same key and nonce would leak
     /// both plaintexts' XOR and the authentication key).
     pub fn of_sealer(sealer: &mut StreamSealer<'_>) -> Result<Self, SealError> {
-        Ok(ProofKey(sealer.derive_key_once(SENDER_PROOF_KEY_INFO)?))
+        let backend = sealer.backend();
+        Ok(ProofKey(
+            sealer.derive_key_once(SENDER_PROOF_KEY_INFO)?,
+            backend,
+        ))
     }
 
     /// Hybrid mode, receiving: derived from the unwrapped message key (a
     /// random one if it did not unwrap, so the proof then fails to open).
     pub fn of_opener(opener: &StreamOpener) -> Self {
-        ProofKey(opener.derive_key(SENDER_PROOF_KEY_INFO))
+        ProofKey(opener.derive_key(SENDER_PROOF_KEY_INFO), opener.backend())
     }
 
     /// Asymmetric mode, sending: a fresh key, and its wrapping to
@@ -66,11 +70,14 @@ impl ProofKey {
     /// beside the proof.
     pub fn wrap_fresh(recipient: &PublicKey) -> Result<(Self, Vec<u8>), SealError> {
         let mut key = Zeroizing::new([0u8; AEAD_KEY_LEN]);
-        Active::fill_random(key.as_mut());
-        let wrapped = Active::oaep_encrypt(recipient.rsa(), PROOF_KEY_WRAP_LABEL, key.as_ref())
-            .map_err(|e| SealError::Crypto(e.0))?;
+        backend::fill_random(key.as_mut());
+        let wrapped = backend::oaep_encrypt(recipient, PROOF_KEY_WRAP_LABEL, key.as_ref())
+            .map_err(SealError::from)?;
         Ok((
-            ProofKey(crate::kdf::expand(&key, SENDER_PROOF_KEY_INFO)),
+            ProofKey(
+                crate::kdf::expand(&key, SENDER_PROOF_KEY_INFO),
+                recipient.backend(),
+            ),
             wrapped,
         ))
     }
@@ -81,15 +88,17 @@ impl ProofKey {
     /// like a forged proof (no padding oracle).
     pub fn unwrap(recipient: &KeyPair, wrapped: &[u8]) -> Self {
         let mut key = Zeroizing::new([0u8; AEAD_KEY_LEN]);
-        Active::fill_random(key.as_mut());
-        if wrapped.len() == Active::modulus_len(recipient.public().rsa())
-            && let Ok(unwrapped) =
-                Active::oaep_decrypt(recipient.rsa(), PROOF_KEY_WRAP_LABEL, wrapped)
+        backend::fill_random(key.as_mut());
+        if wrapped.len() == recipient.public().modulus_len()
+            && let Ok(unwrapped) = backend::oaep_decrypt(recipient, PROOF_KEY_WRAP_LABEL, wrapped)
             && unwrapped.len() == AEAD_KEY_LEN
         {
             key.copy_from_slice(&unwrapped);
         }
-        ProofKey(crate::kdf::expand(&key, SENDER_PROOF_KEY_INFO))
+        ProofKey(
+            crate::kdf::expand(&key, SENDER_PROOF_KEY_INFO),
+            recipient.backend(),
+        )
     }
 }
 
@@ -116,7 +125,7 @@ impl ProofContext {
             mode: Mode::Hybrid,
             server,
             challenge: *challenge,
-            subject: Active::sha256(head),
+            subject: backend::sha256(head),
         }
     }
 
@@ -133,7 +142,7 @@ impl ProofContext {
             mode: Mode::Asymmetric,
             server,
             challenge: *challenge,
-            subject: Active::sha256_parts(&[wrapped_key, envelope]),
+            subject: backend::sha256_parts(&[wrapped_key, envelope]),
         }
     }
 
@@ -163,15 +172,15 @@ pub fn seal(
     sender: &KeyPair,
     context: &ProofContext,
 ) -> Result<Vec<u8>, SealError> {
-    let signature = Active::pss_sign(sender.rsa(), &context.signed_bytes(sender.fingerprint()))
-        .map_err(|e| SealError::Crypto(e.0))?;
+    let signature = backend::pss_sign(sender, &context.signed_bytes(sender.fingerprint()))
+        .map_err(SealError::from)?;
     let inner = codec::encode(&ProofInner {
         sender: sender.fingerprint(),
         signature,
     });
-    Active::aead(&key.0)
+    backend::aead(key.1, &key.0)
         .seal(&PROOF_NONCE, &context.subject, &inner)
-        .map_err(|e| SealError::Crypto(e.0))
+        .map_err(SealError::from)
 }
 
 /// A proof as opened: who it claims signed, not yet verified.
@@ -195,7 +204,7 @@ pub fn open(
     signature_len: usize,
 ) -> ClaimedSender {
     let inner = (sealed.len() <= MAX_SEALED_PROOF_LEN)
-        .then(|| Active::aead(&key.0).open(&PROOF_NONCE, &context.subject, sealed))
+        .then(|| backend::aead(key.1, &key.0).open(&PROOF_NONCE, &context.subject, sealed))
         .flatten()
         .and_then(|plain| codec::decode::<ProofInner, MAX_SEALED_PROOF_LEN>(&plain).ok());
     let (sender, signature, readable) = match inner {
@@ -302,7 +311,7 @@ pub fn claim_stream(
 /// The size of the stand-in work for a proof that does not open: the
 /// server's own modulus length, the most likely size of a client's key.
 fn server_signature_len(server: &KeyPair) -> usize {
-    Active::modulus_len(server.public().rsa())
+    server.public().modulus_len()
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ impl Forger {
     fn new() -> Self {
         let (key, head) = fresh_head(keys().r.public()).unwrap();
         Forger {
-            cipher: Active::aead(&key),
+            cipher: backend::aead(keys().r.backend(), &key),
             aad: associated_data(&head),
             head: codec::encode(&head),
         }

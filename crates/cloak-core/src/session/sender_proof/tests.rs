@@ -125,7 +125,7 @@ fn a_signature_moved_to_another_context_fails() {
         sender: claim.sender(),
         signature: claim.signature.clone(),
     });
-    let resealed = Active::aead(&key.0)
+    let resealed = backend::aead(key.1, &key.0)
         .seal(&PROOF_NONCE, &other.subject, &inner)
         .unwrap();
     assert!(open(&key, &resealed, &other, 256).opened());
@@ -138,12 +138,12 @@ fn a_proof_naming_someone_else_fails_for_both() {
     let k = keys();
     let (_, context, opener) = stream_proof();
     let key = ProofKey::of_opener(&opener);
-    let signature = Active::pss_sign(k.s.rsa(), &context.signed_bytes(k.t.fingerprint())).unwrap();
+    let signature = backend::pss_sign(&k.s, &context.signed_bytes(k.t.fingerprint())).unwrap();
     let inner = codec::encode(&ProofInner {
         sender: k.t.fingerprint(),
         signature,
     });
-    let forged = Active::aead(&key.0)
+    let forged = backend::aead(key.1, &key.0)
         .seal(&PROOF_NONCE, &context.subject, &inner)
         .unwrap();
     assert_eq!(
@@ -202,9 +202,9 @@ fn the_proof_key_is_not_the_stream_key() {
         .push(&[7; crate::limits::STREAM_CHUNK_LEN])
         .unwrap()
         .remove(0);
-    let aad = Active::sha256(&head);
+    let aad = backend::sha256(&head);
     assert!(
-        Active::aead(&proof_key.0)
+        backend::aead(proof_key.1, &proof_key.0)
             .open(&[0; AEAD_NONCE_LEN], &aad, &chunk)
             .is_none()
     );

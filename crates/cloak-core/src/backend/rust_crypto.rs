@@ -1,0 +1,84 @@
+//! The pure-Rust backend: RSA from the `rsa` crate (constant-time since
+//! 0.10, private-key operations blinded) and AES-256-GCM from `aes-gcm`.
+
+use aes_gcm::aead::inout::InOutBuf;
+use aes_gcm::aead::{AeadInOut, KeyInit};
+use aes_gcm::{Aes256Gcm, Key, Nonce, Tag};
+use rand::RngExt;
+use rsa::{Oaep, PrivateKey, PublicKey};
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+use super::PrimitiveError;
+use crate::limits::{AEAD_KEY_LEN, AEAD_NONCE_LEN, AEAD_TAG_LEN};
+
+/// AES-256-GCM keyed once.
+pub(crate) type Cipher = Aes256Gcm;
+
+pub(super) fn fill_random(buf: &mut [u8]) {
+    // ThreadRng is a ChaCha12 CSPRNG seeded and periodically reseeded
+    // from the operating system.
+    rand::rng().fill(buf);
+}
+
+fn oaep(label: &[u8]) -> Oaep<Sha256> {
+    Oaep::<Sha256>::new_with_label(label.to_vec())
+}
+
+pub(super) fn oaep_encrypt(
+    key: &PublicKey,
+    label: &[u8],
+    msg: &[u8],
+) -> Result<Vec<u8>, PrimitiveError> {
+    key.encrypt(&mut rand::rng(), oaep(label), msg)
+        .map_err(|_| PrimitiveError::Encrypt)
+}
+
+pub(super) fn oaep_decrypt(
+    key: &PrivateKey,
+    label: &[u8],
+    ct: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, PrimitiveError> {
+    key.decrypt_blinded(&mut rand::rng(), oaep(label), ct)
+        .map(Zeroizing::new)
+        .map_err(|_| PrimitiveError::Decrypt)
+}
+
+pub(super) fn pss_sign(key: &PrivateKey, msg: &[u8]) -> Result<Vec<u8>, PrimitiveError> {
+    key.pss_sign_with_rng::<Sha256, _>(&mut rand::rng(), msg)
+        .map_err(|_| PrimitiveError::Sign)
+}
+
+pub(super) fn pss_verify(key: &PublicKey, msg: &[u8], sig: &[u8]) -> bool {
+    key.pss_verify::<Sha256>(msg, sig).is_ok()
+}
+
+pub(super) fn aead(key: &[u8; AEAD_KEY_LEN]) -> Cipher {
+    Aes256Gcm::new(&Key::<Aes256Gcm>::from(*key))
+}
+
+pub(super) fn seal_in_place(
+    cipher: &Cipher,
+    nonce: &[u8; AEAD_NONCE_LEN],
+    aad: &[u8],
+    buffer: &mut [u8],
+) -> Result<[u8; AEAD_TAG_LEN], PrimitiveError> {
+    cipher
+        .encrypt_inout_detached(&Nonce::from(*nonce), aad, buffer.into())
+        .map(Into::into)
+        .map_err(|_| PrimitiveError::Seal)
+}
+
+pub(super) fn open_into(
+    cipher: &Cipher,
+    nonce: &[u8; AEAD_NONCE_LEN],
+    aad: &[u8],
+    ciphertext: &[u8],
+    tag: &[u8; AEAD_TAG_LEN],
+    out: &mut [u8],
+) -> bool {
+    let buffer = InOutBuf::new(ciphertext, out).expect("the output was sized to the input");
+    cipher
+        .decrypt_inout_detached(&Nonce::from(*nonce), aad, buffer, &Tag::from(*tag))
+        .is_ok()
+}
