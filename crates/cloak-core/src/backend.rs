@@ -8,7 +8,7 @@
 use aes_gcm::aead::inout::InOutBuf;
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, Key, Nonce, Tag};
-use rand::RngExt;
+use rand::{CryptoRng, RngExt};
 use rsa::traits::PublicKeyParts;
 use rsa::{Oaep, PrivateKey, PublicKey};
 use sha2::{Digest, Sha256};
@@ -123,6 +123,19 @@ pub(crate) struct RustCrypto;
 /// The backend in use.
 pub(crate) type Active = RustCrypto;
 
+/// The generator behind every random byte the backend uses (keys, ids,
+/// nonces, OAEP seeds, PSS salts, blinding): the OS-seeded thread generator.
+/// Test builds alone can swap in a seeded one (`seeded::with_seeded_rng`),
+/// so that a sealed known-answer vector can be reproduced byte for byte.
+fn with_rng<T>(f: impl FnOnce(&mut dyn CryptoRng) -> T) -> T {
+    #[cfg(test)]
+    let f = match seeded::try_with(f) {
+        Ok(out) => return out,
+        Err(f) => f,
+    };
+    f(&mut rand::rng())
+}
+
 fn oaep(label: &[u8]) -> Oaep<Sha256> {
     Oaep::<Sha256>::new_with_label(label.to_vec())
 }
@@ -131,7 +144,7 @@ impl Backend for RustCrypto {
     fn fill_random(buf: &mut [u8]) {
         // ThreadRng is a ChaCha12 CSPRNG seeded and periodically reseeded
         // from the operating system.
-        rand::rng().fill(buf);
+        with_rng(|rng| rng.fill(buf));
     }
 
     fn sha256(data: &[u8]) -> [u8; HASH_LEN] {
@@ -147,7 +160,7 @@ impl Backend for RustCrypto {
     }
 
     fn oaep_encrypt(key: &PublicKey, label: &[u8], msg: &[u8]) -> Result<Vec<u8>, PrimitiveError> {
-        key.encrypt(&mut rand::rng(), oaep(label), msg)
+        with_rng(|rng| key.encrypt(rng, oaep(label), msg))
             .map_err(|e| PrimitiveError(e.to_string()))
     }
 
@@ -156,13 +169,13 @@ impl Backend for RustCrypto {
         label: &[u8],
         ct: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, PrimitiveError> {
-        key.decrypt_blinded(&mut rand::rng(), oaep(label), ct)
+        with_rng(|rng| key.decrypt_blinded(rng, oaep(label), ct))
             .map(Zeroizing::new)
             .map_err(|_| PrimitiveError("decryption failed".into()))
     }
 
     fn pss_sign(key: &PrivateKey, msg: &[u8]) -> Result<Vec<u8>, PrimitiveError> {
-        key.pss_sign_with_rng::<Sha256, _>(&mut rand::rng(), msg)
+        with_rng(|rng| key.pss_sign_with_rng::<Sha256, _>(rng, msg))
             .map_err(|e| PrimitiveError(e.to_string()))
     }
 
@@ -235,5 +248,7 @@ impl Hasher for blake3::Hasher {
     }
 }
 
+#[cfg(test)]
+pub(crate) mod seeded;
 #[cfg(test)]
 mod tests;
