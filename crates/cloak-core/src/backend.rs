@@ -26,6 +26,8 @@ use zeroize::Zeroizing;
 #[cfg(feature = "aws-lc")]
 pub(crate) mod aws_lc;
 pub(crate) mod rust_crypto;
+#[cfg(test)]
+pub(crate) mod seeded;
 
 use crate::keys::{KeyPair, PublicKey};
 use crate::limits::{

@@ -28,6 +28,8 @@ pub mod session;
 mod standin;
 #[cfg(test)]
 mod test_keys;
+#[cfg(test)]
+mod testkit;
 pub mod text;
 
 pub use backend::Backend;

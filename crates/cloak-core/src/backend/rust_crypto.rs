@@ -4,7 +4,7 @@
 use aes_gcm::aead::inout::InOutBuf;
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, Key, Nonce, Tag};
-use rand::RngExt;
+use rand::{CryptoRng, RngExt};
 use rsa::{Oaep, PrivateKey, PublicKey};
 use sha2::Sha256;
 use zeroize::Zeroizing;
@@ -15,10 +15,23 @@ use crate::limits::{AEAD_KEY_LEN, AEAD_NONCE_LEN, AEAD_TAG_LEN};
 /// AES-256-GCM keyed once.
 pub(crate) type Cipher = Aes256Gcm;
 
+/// The generator behind every random byte this backend uses (keys, ids,
+/// nonces, OAEP seeds, PSS salts, blinding): the thread generator, a
+/// ChaCha12 CSPRNG seeded and periodically reseeded from the operating
+/// system. Test builds alone can swap in a seeded one
+/// (`seeded::with_seeded_rng`), so that a sealed known-answer vector can be
+/// reproduced byte for byte.
+fn with_rng<T>(f: impl FnOnce(&mut dyn CryptoRng) -> T) -> T {
+    #[cfg(test)]
+    let f = match super::seeded::try_with(f) {
+        Ok(out) => return out,
+        Err(f) => f,
+    };
+    f(&mut rand::rng())
+}
+
 pub(super) fn fill_random(buf: &mut [u8]) {
-    // ThreadRng is a ChaCha12 CSPRNG seeded and periodically reseeded
-    // from the operating system.
-    rand::rng().fill(buf);
+    with_rng(|rng| rng.fill(buf));
 }
 
 fn oaep(label: &[u8]) -> Oaep<Sha256> {
@@ -30,8 +43,7 @@ pub(super) fn oaep_encrypt(
     label: &[u8],
     msg: &[u8],
 ) -> Result<Vec<u8>, PrimitiveError> {
-    key.encrypt(&mut rand::rng(), oaep(label), msg)
-        .map_err(|_| PrimitiveError::Encrypt)
+    with_rng(|rng| key.encrypt(rng, oaep(label), msg)).map_err(|_| PrimitiveError::Encrypt)
 }
 
 pub(super) fn oaep_decrypt(
@@ -39,14 +51,13 @@ pub(super) fn oaep_decrypt(
     label: &[u8],
     ct: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, PrimitiveError> {
-    key.decrypt_blinded(&mut rand::rng(), oaep(label), ct)
+    with_rng(|rng| key.decrypt_blinded(rng, oaep(label), ct))
         .map(Zeroizing::new)
         .map_err(|_| PrimitiveError::Decrypt)
 }
 
 pub(super) fn pss_sign(key: &PrivateKey, msg: &[u8]) -> Result<Vec<u8>, PrimitiveError> {
-    key.pss_sign_with_rng::<Sha256, _>(&mut rand::rng(), msg)
-        .map_err(|_| PrimitiveError::Sign)
+    with_rng(|rng| key.pss_sign_with_rng::<Sha256, _>(rng, msg)).map_err(|_| PrimitiveError::Sign)
 }
 
 pub(super) fn pss_verify(key: &PublicKey, msg: &[u8], sig: &[u8]) -> bool {
