@@ -222,6 +222,16 @@ impl Server {
         server
     }
 
+    /// Starts the server binary `program` (another build's) on a free
+    /// loopback port with `keys` and `args`, and a fresh data folder.
+    pub fn start_program(program: &Path, keys: &Path, args: &[&str]) -> Server {
+        let own = tempfile::tempdir().expect("tempdir");
+        let data = own.path().join("data");
+        let mut server = Server::start_command(Command::new(program), keys, &data, args);
+        server._own_data = Some(own);
+        server
+    }
+
     /// Starts the server with the data folder `data` (to restart on it).
     pub fn start_with_data(keys: &Path, data: &Path, args: &[&str]) -> Server {
         Server::start_command(Command::new(bin("cloak-server")), keys, data, args)

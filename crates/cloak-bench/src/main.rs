@@ -1,8 +1,9 @@
 //! `cloak-bench`: the measurements `scripts/bench.sh` cannot make with the
 //! command-line programs alone.
 //!
-//! - `rsa`: private-key operations per second of the RSA backend in use, for
-//!   a key file (the bound on small-message throughput).
+//! - `rsa`: private-key operations per second of each crypto backend built
+//!   in, for a key file (the bound on small-message throughput), measured
+//!   in turn, round after round, so that both see the same machine.
 //! - `small`: N concurrent clients sending 100-byte messages to a running
 //!   server for a fixed time, each waiting for its verified receipt; prints
 //!   throughput, p50/p99 latency and how many sends were refused. Keys are
@@ -30,7 +31,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use cloak_client::{ClientConfig, Source, send_with};
 use cloak_core::keydir::{KeyDir, Role};
-use cloak_core::{FreshnessCheck, Mode, OpenOptions, SealOptions};
+use cloak_core::{Backend, FreshnessCheck, KeyPair, Mode, OpenOptions, SealOptions};
 
 use crate::attack::Attack;
 use crate::flood::{Flood, Honest};
@@ -223,11 +224,26 @@ fn rate(seconds: f64, mut op: impl FnMut()) -> f64 {
 
 fn rsa(keys: &std::path::Path, seconds: f64) -> anyhow::Result<()> {
     let pair = KeyDir::new(keys).load_own(Role::Server)?;
-    let bits = pair.public().bits();
+    println!("rsa_bits {}", pair.public().bits());
+    // Interleaved rounds: a drift in the machine's speed hits every backend.
+    for round in 1..=3 {
+        for &backend in Backend::ALL {
+            rsa_round(&pair.with_backend(backend), seconds / 3.0, round)?;
+        }
+    }
+    Ok(())
+}
+
+/// One round of the three operations on one backend, one line each.
+fn rsa_round(pair: &KeyPair, seconds: f64, round: u32) -> anyhow::Result<()> {
+    let name = match pair.backend() {
+        Backend::RustCrypto => "rustcrypto",
+        _ => "aws-lc",
+    };
     // A hybrid envelope costs the recipient one private operation (the key
     // unwrap); sealing costs the sender one (the signature).
     let sealed = cloak_core::seal(
-        &pair,
+        pair,
         pair.public(),
         Mode::Hybrid,
         b"f",
@@ -235,11 +251,11 @@ fn rsa(keys: &std::path::Path, seconds: f64) -> anyhow::Result<()> {
         &SealOptions::default(),
     )?;
     let decrypt = rate(seconds, || {
-        let _ = cloak_core::decrypt(&pair, &sealed.bytes, &OpenOptions::default());
+        let _ = cloak_core::decrypt(pair, &sealed.bytes, &OpenOptions::default());
     });
     let sign = rate(seconds, || {
         let _ = cloak_core::seal(
-            &pair,
+            pair,
             pair.public(),
             Mode::Hybrid,
             b"f",
@@ -249,17 +265,16 @@ fn rsa(keys: &std::path::Path, seconds: f64) -> anyhow::Result<()> {
     });
     let verify = rate(seconds, || {
         let _ = cloak_core::open(
-            &pair,
+            pair,
             pair.public(),
             &sealed.bytes,
             FreshnessCheck::Expect(b"f"),
             &OpenOptions::default(),
         );
     });
-    println!("rsa_bits {bits}");
-    println!("open_hybrid_per_sec {decrypt:.1}");
-    println!("seal_hybrid_per_sec {sign:.1}");
-    println!("open_and_verify_hybrid_per_sec {verify:.1}");
+    println!("{name} round {round} open_hybrid_per_sec {decrypt:.1}");
+    println!("{name} round {round} seal_hybrid_per_sec {sign:.1}");
+    println!("{name} round {round} open_and_verify_hybrid_per_sec {verify:.1}");
     Ok(())
 }
 

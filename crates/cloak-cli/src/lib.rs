@@ -6,9 +6,24 @@
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
+use std::sync::OnceLock;
 
 use clap::{CommandFactory, Parser};
 pub use clap_complete::Shell;
+
+/// The `--version` text: the release and the crypto backend built in as
+/// the default (`cargo build --features aws-lc` changes it), so a user can
+/// tell two builds apart.
+pub fn version() -> &'static str {
+    static VERSION: OnceLock<String> = OnceLock::new();
+    VERSION.get_or_init(|| {
+        format!(
+            "{} (crypto backend: {})",
+            env!("CARGO_PKG_VERSION"),
+            cloak_core::Backend::default()
+        )
+    })
+}
 
 /// Prints the completion script of `C` for `shell` on stdout, for the
 /// program named `program` (`cloak-client completions bash > FILE`).

@@ -16,7 +16,7 @@ use crate::session::ClientConfig;
 
 /// CloakRoom client: sends and receives sealed messages.
 #[derive(Debug, Parser)]
-#[command(name = "cloak-client", version, about)]
+#[command(name = "cloak-client", version = cloak_cli::version(), about)]
 pub struct Cli {
     /// Server address, HOST:PORT.
     #[arg(

@@ -26,7 +26,7 @@ use crate::store::{DEFAULT_MAX_BYTES, DEFAULT_MAX_MAILBOX, Limits, MessageStore}
 
 /// CloakRoom server: receives and verifies sealed messages over TCP.
 #[derive(Debug, Parser)]
-#[command(name = "cloak-server", version, about)]
+#[command(name = "cloak-server", version = cloak_cli::version(), about)]
 pub struct Cli {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, global = true, env = "CLOAK_ADDR", default_value = DEFAULT_ADDR)]
@@ -267,12 +267,15 @@ fn serve(
         out.flush()?;
         drop(out);
         info!(
-            "server key {}, {} authorized client(s), modes {:?}",
+            "server key {}, {} authorized client(s), modes {:?}, crypto backend {}",
             key.fingerprint(),
             authorized.current().len(),
-            config.modes()
+            config.modes(),
+            key.backend()
         );
-        if key.has_unequal_primes() {
+        // aws-lc runs such keys at full speed; only the RustCrypto backend
+        // needs modulus-wide arithmetic for them.
+        if key.has_unequal_primes() && key.backend() == cloak_core::Backend::RustCrypto {
             warn!(
                 "the server key's primes differ in size (as python-rsa makes them): each of its \
                  private-key operations runs about six times slower; `cloak-server \
