@@ -74,6 +74,33 @@ pub enum KeyError {
         /// The file that was read.
         path: PathBuf,
     },
+    /// The private key file is passphrase-protected and no passphrase
+    /// was available.
+    #[error(
+        "private key {} is passphrase-protected: run on a terminal to be asked for the passphrase, \
+         or name a file holding it (mode 600) in CLOAK_PASSPHRASE_FILE",
+        path.display()
+    )]
+    PassphraseRequired {
+        /// The encrypted key file.
+        path: PathBuf,
+    },
+    /// The passphrase did not decrypt the key (or the file is damaged: the
+    /// two cannot be told apart).
+    #[error("wrong passphrase for private key {}", path.display())]
+    WrongPassphrase {
+        /// The encrypted key file.
+        path: PathBuf,
+    },
+    /// The encrypted key file asks for more passphrase-hashing work or
+    /// memory than a key file may, or for an encryption scheme we refuse.
+    #[error("private key {} cannot be decrypted here: {reason}", path.display())]
+    UnsupportedEncryption {
+        /// The encrypted key file.
+        path: PathBuf,
+        /// What it asks for, and the limit.
+        reason: String,
+    },
     /// The file is not a PEM RSA key we understand.
     #[error("{} is not a valid RSA key file: {reason}", path.display())]
     Malformed {

@@ -12,6 +12,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+mod encrypted;
 mod wide;
 
 use rsa::pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey};
@@ -283,10 +284,9 @@ impl KeyPair {
                 rsa::PrivateKey::from_pkcs1_pem(pem).map_err(|e| malformed(e.to_string()))?
             }
             Some("ENCRYPTED PRIVATE KEY") => {
-                return Err(malformed(
-                    "passphrase-protected keys are not supported; decrypt it with `openssl pkcs8`"
-                        .into(),
-                ));
+                return Err(KeyError::PassphraseRequired {
+                    path: origin.to_path_buf(),
+                });
             }
             Some("PUBLIC KEY" | "RSA PUBLIC KEY") => {
                 return Err(KeyError::PublicWherePrivateExpected {
@@ -299,12 +299,51 @@ impl KeyPair {
         Self::from_rsa(private)
     }
 
+    /// Parses a PEM private key that may be passphrase-protected (PKCS#8
+    /// `ENCRYPTED PRIVATE KEY`, PBES2): `passphrase` is called only for
+    /// such a key, once, and what it returns is zeroized after use.
+    pub fn from_pem_with_passphrase(
+        pem: &str,
+        origin: &Path,
+        passphrase: impl FnOnce() -> Result<Zeroizing<Vec<u8>>, KeyError>,
+    ) -> Result<Self, KeyError> {
+        if !encrypted::is_encrypted(pem) {
+            return Self::from_pem(pem, origin);
+        }
+        let plain = encrypted::decrypt(pem, &passphrase()?, origin)?;
+        Self::from_pem(&plain, origin)
+    }
+
     /// Reads a private key file, refusing a symbolic link, anything but a
     /// regular file, a file of another user, and one that group or others
-    /// can access.
+    /// can access. A passphrase-protected key is refused with
+    /// [`KeyError::PassphraseRequired`]; see [`KeyPair::load_with_passphrase`].
     pub fn load(path: &Path) -> Result<Self, KeyError> {
+        Self::load_with_passphrase(path, || {
+            Err(KeyError::PassphraseRequired {
+                path: path.to_path_buf(),
+            })
+        })
+    }
+
+    /// [`KeyPair::load`], decrypting a passphrase-protected key with what
+    /// `passphrase` returns (called only for such a key).
+    pub fn load_with_passphrase(
+        path: &Path,
+        passphrase: impl FnOnce() -> Result<Zeroizing<Vec<u8>>, KeyError>,
+    ) -> Result<Self, KeyError> {
         let pem = read_key_file(path, Secrecy::Private)?;
-        Self::from_pem(&pem, path)
+        Self::from_pem_with_passphrase(&pem, path, passphrase)
+    }
+
+    /// PKCS#8 PEM text encrypted under `passphrase` (scrypt, AES-256-CBC;
+    /// see `keys/encrypted.rs`), as openssl reads it.
+    pub fn to_encrypted_pkcs8_pem(&self, passphrase: &[u8]) -> Result<Zeroizing<String>, KeyError> {
+        let der = self
+            .private
+            .to_pkcs8_der()
+            .map_err(|e| KeyError::Backend(e.to_string()))?;
+        encrypted::encrypt(der.as_bytes(), passphrase)
     }
 
     /// PKCS#8 PEM text, zeroized when dropped.
@@ -325,6 +364,18 @@ impl KeyPair {
         public_path: &Path,
         overwrite: bool,
     ) -> Result<(), KeyError> {
+        self.save_with_passphrase(private_path, public_path, overwrite, None)
+    }
+
+    /// [`KeyPair::save`], the private key encrypted under `passphrase`
+    /// when one is given.
+    pub fn save_with_passphrase(
+        &self,
+        private_path: &Path,
+        public_path: &Path,
+        overwrite: bool,
+        passphrase: Option<&[u8]>,
+    ) -> Result<(), KeyError> {
         if !overwrite {
             for path in [private_path, public_path] {
                 if path.exists() {
@@ -334,7 +385,10 @@ impl KeyPair {
                 }
             }
         }
-        let private_pem = self.to_pkcs8_pem()?;
+        let private_pem = match passphrase {
+            Some(passphrase) => self.to_encrypted_pkcs8_pem(passphrase)?,
+            None => self.to_pkcs8_pem()?,
+        };
         let public_pem = self.public.to_pem()?;
         write_file(private_path, private_pem.as_bytes(), 0o600, overwrite)?;
         write_file(public_path, public_pem.as_bytes(), 0o644, overwrite)
@@ -353,6 +407,16 @@ impl KeyPair {
     pub(crate) fn rsa(&self) -> &rsa::PrivateKey {
         &self.private
     }
+}
+
+/// Reads a passphrase from a file (as named by `CLOAK_PASSPHRASE_FILE`),
+/// with the checks a private key file gets (a regular file of this user,
+/// mode 600, not a symbolic link). One trailing newline is not part of it.
+pub fn read_passphrase_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    let text = read_key_file(path, Secrecy::Private)?;
+    let text = text.strip_suffix('\n').unwrap_or(&text);
+    let text = text.strip_suffix('\r').unwrap_or(text);
+    Ok(Zeroizing::new(text.as_bytes().to_vec()))
 }
 
 /// Only the supported sizes, counted in whole bytes as signatures are:
