@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 mod backend;
+pub mod clock;
 pub mod codec;
 pub mod envelope;
 mod error;
@@ -29,6 +30,7 @@ mod standin;
 #[cfg(test)]
 mod test_keys;
 pub mod text;
+pub mod verdict;
 
 pub use envelope::{
     Decrypted, FreshnessCheck, MessageId, Mode, OpenOptions, Opened, SealOptions, Sealed, decrypt,

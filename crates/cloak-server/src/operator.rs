@@ -8,15 +8,15 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow, bail};
+use cloak_core::clock::now;
 use cloak_core::envelope::stream::StreamOpener;
 use cloak_core::session::proofs;
+use cloak_core::verdict::{CONFIDENTIALITY_PASSED, INTEGRITY_PASSED};
 use cloak_core::{FreshnessCheck, KeyPair, Mode, OpenOptions, text};
 use zeroize::Zeroizing;
 
 use crate::at_rest::Place;
 use crate::authorized::Authorized;
-use crate::process::now;
-use crate::report::{CONFIDENTIALITY_PASSED, INTEGRITY_PASSED};
 use crate::store::spool::FrameReader;
 use crate::store::{Content, MessageStore, Outbound};
 

@@ -20,10 +20,11 @@ use tracing::{debug, error, info, warn};
 use crate::authorized::Live;
 use crate::budget::Budget;
 use crate::config::{SHUTDOWN_GRACE, ServerConfig};
+use crate::connection::serve;
 use crate::fd_limit::{Outcome, SPARE_FILES, show};
-use crate::handler::{Shared, State, serve};
+use crate::log_limit::RefusalLog;
 use crate::pool::{Pool, fairness_key};
-use crate::refusals::RefusalLog;
+use crate::state::{Shared, State};
 use crate::store::MessageStore;
 
 /// Binds `addr` with `SO_REUSEADDR`.
@@ -219,7 +220,7 @@ async fn expire(store: Arc<dyn MessageStore>, age: Duration) {
     let mut ticks = tokio::time::interval(age.clamp(Duration::from_secs(1), EXPIRY_EVERY));
     loop {
         ticks.tick().await;
-        let before = crate::process::now().saturating_sub(age.as_secs());
+        let before = cloak_core::clock::now().saturating_sub(age.as_secs());
         let store = Arc::clone(&store);
         match tokio::task::spawn_blocking(move || store.expire(before)).await {
             Ok(Ok(0)) => {}

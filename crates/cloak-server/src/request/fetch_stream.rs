@@ -9,15 +9,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use cloak_core::envelope::stream::{StreamOpener, StreamSealer};
-use cloak_core::session::{Connection, ErrorCode, ServerMessage};
+use cloak_core::session::{Connection, ServerMessage};
 use cloak_core::{FreshnessCheck, OpenOptions, SealOptions};
 use tokio::task::block_in_place;
 use tracing::{error, warn};
 
+use super::fetch::StreamDelivery;
 use crate::at_rest::Place;
-use crate::handler::State;
-use crate::process::{StreamDelivery, error};
+use crate::pool::Admitted;
+use crate::refusal::Refusal;
 use crate::report::Report;
+use crate::state::State;
 use crate::store::spool::FrameReader;
 
 /// Why a delivery stopped.
@@ -56,8 +58,9 @@ pub(crate) async fn send(
             if let Err(e) = block_in_place(|| state.store.quarantine(message.message_id)) {
                 error!("setting message {} aside: {e}", message.message_id);
             }
-            let refusal = error(ErrorCode::Internal, "a queued message is damaged");
-            let _ = conn.write_message(&refusal).await;
+            let _ = conn
+                .write_message(&ServerMessage::from(&Refusal::Damaged))
+                .await;
             false
         }
         Err(Stop::Network(why)) => {
@@ -65,7 +68,9 @@ pub(crate) async fn send(
             false
         }
         Err(Stop::Busy) => {
-            let _ = conn.write_message(&crate::handler::busy()).await;
+            let _ = conn
+                .write_message(&ServerMessage::from(&Refusal::Busy))
+                .await;
             false
         }
     }
@@ -78,8 +83,6 @@ async fn stream(
     delivery: &StreamDelivery,
 ) -> Result<(), Stop> {
     let message = &delivery.message;
-    let damaged = |e: &dyn std::fmt::Display| Stop::Damaged(e.to_string());
-    let network = |e: cloak_core::session::ConnectionError| Stop::Network(e.to_string());
     let path = message
         .stream
         .as_ref()
@@ -117,6 +120,27 @@ async fn stream(
     })
     .await
     .map_err(network)?;
+    let last = relay(conn, &mut frames, &mut opener, &mut sealer).await?;
+    verify_stored(state, delivery, opener, &last)?;
+    finish(conn, &admitted, sealer).await
+}
+
+fn damaged(e: &dyn std::fmt::Display) -> Stop {
+    Stop::Damaged(e.to_string())
+}
+
+fn network(e: cloak_core::session::ConnectionError) -> Stop {
+    Stop::Network(e.to_string())
+}
+
+/// Re-seals and sends every stored chunk but the final one, which it
+/// returns.
+async fn relay(
+    conn: &mut Connection,
+    frames: &mut FrameReader,
+    opener: &mut StreamOpener,
+    sealer: &mut StreamSealer<'_>,
+) -> Result<Vec<u8>, Stop> {
     let mut pending = frames
         .next_frame()
         .map_err(|e| damaged(&e))?
@@ -130,13 +154,25 @@ async fn stream(
         }
         pending = next;
     }
+    Ok(pending)
+}
+
+/// Checks the stored stream's own signature, before the client gets a
+/// signed end.
+fn verify_stored(
+    state: &State,
+    delivery: &StreamDelivery,
+    opener: StreamOpener,
+    last: &[u8],
+) -> Result<(), Stop> {
+    let message = &delivery.message;
     // Bound to the mailbox being fetched, whatever the row says.
     let place = Place {
-        recipient: client.key.fingerprint(),
+        recipient: delivery.awaiting.client.key.fingerprint(),
         message_id: message.message_id,
     };
     let stored = opener
-        .finish(&pending)
+        .finish(last)
         .and_then(|d| {
             d.verify(
                 state.key.public(),
@@ -147,6 +183,15 @@ async fn stream(
     if stored.message_id != message.message_id {
         return Err(damaged(&"sealed under another message id"));
     }
+    Ok(())
+}
+
+/// Signs the new stream's end and sends it.
+async fn finish(
+    conn: &mut Connection,
+    admitted: &Admitted,
+    sealer: StreamSealer<'_>,
+) -> Result<(), Stop> {
     let slot = admitted.slot().await.map_err(|_| Stop::Busy)?;
     let end = block_in_place(|| sealer.finish()).map_err(|e| damaged(&e))?;
     drop(slot);
