@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+mod output;
 mod progress;
 mod recv;
 mod recv_stream;

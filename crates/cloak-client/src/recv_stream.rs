@@ -21,11 +21,12 @@ use anyhow::{Context, bail};
 use cloak_core::envelope::stream::StreamOpener;
 use cloak_core::session::messages::Challenge;
 use cloak_core::session::{Connection, ServerMessage};
+use cloak_core::verdict::{CONFIDENTIALITY_PASSED, INTEGRITY_PASSED};
 use cloak_core::{FreshnessCheck, KeyPair, MessageId, Mode, OpenOptions, PublicKey, text};
 use zeroize::Zeroizing;
 
+use crate::output::{MAX_TERMINAL_MESSAGE, out_path, temp_beside, undecryptable, unsigned};
 use crate::progress::Progress;
-use crate::recv::{MAX_TERMINAL_MESSAGE, out_path, temp_beside};
 use crate::session;
 
 /// Where the plaintext goes until it verified.
@@ -62,6 +63,22 @@ impl Sink {
             );
         }
         Ok(Sink::File(temp, path))
+    }
+
+    /// Makes the verified message (`len` bytes) visible: the file under
+    /// its name, or the text itself; what to show for it.
+    fn keep(self, len: u64) -> anyhow::Result<String> {
+        match self {
+            Sink::File(file, path) => {
+                file.as_file()
+                    .sync_all()
+                    .with_context(|| format!("writing {}", path.display()))?;
+                file.persist(&path)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                Ok(format!("[{len} bytes written to {}]\n", path.display()))
+            }
+            Sink::Memory(bytes) => Ok(format!("{}\n", text::printable(&bytes))),
+        }
     }
 
     /// Keeps `plaintext`, still unverified, until the stream ends.
@@ -108,12 +125,35 @@ pub(crate) async fn receive(
         only_mode: Some(Mode::Hybrid),
         ..OpenOptions::default()
     };
-    let confidentiality_failed =
-        "Message confidentiality failed: a message from the server does not decrypt with our key";
     let Ok(mut opener) = StreamOpener::new(me, head, &options) else {
-        bail!(confidentiality_failed);
+        return Err(undecryptable());
     };
     let mut sink = Sink::open(out, size)?;
+    let end = read_chunks(conn, &mut opener, &mut sink, size).await?;
+    let Ok(decrypted) = opener.finish(&end) else {
+        return Err(undecryptable());
+    };
+    let Ok(opened) = decrypted.verify(server, FreshnessCheck::Expect(challenge)) else {
+        return Err(unsigned());
+    };
+    let mut shown = format!("{CONFIDENTIALITY_PASSED}\n{INTEGRITY_PASSED}\n");
+    shown.push_str(&format!(
+        "Message from server ({}, hybrid mode, id {}):\n",
+        opened.sender, opened.message_id,
+    ));
+    shown.push_str(&sink.keep(opened.len)?);
+    print!("{shown}");
+    Ok(opened.message_id)
+}
+
+/// Decrypts each chunk into `sink` until the stream's end, which it
+/// returns; no more than the announced `size` is taken.
+async fn read_chunks(
+    conn: &mut Connection,
+    opener: &mut StreamOpener,
+    sink: &mut Sink,
+    size: u64,
+) -> anyhow::Result<Vec<u8>> {
     let progress = Progress::new(Some(size));
     let mut received: u64 = 0;
     let end = loop {
@@ -128,7 +168,7 @@ pub(crate) async fn receive(
             _ => bail!("unexpected answer from the server in the middle of a message"),
         };
         let Ok(plaintext) = opener.chunk(&data) else {
-            bail!(confidentiality_failed);
+            return Err(undecryptable());
         };
         received += plaintext.len() as u64;
         if received > size {
@@ -140,38 +180,5 @@ pub(crate) async fn receive(
         sink.write(plaintext)?;
     };
     progress.finish();
-    let Ok(decrypted) = opener.finish(&end) else {
-        bail!(confidentiality_failed);
-    };
-    let mut shown = String::from("Message confidentiality passed.\n");
-    let Ok(opened) = decrypted.verify(server, FreshnessCheck::Expect(challenge)) else {
-        bail!(
-            "Message integrity & sender authentication failed: a message is not signed by the pinned server key for this session"
-        );
-    };
-    shown.push_str("Message integrity & sender authentication passed.\n");
-    shown.push_str(&format!(
-        "Message from server ({}, hybrid mode, id {}):\n",
-        opened.sender, opened.message_id,
-    ));
-    match sink {
-        Sink::File(file, path) => {
-            file.as_file()
-                .sync_all()
-                .with_context(|| format!("writing {}", path.display()))?;
-            file.persist(&path)
-                .with_context(|| format!("writing {}", path.display()))?;
-            shown.push_str(&format!(
-                "[{} bytes written to {}]\n",
-                opened.len,
-                path.display()
-            ));
-        }
-        Sink::Memory(bytes) => {
-            shown.push_str(&text::printable(&bytes));
-            shown.push('\n');
-        }
-    }
-    print!("{shown}");
-    Ok(opened.message_id)
+    Ok(end)
 }

@@ -15,7 +15,8 @@ use cloak_core::keydir::{KeyDir, Role};
 use cloak_core::limits::DEFAULT_RSA_BITS;
 use tracing::{info, warn};
 
-use crate::authorized::{Authorized, Live};
+use crate::authorized::Authorized;
+use crate::authorized::live::Live;
 use crate::config::{
     DEFAULT_ADDR, DEFAULT_DEADLINE, DEFAULT_GREETING, DEFAULT_IO_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
     ServerConfig,

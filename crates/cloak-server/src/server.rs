@@ -17,7 +17,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::{debug, error, info, warn};
 
-use crate::authorized::Live;
+use crate::authorized::live::Live;
 use crate::budget::Budget;
 use crate::config::{SHUTDOWN_GRACE, ServerConfig};
 use crate::connection::serve;

@@ -86,7 +86,7 @@ impl HeldStream {
         match self {
             HeldStream::Memory { head, chunks, .. } => stream::join(&head, chunks, final_chunk)
                 .map(Content::Envelope)
-                .map_err(|_| StoreError::Backend("the stream head does not decode".into())),
+                .map_err(|_| StoreError::Damaged("the stream head does not decode".into())),
             HeldStream::Spooled(mut spool) => {
                 spool.write_frame(&final_chunk)?;
                 spool.commit().map(Content::Stream)

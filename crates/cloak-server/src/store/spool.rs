@@ -21,10 +21,7 @@ pub const SPOOL_DIR: &str = "spool";
 pub const MESSAGES_DIR: &str = "messages";
 
 fn io(what: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
-    move |e| match e.raw_os_error() {
-        Some(28) => StoreError::Backend("the disk is full".into()),
-        _ => StoreError::Backend(format!("{}: {e}", what.display())),
-    }
+    move |e| StoreError::io(what, e)
 }
 
 /// Start writing back to disk after this many new bytes, while the stream
@@ -169,6 +166,7 @@ fn rand_name(buf: &mut [u8]) {
 /// Reads a stored stream back, frame by frame.
 pub struct FrameReader {
     reader: BufReader<File>,
+    path: PathBuf,
 }
 
 impl FrameReader {
@@ -177,6 +175,7 @@ impl FrameReader {
         let file = File::open(path).map_err(io(path))?;
         Ok(FrameReader {
             reader: BufReader::with_capacity(256 * 1024, file),
+            path: path.to_path_buf(),
         })
     }
 
@@ -186,11 +185,11 @@ impl FrameReader {
         match self.reader.read_exact(&mut prefix) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-            Err(e) => return Err(StoreError::Backend(e.to_string())),
+            Err(e) => return Err(StoreError::io(&self.path, e)),
         }
         let len = u32::from_be_bytes(prefix) as usize;
         if len > MAX_FRAME_LEN {
-            return Err(StoreError::Backend("stored stream is damaged".into()));
+            return Err(StoreError::Damaged("stored stream is damaged".into()));
         }
         // Grown by the bytes the file really holds, not by the prefix: a
         // damaged prefix in a short file must not cost a frame's worth.
@@ -200,7 +199,7 @@ impl FrameReader {
             .read_to_end(&mut payload)
             .map_err(io(Path::new("stored stream")))?;
         if payload.len() != len {
-            return Err(StoreError::Backend("stored stream is truncated".into()));
+            return Err(StoreError::Damaged("stored stream is truncated".into()));
         }
         Ok(Some(payload))
     }
@@ -223,13 +222,13 @@ mod tests {
         let mut reader = FrameReader::open(&path).unwrap();
         assert_eq!(reader.next_frame().unwrap(), Some(vec![7, 7]));
         assert!(
-            matches!(reader.next_frame(), Err(StoreError::Backend(why)) if why.contains("truncated"))
+            matches!(reader.next_frame(), Err(StoreError::Damaged(why)) if why.contains("truncated"))
         );
 
         std::fs::write(&path, ((MAX_FRAME_LEN + 1) as u32).to_be_bytes()).unwrap();
         let mut reader = FrameReader::open(&path).unwrap();
         assert!(
-            matches!(reader.next_frame(), Err(StoreError::Backend(why)) if why.contains("damaged"))
+            matches!(reader.next_frame(), Err(StoreError::Damaged(why)) if why.contains("damaged"))
         );
     }
 }

@@ -19,12 +19,7 @@ use super::room::Room;
 use super::spool::{MESSAGES_DIR, SPOOL_DIR, Spool};
 use super::{Content, Inbound, Insert, Limits, MessageStore, Outbound, StoreError};
 
-/// File name of the database inside the data folder.
-pub const DB_FILE: &str = "cloakroom.db";
-
-/// The lock a server holds on its data folder while it runs, with its
-/// process id inside for the operator.
-pub const LOCK_FILE: &str = "server.lock";
+pub use folder::{DB_FILE, LOCK_FILE};
 
 /// Bumped when the schema changes; an unknown version is refused.
 const SCHEMA_VERSION: i64 = 4;
@@ -158,7 +153,7 @@ pub struct SqliteStore {
 }
 
 fn backend(e: rusqlite::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
+    StoreError::Database(e)
 }
 
 fn hex_id(id: &MessageId) -> String {
@@ -168,11 +163,11 @@ fn hex_id(id: &MessageId) -> String {
 fn parse_id(hex: &str) -> Result<MessageId, StoreError> {
     let mut id = [0u8; 16];
     if hex.len() != 32 {
-        return Err(StoreError::Backend(format!("bad stored id `{hex}`")));
+        return Err(StoreError::Damaged(format!("bad stored id `{hex}`")));
     }
     for (i, byte) in id.iter_mut().enumerate() {
         *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
-            .map_err(|_| StoreError::Backend(format!("bad stored id `{hex}`")))?;
+            .map_err(|_| StoreError::Damaged(format!("bad stored id `{hex}`")))?;
     }
     Ok(MessageId(id))
 }
@@ -180,7 +175,7 @@ fn parse_id(hex: &str) -> Result<MessageId, StoreError> {
 fn fingerprint(bytes: Vec<u8>) -> Result<Fingerprint, StoreError> {
     let array: [u8; 32] = bytes
         .try_into()
-        .map_err(|_| StoreError::Backend("bad stored fingerprint".into()))?;
+        .map_err(|_| StoreError::Damaged("bad stored fingerprint".into()))?;
     Ok(Fingerprint(array))
 }
 
@@ -189,15 +184,15 @@ fn stream_file(file: &Path) -> Result<(String, u64), StoreError> {
     let name = file
         .file_name()
         .and_then(|n| n.to_str())
-        .ok_or_else(|| StoreError::Backend("bad stream file name".into()))?;
+        .ok_or_else(|| StoreError::Damaged("bad stream file name".into()))?;
     let len = std::fs::metadata(file)
-        .map_err(|e| StoreError::Backend(format!("{}: {e}", file.display())))?
+        .map_err(|e| StoreError::io(file, e))?
         .len();
     Ok((name.to_owned(), len))
 }
 
 fn mode(text: &str) -> Result<Mode, StoreError> {
-    text.parse().map_err(StoreError::Backend)
+    text.parse().map_err(StoreError::Damaged)
 }
 
 impl SqliteStore {
@@ -235,8 +230,10 @@ impl SqliteStore {
         // `-wal` and `-shm` files with the database's mode: created here
         // first, mode 0600, all three are private whatever the umask.
         create_private_file(&path)?;
-        let conn = Connection::open(&path)
-            .map_err(|e| StoreError::Backend(format!("{}: {e}", path.display())))?;
+        let conn = Connection::open(&path).map_err(|source| StoreError::Open {
+            path: path.clone(),
+            source,
+        })?;
         conn.busy_timeout(Duration::from_secs(5)).map_err(backend)?;
         // WAL lets operator commands read while the server writes;
         // synchronous=FULL makes every commit durable before it returns.
@@ -244,7 +241,7 @@ impl SqliteStore {
             .query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))
             .map_err(backend)?;
         if !journal.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::Backend(format!(
+            return Err(StoreError::Unfit(format!(
                 "{}: cannot enable WAL (journal mode is {journal})",
                 path.display()
             )));
@@ -261,7 +258,7 @@ impl SqliteStore {
             3 => MIGRATE_SEAL.to_owned(),
             SCHEMA_VERSION => String::new(),
             other => {
-                return Err(StoreError::Backend(format!(
+                return Err(StoreError::Unfit(format!(
                     "{} has schema version {other}; this server knows version {SCHEMA_VERSION}",
                     path.display()
                 )));
@@ -293,7 +290,7 @@ impl SqliteStore {
         let messages_dir = self.dir.join(MESSAGES_DIR);
         let listing = |dir: &Path| -> Result<Vec<PathBuf>, StoreError> {
             Ok(std::fs::read_dir(dir)
-                .map_err(|e| StoreError::Backend(format!("{}: {e}", dir.display())))?
+                .map_err(|e| StoreError::io(dir, e))?
                 .filter_map(|entry| entry.ok().map(|e| e.path()))
                 .collect())
         };
@@ -462,8 +459,8 @@ impl SqliteStore {
 /// SQLite's "disk full" deserves its own words.
 fn write_error(e: rusqlite::Error) -> StoreError {
     match e.sqlite_error_code() {
-        Some(ErrorCode::DiskFull) => StoreError::Backend("the disk is full".into()),
-        Some(ErrorCode::ReadOnly) => StoreError::Backend("the data folder is read-only".into()),
+        Some(ErrorCode::DiskFull) => StoreError::DiskFull,
+        Some(ErrorCode::ReadOnly) => StoreError::ReadOnly,
         _ => backend(e),
     }
 }
@@ -537,7 +534,7 @@ impl MessageStore for SqliteStore {
                 (&[], Some(name), len)
             }
             Content::Unloaded => {
-                return Err(StoreError::Backend("no content to store".into()));
+                return Err(StoreError::Damaged("no content to store".into()));
             }
         };
         let result = self.insert_inbound(m, envelope, path.as_deref(), bytes);

@@ -21,7 +21,7 @@ impl SqliteStore {
             stem.len() == 32 && stem.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
         });
         if !valid {
-            return Err(StoreError::Backend(format!(
+            return Err(StoreError::Damaged(format!(
                 "the database names a stream file `{name}` that is not the store's"
             )));
         }
