@@ -33,8 +33,8 @@ pub mod text;
 pub mod verdict;
 
 pub use envelope::{
-    Decrypted, FreshnessCheck, MessageId, Mode, OpenOptions, Opened, SealOptions, Sealed, decrypt,
-    decrypt_paced, open, peek_mode, seal,
+    Decrypted, FreshnessCheck, MessageId, Mode, OpenOptions, Opened, ParseMessageIdError,
+    SealOptions, Sealed, decrypt, decrypt_paced, open, peek_mode, seal,
 };
 pub use error::{KeyError, OpenError, SealError};
 pub use fingerprint::{Fingerprint, ParseFingerprintError};

@@ -248,7 +248,7 @@ pub fn post(
         .take(POST_INLINE_MAX as u64 + 1)
         .read_to_end(&mut start)
         .context("reading the message")?;
-    let message_id = proofs::new_message_id();
+    let message_id = cloak_core::MessageId::random();
     let place = Place {
         recipient: client.key.fingerprint(),
         message_id,

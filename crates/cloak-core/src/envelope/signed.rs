@@ -8,7 +8,7 @@
 
 use bincode::Encode;
 
-use super::FreshnessCheck;
+use super::options::FreshnessCheck;
 use super::wire::{Claims, MessageId, Mode};
 use crate::backend::{Active, Backend};
 use crate::codec;

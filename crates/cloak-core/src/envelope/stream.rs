@@ -13,9 +13,10 @@
 
 use zeroize::{Zeroize, Zeroizing};
 
+use super::options::{FreshnessCheck, OpenOptions, SealOptions};
 use super::signed;
 use super::wire::{Claims, Header, StreamHead, Trailer};
-use super::{FreshnessCheck, MessageId, Mode, OpenOptions, SealOptions};
+use super::wire::{MessageId, Mode};
 use crate::backend::{Active, AeadCipher, Backend, Hasher};
 use crate::codec;
 use crate::error::{OpenError, SealError};
@@ -112,8 +113,8 @@ impl<'k> StreamSealer<'k> {
             buffer: Zeroizing::new(Vec::new()),
             wrapped_key: head.wrapped_key.clone(),
             freshness: freshness.to_vec(),
-            message_id: options.message_id.unwrap_or_else(super::random_message_id),
-            timestamp: options.timestamp.unwrap_or_else(super::now),
+            message_id: options.message_id.unwrap_or_else(MessageId::random),
+            timestamp: options.timestamp.unwrap_or_else(crate::clock::now),
         };
         Ok((sealer, codec::encode(&head)))
     }

@@ -206,14 +206,6 @@ pub fn verify_ack(
     Active::pss_verify(client_key.rsa(), &bytes, proof)
 }
 
-/// A fresh random message id, chosen before the first attempt so that
-/// retries reuse it.
-pub fn new_message_id() -> MessageId {
-    let mut id = [0u8; 16];
-    Active::fill_random(&mut id);
-    MessageId(id)
-}
-
 /// A fresh random challenge.
 pub fn new_challenge() -> Challenge {
     let mut challenge = [0u8; crate::limits::CHALLENGE_LEN];

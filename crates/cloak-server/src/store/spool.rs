@@ -159,7 +159,7 @@ fn hex(bytes: &[u8]) -> String {
 
 fn rand_name(buf: &mut [u8]) {
     // Spool names only need to be unique, not secret.
-    let id = cloak_core::session::proofs::new_message_id();
+    let id = cloak_core::MessageId::random();
     buf.copy_from_slice(&id.0[..buf.len()]);
 }
 

@@ -161,15 +161,8 @@ fn hex_id(id: &MessageId) -> String {
 }
 
 fn parse_id(hex: &str) -> Result<MessageId, StoreError> {
-    let mut id = [0u8; 16];
-    if hex.len() != 32 {
-        return Err(StoreError::Damaged(format!("bad stored id `{hex}`")));
-    }
-    for (i, byte) in id.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
-            .map_err(|_| StoreError::Damaged(format!("bad stored id `{hex}`")))?;
-    }
-    Ok(MessageId(id))
+    hex.parse()
+        .map_err(|_| StoreError::Damaged(format!("bad stored id `{hex}`")))
 }
 
 fn fingerprint(bytes: Vec<u8>) -> Result<Fingerprint, StoreError> {
