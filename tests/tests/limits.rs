@@ -149,11 +149,7 @@ fn streams_each_way_may_outlast_the_deadline_while_their_frames_keep_coming() {
         .output()
         .unwrap();
     let posted = ok_stdout(&posted);
-    let id: cloak_core::MessageId = (posted.strip_prefix("Queued message "))
-        .and_then(|rest| rest.get(..32))
-        .expect(&posted)
-        .parse()
-        .expect("a message id");
+    let id: cloak_core::MessageId = posted["Queued message ".len()..][..32].parse().unwrap();
     let start = Instant::now();
     let mut fetch = lib.fetch_open(server.addr, Mode::Hybrid);
     assert!(

@@ -12,13 +12,15 @@ use cloak_core::clock::now;
 use cloak_core::envelope::stream::StreamOpener;
 use cloak_core::session::proofs;
 use cloak_core::verdict::{CONFIDENTIALITY_PASSED, INTEGRITY_PASSED};
-use cloak_core::{FreshnessCheck, KeyPair, Mode, OpenOptions, text};
+use cloak_core::{
+    Fingerprint, FreshnessCheck, KeyPair, MessageId, Mode, OpenOptions, PublicKey, text,
+};
 use zeroize::Zeroizing;
 
 use crate::at_rest::Place;
 use crate::authorized::Authorized;
 use crate::store::spool::FrameReader;
-use crate::store::{Content, MessageStore, Outbound};
+use crate::store::{Content, Inbound, MessageStore, Outbound};
 
 fn time(seconds: u64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(seconds)).to_string()
@@ -127,46 +129,29 @@ impl Payload<'_> {
     }
 }
 
-/// Decrypts and re-verifies a stored message, then shows it or writes it
-/// to `out`. Nothing is shown or left in `out` unless it verifies.
-pub fn read(
-    store: &dyn MessageStore,
+/// Opens and re-verifies a stored message into `sink` (its text, without
+/// the receipt key); its sender, mode, id and time of sending.
+fn open_content(
+    message: &Inbound,
     key: &KeyPair,
-    authorized: &Authorized,
-    id: &str,
-    out: Option<&Path>,
-) -> anyhow::Result<String> {
-    let message = store.find_inbound(id)?;
-    if out.is_none() && message.size > MAX_TERMINAL_MESSAGE {
-        bail!(
-            "message {} is {} bytes: write it to a file with --out FILE",
-            message.message_id,
-            message.size
-        );
-    }
-    let client = authorized.get(&message.sender).ok_or_else(|| {
-        anyhow!(
-            "cannot verify message {}: its sender key {} is no longer authorized",
-            message.message_id,
-            message.sender
-        )
-    })?;
+    sender_key: &PublicKey,
+    sink: &mut Sink,
+) -> anyhow::Result<(Fingerprint, Mode, MessageId, u64)> {
     let damaged = || {
         anyhow!(
             "stored message {} does not open and verify",
             message.message_id
         )
     };
-    let mut sink = Sink::new(out)?;
     let mut payload = Payload {
         skip: proofs::RECEIPT_KEY_LEN,
-        sink: &mut sink,
+        sink,
     };
     // Freshness was checked against the session challenge on arrival.
-    let (sender, mode, message_id, timestamp) = match &message.content {
+    let opened = match &message.content {
         Content::Envelope(envelope) => {
             let opened = cloak_core::decrypt(key, envelope, &OpenOptions::default())
-                .and_then(|d| d.verify(&client.key, FreshnessCheck::Archived))
+                .and_then(|d| d.verify(sender_key, FreshnessCheck::Archived))
                 .map_err(|_| damaged())?;
             if opened.plaintext.len() < proofs::RECEIPT_KEY_LEN {
                 return Err(damaged());
@@ -192,7 +177,7 @@ pub fn read(
             }
             let opened = opener
                 .finish(&pending)
-                .and_then(|d| d.verify(&client.key, FreshnessCheck::Archived))
+                .and_then(|d| d.verify(sender_key, FreshnessCheck::Archived))
                 .map_err(|_| damaged())?;
             (
                 opened.sender,
@@ -203,6 +188,36 @@ pub fn read(
         }
         Content::Unloaded => return Err(damaged()),
     };
+    Ok(opened)
+}
+
+/// Decrypts and re-verifies a stored message, then shows it or writes it
+/// to `out`. Nothing is shown or left in `out` unless it verifies.
+pub fn read(
+    store: &dyn MessageStore,
+    key: &KeyPair,
+    authorized: &Authorized,
+    id: &str,
+    out: Option<&Path>,
+) -> anyhow::Result<String> {
+    let message = store.find_inbound(id)?;
+    if out.is_none() && message.size > MAX_TERMINAL_MESSAGE {
+        bail!(
+            "message {} is {} bytes: write it to a file with --out FILE",
+            message.message_id,
+            message.size
+        );
+    }
+    let client = authorized.get(&message.sender).ok_or_else(|| {
+        anyhow!(
+            "cannot verify message {}: its sender key {} is no longer authorized",
+            message.message_id,
+            message.sender
+        )
+    })?;
+    let mut sink = Sink::new(out)?;
+    let (sender, mode, message_id, timestamp) =
+        open_content(&message, key, &client.key, &mut sink)?;
     let mut shown = format!("{CONFIDENTIALITY_PASSED}\n{INTEGRITY_PASSED}\n");
     shown.push_str(&format!(
         "Message {message_id} from {} ({sender}), {mode} mode, sent {}, received {}:\n",

@@ -72,6 +72,19 @@ fn show(label: usize, arrow: &str, frame: &[u8]) {
     );
 }
 
+/// Writes what a pump recorded, if it was asked to.
+fn save(label: usize, path: &Option<std::path::PathBuf>, bytes: &[u8]) -> anyhow::Result<()> {
+    if let Some(path) = path {
+        std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?;
+        println!(
+            "[tap #{label}] recorded {} bytes to {}",
+            bytes.len(),
+            path.display()
+        );
+    }
+    Ok(())
+}
+
 /// Relays `client` according to `setup`.
 pub(crate) fn relay(client: TcpStream, setup: &Setup) -> anyhow::Result<()> {
     let label = setup.label;
@@ -124,19 +137,8 @@ pub(crate) fn relay(client: TcpStream, setup: &Setup) -> anyhow::Result<()> {
     };
     let recorded = upstream.run(client.try_clone()?, target.try_clone()?);
     let recorded_server = downstream.join().unwrap_or_default();
-    for (path, bytes) in [
-        (&setup.record, recorded),
-        (&setup.record_server, recorded_server),
-    ] {
-        if let Some(path) = path {
-            std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?;
-            println!(
-                "[tap #{label}] recorded {} bytes to {}",
-                bytes.len(),
-                path.display()
-            );
-        }
-    }
+    save(label, &setup.record, &recorded)?;
+    save(label, &setup.record_server, &recorded_server)?;
     if readdressed {
         let _ = hello_server.shutdown(Shutdown::Both);
     }

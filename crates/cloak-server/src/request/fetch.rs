@@ -32,6 +32,10 @@ pub(crate) enum Fetched {
     Stream(StreamDelivery),
 }
 
+/// The envelopes of one delivery, their ids, and how many queued messages
+/// were set aside instead.
+type Sealing = (Vec<Vec<u8>>, Vec<MessageId>, usize);
+
 /// One fetch, for one proven client.
 struct Fetch<'a> {
     state: &'a State,
@@ -189,11 +193,7 @@ impl Fetch<'_> {
     /// client's frame limit lets one delivery hold (the rest stays queued
     /// for its next fetch, so a mailbox always drains): the sealed
     /// envelopes, their ids, and how many were set aside.
-    fn seal_queued(
-        &self,
-        queued: &[Outbound],
-        turn: &mut Turn<'_>,
-    ) -> Result<(Vec<Vec<u8>>, Vec<MessageId>, usize), Refusal> {
+    fn seal_queued(&self, queued: &[Outbound], turn: &mut Turn<'_>) -> Result<Sealing, Refusal> {
         let mut envelopes = Vec::with_capacity(queued.len());
         let mut delivered = Vec::with_capacity(queued.len());
         let mut room = MAX_DELIVERY_BYTES;
