@@ -10,7 +10,7 @@ mod recv;
 mod recv_stream;
 mod send;
 mod session;
-mod wire;
+mod show_wire;
 
 pub use send::{Source, send_with};
 pub use session::ClientConfig;
