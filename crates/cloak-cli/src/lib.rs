@@ -3,8 +3,11 @@
 //! exit (2 for a usage error, 1 otherwise), never a backtrace; help and
 //! version go to stdout with success. Each can print its own shell
 //! completion script, takes `--mode` the same way, and writes a key pair
-//! with the same words.
+//! with the same words; and both keep a message being verified the same
+//! way ([`sink`]).
 #![forbid(unsafe_code)]
+
+pub mod sink;
 
 use std::process::ExitCode;
 

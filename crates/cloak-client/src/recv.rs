@@ -12,7 +12,9 @@ use cloak_core::session::{ClientMessage, ServerMessage};
 use cloak_core::verdict::{CONFIDENTIALITY_PASSED, INTEGRITY_PASSED};
 use cloak_core::{FreshnessCheck, OpenOptions, Opened, text};
 
-use crate::output::{MAX_TERMINAL_MESSAGE, out_path, undecryptable, unsigned, write_file};
+use cloak_cli::sink::write_file;
+
+use crate::output::{MAX_TERMINAL_MESSAGE, out_path, undecryptable, unsigned};
 use crate::session::{self, ClientConfig};
 
 /// Fetches and verifies our messages, shows them (or writes them to `out`),

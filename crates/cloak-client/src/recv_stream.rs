@@ -14,82 +14,50 @@
 //! key, a man in the middle included, could otherwise stream without end
 //! into memory or onto the disk.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, bail};
+use cloak_cli::sink::{Kept, Sink};
 use cloak_core::envelope::stream::StreamOpener;
 use cloak_core::session::messages::Challenge;
 use cloak_core::session::{Connection, ServerMessage};
 use cloak_core::verdict::{CONFIDENTIALITY_PASSED, INTEGRITY_PASSED};
 use cloak_core::{FreshnessCheck, KeyPair, MessageId, Mode, OpenOptions, PublicKey, text};
-use zeroize::Zeroizing;
 
-use crate::output::{MAX_TERMINAL_MESSAGE, out_path, temp_beside, undecryptable, unsigned};
+use crate::output::{MAX_TERMINAL_MESSAGE, out_path, undecryptable, unsigned};
 use crate::progress::Progress;
 use crate::session;
 
-/// Where the plaintext goes until it verified.
-enum Sink {
-    /// A temporary file, and the name it takes once verified.
-    File(tempfile::NamedTempFile, PathBuf),
-    Memory(Zeroizing<Vec<u8>>),
-}
-
-impl Sink {
-    /// Where a stream announced as `size` bytes goes: a temporary file
-    /// beside `out`, or memory. A size the terminal or that disk cannot
-    /// take is refused here, before any chunk is read.
-    fn open(out: Option<&Path>, size: u64) -> anyhow::Result<Sink> {
-        let Some(file) = out else {
-            if size > MAX_TERMINAL_MESSAGE as u64 {
-                bail!(
-                    "the next message is {size} bytes, over the {MAX_TERMINAL_MESSAGE} shown on a terminal: receive it into a file with `recv_msg --out FILE`"
-                );
-            }
-            // Room for all of it at once: growing would leave copies of
-            // the plaintext behind that are never zeroized.
-            let bytes = Vec::with_capacity(size as usize);
-            return Ok(Sink::Memory(Zeroizing::new(bytes)));
-        };
-        let path = out_path(file, 0);
-        let temp = temp_beside(&path)?;
-        if let Some(free) = free_space(temp.as_file())
-            && size > free
-        {
+/// Where a stream announced as `size` bytes goes until it verified: a
+/// temporary file beside `out`, or memory. A size the terminal or that
+/// disk cannot take is refused here, before any chunk is read.
+fn open_sink(out: Option<&Path>, size: u64) -> anyhow::Result<Sink> {
+    let Some(file) = out else {
+        if size > MAX_TERMINAL_MESSAGE as u64 {
             bail!(
-                "the next message is {size} bytes, more than the {free} bytes free on the disk of {}; it stays queued",
-                path.display()
+                "the next message is {size} bytes, over the {MAX_TERMINAL_MESSAGE} shown on a terminal: receive it into a file with `recv_msg --out FILE`"
             );
         }
-        Ok(Sink::File(temp, path))
+        return Ok(Sink::memory(size as usize));
+    };
+    let path = out_path(file, 0);
+    let sink = Sink::beside(&path)?;
+    if let Some(free) = sink.file().and_then(free_space)
+        && size > free
+    {
+        bail!(
+            "the next message is {size} bytes, more than the {free} bytes free on the disk of {}; it stays queued",
+            path.display()
+        );
     }
+    Ok(sink)
+}
 
-    /// Makes the verified message (`len` bytes) visible: the file under
-    /// its name, or the text itself; what to show for it.
-    fn keep(self, len: u64) -> anyhow::Result<String> {
-        match self {
-            Sink::File(file, path) => {
-                file.as_file()
-                    .sync_all()
-                    .with_context(|| format!("writing {}", path.display()))?;
-                file.persist(&path)
-                    .with_context(|| format!("writing {}", path.display()))?;
-                Ok(format!("[{len} bytes written to {}]\n", path.display()))
-            }
-            Sink::Memory(bytes) => Ok(format!("{}\n", text::printable(&bytes))),
-        }
-    }
-
-    /// Keeps `plaintext`, still unverified, until the stream ends.
-    fn write(&mut self, plaintext: &[u8]) -> anyhow::Result<()> {
-        match self {
-            Sink::File(file, _) => file.write_all(plaintext).context("writing the message"),
-            Sink::Memory(bytes) => {
-                bytes.extend_from_slice(plaintext);
-                Ok(())
-            }
-        }
+/// What to show for a verified message kept by a sink.
+fn kept_line(kept: Kept) -> String {
+    match kept {
+        Kept::File { len, path } => format!("[{len} bytes written to {}]\n", path.display()),
+        Kept::Memory(text) => format!("{}\n", text::printable(&text)),
     }
 }
 
@@ -128,7 +96,7 @@ pub(crate) async fn receive(
     let Ok(mut opener) = StreamOpener::new(me, head, &options) else {
         return Err(undecryptable());
     };
-    let mut sink = Sink::open(out, size)?;
+    let mut sink = open_sink(out, size)?;
     let end = read_chunks(conn, &mut opener, &mut sink, size).await?;
     let Ok(decrypted) = opener.finish(&end) else {
         return Err(undecryptable());
@@ -141,7 +109,7 @@ pub(crate) async fn receive(
         "Message from server ({}, hybrid mode, id {}):\n",
         opened.sender, opened.message_id,
     ));
-    shown.push_str(&sink.keep(opened.len)?);
+    shown.push_str(&kept_line(sink.keep()?));
     print!("{shown}");
     Ok(opened.message_id)
 }

@@ -4,10 +4,11 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::Read;
+use std::path::Path;
 
 use anyhow::{Context, anyhow, bail};
+use cloak_cli::sink::{Kept, Sink};
 use cloak_core::clock::now;
 use cloak_core::envelope::stream::StreamOpener;
 use cloak_core::session::proofs;
@@ -52,64 +53,20 @@ pub fn inbox(store: &dyn MessageStore) -> anyhow::Result<String> {
 /// Largest message `read` prints on the terminal; larger ones need `--out`.
 pub const MAX_TERMINAL_MESSAGE: u64 = 1 << 20;
 
-/// Where `read` puts the message text.
-enum Sink {
-    /// Collected for the terminal.
-    Memory(Vec<u8>),
-    /// Written to a temporary file beside the target, renamed to it only
-    /// once the message verified (dropped, it deletes itself: no partial or
-    /// unverified file is ever left).
-    File {
-        file: std::io::BufWriter<tempfile::NamedTempFile>,
-        target: PathBuf,
-    },
+/// Where `read` puts the message text: the terminal, or a file that
+/// appears only once the message verified.
+fn sink(out: Option<&Path>) -> anyhow::Result<Sink> {
+    match out {
+        Some(target) => Sink::beside(target),
+        None => Ok(Sink::memory(0)),
+    }
 }
 
-impl Sink {
-    fn new(out: Option<&Path>) -> anyhow::Result<Sink> {
-        let Some(target) = out else {
-            return Ok(Sink::Memory(Vec::new()));
-        };
-        let dir = match target.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent,
-            _ => Path::new("."),
-        };
-        let file = tempfile::NamedTempFile::new_in(dir)
-            .with_context(|| format!("creating a file in {}", dir.display()))?;
-        Ok(Sink::File {
-            file: std::io::BufWriter::with_capacity(256 * 1024, file),
-            target: target.to_path_buf(),
-        })
-    }
-
-    fn write(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
-        match self {
-            Sink::Memory(text) => text.extend_from_slice(bytes),
-            Sink::File { file, target } => file
-                .write_all(bytes)
-                .with_context(|| format!("writing {}", target.display()))?,
-        }
-        Ok(())
-    }
-
-    /// The text for the terminal, or a line saying where it went.
-    fn finish(self) -> anyhow::Result<String> {
-        match self {
-            Sink::Memory(text) => Ok(format!("{}\n", text::printable(&text))),
-            Sink::File { file, target } => {
-                let file = file
-                    .into_inner()
-                    .map_err(|e| e.into_error())
-                    .with_context(|| format!("writing {}", target.display()))?;
-                file.as_file()
-                    .sync_all()
-                    .with_context(|| format!("writing {}", target.display()))?;
-                let len = file.as_file().metadata().map(|m| m.len()).unwrap_or(0);
-                file.persist(&target)
-                    .with_context(|| format!("writing {}", target.display()))?;
-                Ok(format!("Wrote {len} bytes to {}.\n", target.display()))
-            }
-        }
+/// The text for the terminal, or a line saying where it went.
+fn kept_line(kept: Kept) -> String {
+    match kept {
+        Kept::Memory(text) => format!("{}\n", text::printable(&text)),
+        Kept::File { len, path } => format!("Wrote {len} bytes to {}.\n", path.display()),
     }
 }
 
@@ -215,7 +172,7 @@ pub fn read(
             message.sender
         )
     })?;
-    let mut sink = Sink::new(out)?;
+    let mut sink = sink(out)?;
     let (sender, mode, message_id, timestamp) =
         open_content(&message, key, &client.key, &mut sink)?;
     let mut shown = format!("{CONFIDENTIALITY_PASSED}\n{INTEGRITY_PASSED}\n");
@@ -225,7 +182,7 @@ pub fn read(
         time(timestamp),
         time(message.received_at),
     ));
-    shown.push_str(&sink.finish()?);
+    shown.push_str(&kept_line(sink.keep()?));
     Ok(shown)
 }
 
