@@ -10,7 +10,6 @@ use std::path::Path;
 use anyhow::{Context, anyhow, bail};
 use cloak_cli::sink::{Kept, Sink};
 use cloak_core::clock::now;
-use cloak_core::envelope::stream::StreamOpener;
 use cloak_core::session::proofs;
 use cloak_core::verdict::{CONFIDENTIALITY_PASSED, INTEGRITY_PASSED};
 use cloak_core::{
@@ -19,8 +18,8 @@ use cloak_core::{
 use zeroize::Zeroizing;
 
 use crate::at_rest::Place;
+use crate::at_rest::stored::{StoredStream, StoredStreamError};
 use crate::authorized::Authorized;
-use crate::store::spool::FrameReader;
 use crate::store::{Content, Inbound, MessageStore, Outbound};
 
 fn time(seconds: u64) -> String {
@@ -122,19 +121,17 @@ fn open_content(
             )
         }
         Content::Stream(path) => {
-            let mut frames = FrameReader::open(path)?;
-            let head = frames.next_frame()?.ok_or_else(damaged)?;
-            let mut opener =
-                StreamOpener::new(key, &head, &OpenOptions::default()).map_err(|_| damaged())?;
-            let mut pending = frames.next_frame()?.ok_or_else(damaged)?;
-            while let Some(next) = frames.next_frame()? {
-                let plaintext = opener.chunk(&pending).map_err(|_| damaged())?;
+            // A store failure says so; anything else is damage.
+            let failed = |e: StoredStreamError| match e {
+                StoredStreamError::Store(e) => anyhow::Error::from(e),
+                _ => damaged(),
+            };
+            let mut stream = StoredStream::open(key, path).map_err(failed)?;
+            while let Some(plaintext) = stream.next_chunk().map_err(failed)? {
                 payload.feed(plaintext)?;
-                pending = next;
             }
-            let opened = opener
-                .finish(&pending)
-                .and_then(|d| d.verify(sender_key, FreshnessCheck::Archived))
+            let opened = (stream.finish().map_err(failed)?)
+                .verify(sender_key, FreshnessCheck::Archived)
                 .map_err(|_| damaged())?;
             (
                 opened.sender,

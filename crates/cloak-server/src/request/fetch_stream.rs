@@ -8,19 +8,19 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use cloak_core::envelope::stream::{StreamOpener, StreamSealer};
+use cloak_core::envelope::stream::StreamSealer;
 use cloak_core::session::{Connection, ServerMessage};
-use cloak_core::{FreshnessCheck, OpenOptions, SealOptions};
+use cloak_core::{FreshnessCheck, SealOptions};
 use tokio::task::block_in_place;
 use tracing::{error, warn};
 
 use super::fetch::StreamDelivery;
 use crate::at_rest::Place;
+use crate::at_rest::stored::{StoredHead, StoredStream};
 use crate::pool::Admitted;
 use crate::refusal::Refusal;
 use crate::report::Report;
 use crate::state::State;
-use crate::store::spool::FrameReader;
 
 /// Why a delivery stopped.
 enum Stop {
@@ -87,18 +87,12 @@ async fn stream(
         .stream
         .as_ref()
         .expect("a stream delivery has a file");
-    let mut frames = FrameReader::open(path).map_err(|e| damaged(&e))?;
-    let stored_head = frames
-        .next_frame()
-        .map_err(|e| damaged(&e))?
-        .ok_or_else(|| damaged(&"empty file"))?;
+    let stored = StoredHead::read(path).map_err(|e| damaged(&e))?;
     // The two private-key operations (unwrap here, sign at the end) take
     // a slot of the pool like any other, in this client's turn.
     let admitted = state.pool.admit(peer.ip()).map_err(|_| Stop::Busy)?;
     let slot = admitted.slot().await.map_err(|_| Stop::Busy)?;
-    let mut opener =
-        block_in_place(|| StreamOpener::new(&state.key, &stored_head, &OpenOptions::default()))
-            .map_err(|e| damaged(&e))?;
+    let mut stored = block_in_place(|| stored.unwrap(&state.key)).map_err(|e| damaged(&e))?;
     drop(slot);
     let options = SealOptions {
         message_id: Some(message.message_id),
@@ -120,8 +114,8 @@ async fn stream(
     })
     .await
     .map_err(network)?;
-    let last = relay(conn, &mut frames, &mut opener, &mut sealer).await?;
-    verify_stored(state, delivery, opener, &last)?;
+    relay(conn, &mut stored, &mut sealer).await?;
+    verify_stored(state, delivery, stored)?;
     finish(conn, &admitted, sealer).await
 }
 
@@ -133,28 +127,20 @@ fn network(e: cloak_core::session::ConnectionError) -> Stop {
     Stop::Network(e.to_string())
 }
 
-/// Re-seals and sends every stored chunk but the final one, which it
-/// returns.
+/// Re-seals and sends every stored chunk but the final one.
 async fn relay(
     conn: &mut Connection,
-    frames: &mut FrameReader,
-    opener: &mut StreamOpener,
+    stored: &mut StoredStream,
     sealer: &mut StreamSealer<'_>,
-) -> Result<Vec<u8>, Stop> {
-    let mut pending = frames
-        .next_frame()
-        .map_err(|e| damaged(&e))?
-        .ok_or_else(|| damaged(&"no final chunk"))?;
-    while let Some(next) = frames.next_frame().map_err(|e| damaged(&e))? {
-        let plaintext = opener.chunk(&pending).map_err(|e| damaged(&e))?;
+) -> Result<(), Stop> {
+    while let Some(plaintext) = stored.next_chunk().map_err(|e| damaged(&e))? {
         for data in sealer.push(plaintext).map_err(|e| damaged(&e))? {
             conn.write_message(&ServerMessage::StreamChunk { data })
                 .await
                 .map_err(network)?;
         }
-        pending = next;
     }
-    Ok(pending)
+    Ok(())
 }
 
 /// Checks the stored stream's own signature, before the client gets a
@@ -162,8 +148,7 @@ async fn relay(
 fn verify_stored(
     state: &State,
     delivery: &StreamDelivery,
-    opener: StreamOpener,
-    last: &[u8],
+    stored: StoredStream,
 ) -> Result<(), Stop> {
     let message = &delivery.message;
     // Bound to the mailbox being fetched, whatever the row says.
@@ -171,14 +156,11 @@ fn verify_stored(
         recipient: delivery.awaiting.client.key.fingerprint(),
         message_id: message.message_id,
     };
-    let stored = opener
-        .finish(last)
-        .and_then(|d| {
-            d.verify(
-                state.key.public(),
-                FreshnessCheck::Expect(&place.freshness()),
-            )
-        })
+    let stored = (stored.finish().map_err(|e| damaged(&e))?)
+        .verify(
+            state.key.public(),
+            FreshnessCheck::Expect(&place.freshness()),
+        )
         .map_err(|e| damaged(&e))?;
     if stored.message_id != message.message_id {
         return Err(damaged(&"sealed under another message id"));
