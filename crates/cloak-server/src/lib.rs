@@ -19,3 +19,5 @@ mod request;
 pub mod server;
 mod state;
 pub mod store;
+#[cfg(test)]
+mod test_key;

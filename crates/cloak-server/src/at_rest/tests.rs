@@ -1,16 +1,13 @@
 //! The at-rest seal is bound to its place; old seals are upgraded, and a
 //! row that does not open is set aside, with a real store and real keys.
 
-use cloak_core::{Fingerprint, KeyPair, MessageId};
+use cloak_core::{Fingerprint, MessageId};
 
 use super::*;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Limits, MessageStore, Outbound, Queue};
 
-fn key() -> &'static KeyPair {
-    static KEY: std::sync::OnceLock<KeyPair> = std::sync::OnceLock::new();
-    KEY.get_or_init(|| KeyPair::generate(2048).unwrap())
-}
+use crate::test_key::key;
 
 fn place(recipient: u8, id: u8) -> Place {
     Place {

@@ -103,6 +103,7 @@ mod tests {
     use super::*;
     use crate::store::spool::{FrameReader, SPOOL_DIR};
     use crate::store::{Limits, sqlite::SqliteStore};
+    use crate::test_key::key;
 
     /// A real stream of `len` bytes: head, sealed data chunks, final chunk.
     fn stream(key: &KeyPair, len: usize) -> (Vec<u8>, Vec<Vec<u8>>, Vec<u8>) {
@@ -112,12 +113,6 @@ mod tests {
         let end = sealer.finish().unwrap();
         chunks.extend(end.last_data);
         (head, chunks, end.final_chunk)
-    }
-
-    /// One key for the whole test binary: key generation is slow.
-    fn key() -> &'static KeyPair {
-        static KEY: std::sync::OnceLock<KeyPair> = std::sync::OnceLock::new();
-        KEY.get_or_init(|| KeyPair::generate(2048).unwrap())
     }
 
     fn store_in(dir: &std::path::Path) -> Arc<dyn MessageStore> {
