@@ -156,10 +156,6 @@ fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Database(e)
 }
 
-fn hex_id(id: &MessageId) -> String {
-    id.to_string()
-}
-
 fn parse_id(hex: &str) -> Result<MessageId, StoreError> {
     hex.parse()
         .map_err(|_| StoreError::Damaged(format!("bad stored id `{hex}`")))
@@ -355,7 +351,7 @@ impl SqliteStore {
                  (id, recipient, recipient_name, created_at, size, bytes, envelope, path, seal)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
-                hex_id(&m.message_id),
+                m.message_id.to_string(),
                 m.recipient.as_bytes().as_slice(),
                 m.recipient_name,
                 m.created_at as i64,
@@ -473,7 +469,7 @@ impl SqliteStore {
         let stored: Option<Option<Vec<u8>>> = tx
             .query_row(
                 "SELECT text_digest FROM inbound WHERE sender = ?1 AND id = ?2",
-                params![m.sender.as_bytes().as_slice(), hex_id(&m.message_id)],
+                params![m.sender.as_bytes().as_slice(), m.message_id.to_string()],
                 |row| row.get(0),
             )
             .optional()
@@ -494,7 +490,7 @@ impl SqliteStore {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 m.sender.as_bytes().as_slice(),
-                hex_id(&m.message_id),
+                m.message_id.to_string(),
                 m.sender_name,
                 m.received_at as i64,
                 m.mode.as_str(),
@@ -658,7 +654,7 @@ impl MessageStore for SqliteStore {
         let mut removed = 0;
         let mut files = Vec::new();
         for id in ids {
-            let params = params![recipient.as_bytes().as_slice(), hex_id(id)];
+            let params = params![recipient.as_bytes().as_slice(), id.to_string()];
             let path: Option<Option<String>> = tx
                 .query_row(
                     "SELECT path FROM outbound WHERE recipient = ?1 AND id = ?2",
