@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use cloak_core::KeyPair;
 use cloak_core::keydir::{KeyDir, Role};
+use cloak_core::session::frame_reader::{read_frame, read_whole_frame};
 
 /// Path of a workspace binary built by `cargo test --workspace`.
 pub fn bin(name: &str) -> PathBuf {
@@ -696,11 +697,7 @@ impl Raw {
 
     /// Reads one frame's payload, `None` on EOF.
     pub fn read_frame(&mut self) -> Option<Vec<u8>> {
-        let mut prefix = [0u8; 4];
-        self.stream.read_exact(&mut prefix).ok()?;
-        let mut payload = vec![0u8; u32::from_be_bytes(prefix) as usize];
-        self.stream.read_exact(&mut payload).ok()?;
-        Some(payload)
+        read_frame(&mut self.stream, usize::MAX).ok()?
     }
 
     /// Reads and decodes one server message.
@@ -850,12 +847,7 @@ pub struct LossyRelay {
 }
 
 fn read_frame_bytes(stream: &mut TcpStream) -> Option<Vec<u8>> {
-    let mut prefix = [0u8; 4];
-    stream.read_exact(&mut prefix).ok()?;
-    let mut frame = prefix.to_vec();
-    frame.resize(4 + u32::from_be_bytes(prefix) as usize, 0);
-    stream.read_exact(&mut frame[4..]).ok()?;
-    Some(frame)
+    read_whole_frame(stream, usize::MAX).ok()?
 }
 
 impl LossyRelay {

@@ -530,18 +530,6 @@ fn honest_sends_during(keys: &Keys, server: &Server) {
 
 // --- One answer for every refusal --------------------------------------
 
-/// A client folder with a key this server does not authorize (the other
-/// test size's client key, so nothing is generated) and the server's key.
-fn stranger(keys: &Keys) -> Keys {
-    let other = Keys::new(2048);
-    let stranger = Keys::empty();
-    for name in ["client_private.pem", "client_public.pem"] {
-        stranger.install(&other.path().join(name), name);
-    }
-    stranger.install(&keys.path().join("server_public.pem"), "server_public.pem");
-    stranger
-}
-
 /// The answer to a well-formed message from `lib`'s key, with its proof.
 fn send_answer(lib: &LibClient, server: &Server, mode: Mode) -> ServerMessage {
     let (mut raw, hello) = lib.hello(server.addr);
@@ -568,7 +556,7 @@ fn send_answer(lib: &LibClient, server: &Server, mode: Mode) -> ServerMessage {
 fn a_send_from_an_unknown_key_is_rejected_without_naming_it() {
     let keys = Keys::new(BITS);
     let server = Server::start(keys.path(), &[]);
-    let stranger = LibClient::new(stranger(&keys).path());
+    let stranger = LibClient::new(Keys::other_client(BITS).path());
     let fingerprint = stranger.me.fingerprint().to_string();
     let base64 = fingerprint.trim_start_matches("SHA256:");
     for mode in [Mode::Asymmetric, Mode::Hybrid] {
@@ -599,7 +587,11 @@ fn fetch_answer(
 fn an_unknown_fetcher_and_a_bad_fetch_proof_get_the_same_answer() {
     let keys = Keys::new(BITS);
     let server = Server::start(keys.path(), &[]);
-    let unknown = fetch_answer(&LibClient::new(stranger(&keys).path()), &server, |_| {});
+    let unknown = fetch_answer(
+        &LibClient::new(Keys::other_client(BITS).path()),
+        &server,
+        |_| {},
+    );
     let bad_proof = fetch_answer(&LibClient::new(keys.path()), &server, |request| {
         *request.proof.last_mut().unwrap() ^= 1;
     });

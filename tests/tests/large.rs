@@ -180,16 +180,25 @@ fn streamed_and_enveloped_posts_arrive_in_order_and_a_damaged_stream_never_does(
     let third = ok_stdout(&client(keys.path(), server.addr, &["recv_msg"]));
     assert!(third.contains("third, small"), "{third}");
 
-    // A byte changed in the middle of a queued stream file: the client
-    // gets an error and no file, and the message is set aside (for the
-    // operator to see and export) so the rest of the mailbox drains.
-    post_file(&keys, &server, &write("d", &big));
-    let [file] = stream_files(&server).try_into().unwrap();
+    damaged_stream_is_set_aside(&keys, &server, work.path(), &big);
+}
+
+/// A byte changed in the middle of a queued stream file: the client gets
+/// an error and no file, and the message is set aside (for the operator to
+/// see and export) so the rest of the mailbox drains.
+fn damaged_stream_is_set_aside(keys: &Keys, server: &Server, work: &std::path::Path, big: &[u8]) {
+    let write = |name: &str, bytes: &[u8]| {
+        let path = work.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    post_file(keys, server, &write("d", big));
+    let [file] = stream_files(server).try_into().unwrap();
     let mut stored = std::fs::read(&file).unwrap();
     let middle = stored.len() / 2;
     stored[middle] ^= 0x40;
     std::fs::write(&file, &stored).unwrap();
-    let damaged = work.path().join("damaged.bin");
+    let damaged = work.join("damaged.bin");
     let refused = client(
         keys.path(),
         server.addr,
@@ -217,7 +226,7 @@ fn streamed_and_enveloped_posts_arrive_in_order_and_a_damaged_stream_never_does(
         .split_whitespace()
         .next()
         .unwrap();
-    let exported = work.path().join("exported.stream");
+    let exported = work.join("exported.stream");
     ok_stdout(&server.operator(
         keys.path(),
         &["export", id, "--out", exported.to_str().unwrap()],
@@ -226,7 +235,7 @@ fn streamed_and_enveloped_posts_arrive_in_order_and_a_damaged_stream_never_does(
         std::fs::read(&exported).unwrap() == stored,
         "exported as stored"
     );
-    post_file(&keys, &server, &write("e", b"after the damaged one"));
+    post_file(keys, server, &write("e", b"after the damaged one"));
     let after = ok_stdout(&client(keys.path(), server.addr, &["recv_msg"]));
     assert!(after.contains("after the damaged one"), "{after}");
 }

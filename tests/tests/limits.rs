@@ -112,14 +112,6 @@ fn pattern(len: usize) -> Vec<u8> {
 /// together well past the deadline.
 const PACE: Duration = Duration::from_millis(300);
 
-/// A 32-hex-digit message id as the programs print it.
-fn parse_id(hex: &str) -> cloak_core::MessageId {
-    let bytes: Vec<u8> = (0..16)
-        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex id"))
-        .collect();
-    cloak_core::MessageId(bytes.try_into().unwrap())
-}
-
 #[test]
 fn streams_each_way_may_outlast_the_deadline_while_their_frames_keep_coming() {
     let keys = Keys::new(2048);
@@ -157,7 +149,7 @@ fn streams_each_way_may_outlast_the_deadline_while_their_frames_keep_coming() {
         .output()
         .unwrap();
     let posted = ok_stdout(&posted);
-    let id = parse_id(posted.strip_prefix("Queued message ").expect(&posted));
+    let id: cloak_core::MessageId = posted["Queued message ".len()..][..32].parse().unwrap();
     let start = Instant::now();
     let mut fetch = lib.fetch_open(server.addr, Mode::Hybrid);
     assert!(
@@ -224,7 +216,7 @@ fn connections_beyond_max_connections_wait_for_a_free_slot() {
     let Some(ServerMessage::Hello(hello)) = waiting.read_server() else {
         panic!("no hello once a slot was free");
     };
-    let id = cloak_core::session::proofs::new_message_id();
+    let id = cloak_core::MessageId::random();
     let (frame, _, _) = lib.send_frame(&hello, b"served in the freed slot", id);
     waiting.send(&frame);
     assert!(

@@ -295,6 +295,10 @@ fn an_ack_with_a_bad_proof_leaves_the_mailbox_intact() {
     }
 
     // The control: the same exchange with a genuine proof removes it.
+    assert_genuine_ack_removes(&me, &server, &keys);
+}
+
+fn assert_genuine_ack_removes(me: &LibClient, server: &Server, keys: &Keys) {
     let mut fetch = me.fetch_open(server.addr, Mode::Hybrid);
     let ids = me.delivered_ids(&fetch);
     let proof = me.ack_proof(&fetch, &ids);
@@ -302,7 +306,7 @@ fn an_ack_with_a_bad_proof_leaves_the_mailbox_intact() {
         fetch.ack(ids, proof),
         Some(ServerMessage::Acked { removed: 1 })
     );
-    assert_eq!(queued(&server, &keys), 0, "a genuine ack removes it");
+    assert_eq!(queued(server, keys), 0, "a genuine ack removes it");
 }
 
 // --- The receipt MAC -------------------------------------------------------
@@ -329,6 +333,28 @@ enum Forgery {
     OtherKey,
 }
 
+/// The envelope the client's messages make, once complete: a `Send`'s,
+/// or a whole stream joined.
+fn sent_envelope(messages: &[ClientMessage]) -> Option<Vec<u8>> {
+    match messages.last()? {
+        ClientMessage::Send { envelope, .. } => Some(envelope.clone()),
+        ClientMessage::End { data } => {
+            let Some(ClientMessage::SendStream { head, .. }) = messages.first() else {
+                panic!("a stream without a head: {messages:?}");
+            };
+            let chunks = messages[1..messages.len() - 1]
+                .iter()
+                .map(|m| match m {
+                    ClientMessage::Chunk { data } => data.clone(),
+                    other => panic!("not a chunk: {other:?}"),
+                })
+                .collect();
+            Some(cloak_core::envelope::stream::join(head, chunks, data.clone()).expect("join"))
+        }
+        _ => None,
+    }
+}
+
 /// What a server holding the pinned key would answer the client's `Send`
 /// (or whole stream) over `hello`, spoiled by `forgery`; `None` until the
 /// client's message is complete.
@@ -346,23 +372,7 @@ fn receipt_for(
             .iter()
             .map(|p| decode_payload(p).expect("a client message"))
             .collect();
-        let envelope = match messages.last()? {
-            ClientMessage::Send { envelope, .. } => envelope.clone(),
-            ClientMessage::End { data } => {
-                let Some(ClientMessage::SendStream { head, .. }) = messages.first() else {
-                    panic!("a stream without a head: {messages:?}");
-                };
-                let chunks = messages[1..messages.len() - 1]
-                    .iter()
-                    .map(|m| match m {
-                        ClientMessage::Chunk { data } => data.clone(),
-                        other => panic!("not a chunk: {other:?}"),
-                    })
-                    .collect();
-                cloak_core::envelope::stream::join(head, chunks, data.clone()).expect("join")
-            }
-            _ => return None,
-        };
+        let envelope = sent_envelope(&messages)?;
         let opened = open(
             &server,
             &client,

@@ -5,16 +5,6 @@
 use cloak_core::keydir::{KeyDir, Role};
 use cloak_tests::{Keys, Server, client, texts};
 
-/// A client key folder with a client key the server does not know.
-fn stranger(of: &Keys) -> Keys {
-    let stranger = Keys::empty();
-    KeyDir::new(stranger.path())
-        .generate(Role::Client, 2048, false)
-        .unwrap();
-    stranger.install(&of.path().join("server_public.pem"), "server_public.pem");
-    stranger
-}
-
 fn assert_still_serving(keys: &Keys, server: &Server) {
     let out = client(keys.path(), server.addr, &["send_msg", "still serving"]);
     assert!(out.status.success(), "{}", texts(&out).1);
@@ -25,7 +15,7 @@ fn assert_still_serving(keys: &Keys, server: &Server) {
 fn unauthorized_client_is_refused() {
     let keys = Keys::new(2048);
     let server = Server::start(keys.path(), &[]);
-    let stranger = stranger(&keys);
+    let stranger = Keys::other_client(2048);
     let out = client(stranger.path(), server.addr, &["send_msg", "let me in"]);
     let (stdout, stderr) = texts(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
@@ -47,7 +37,7 @@ fn unauthorized_client_is_refused() {
 #[test]
 fn authorized_folder_names_clients() {
     let keys = Keys::new(2048);
-    let alice = stranger(&keys);
+    let alice = Keys::other_client(2048);
     keys.install(
         &alice.path().join("client_public.pem"),
         "authorized/alice.pem",

@@ -137,17 +137,60 @@ fn assert_refused(server: &Server, printed: &str, reason: &str) -> Vec<String> {
     found
 }
 
-#[test]
-fn every_attack_is_refused_by_the_server_for_its_reason() {
-    let keys = Keys::new(2048);
-    let server = Server::start(keys.path(), &["--log-every-refusal"]);
-    // Another server with its own key, which also authorizes our client.
+/// Sends `client_args` through a tap running `tap_args`: the client fails,
+/// `refuser` logs `reason`, nothing is stored or shown, and the server
+/// serves the next client.
+fn attack_is_refused(
+    keys: &Keys,
+    server: &Server,
+    (tap_args, client_args): (&[&str], &[&str]),
+    refuser: &Server,
+    reason: &str,
+) {
+    let stored = inbox_lines(keys, server);
+    let shown = server.stdout().matches("zq-secret").count();
+    let tap = Tap::start(server.addr, tap_args);
+    let out = client(keys.path(), tap.addr, client_args);
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(1), "{tap_args:?}: {stdout}");
+    assert!(!stdout.contains("delivered"), "{tap_args:?}: {stdout}");
+    let last = stderr.trim().lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("cloak-client: error:") && !last.contains("cannot reach"),
+        "{tap_args:?}: {stderr}"
+    );
+    let printed = tap.wait_stdout("connected to the server from");
+    assert_refused(refuser, &printed, reason);
+    drop(tap);
+    assert_eq!(
+        inbox_lines(keys, server),
+        stored,
+        "{tap_args:?} stored something"
+    );
+    assert_eq!(
+        server.stdout().matches("zq-secret").count(),
+        shown,
+        "{tap_args:?} showed plaintext"
+    );
+    assert_serves_next(keys, server, &format!("after {tap_args:?}"));
+}
+
+/// Another server with its own key, which also authorizes our client.
+fn other_server(keys: &Keys) -> (Keys, Server) {
     let other = Keys::empty();
     cloak_core::keydir::KeyDir::new(other.path())
         .generate(cloak_core::keydir::Role::Server, 2048, false)
         .unwrap();
     other.install(&keys.path().join("client_public.pem"), "client_public.pem");
     let elsewhere = Server::start(other.path(), &["--log-every-refusal"]);
+    (other, elsewhere)
+}
+
+#[test]
+fn every_attack_is_refused_by_the_server_for_its_reason() {
+    let keys = Keys::new(2048);
+    let server = Server::start(keys.path(), &["--log-every-refusal"]);
+    let (other, elsewhere) = other_server(&keys);
     let big = big_message(&keys);
     let big = big.to_str().unwrap();
     let stream_frames = frames_sent(&keys, &server, &["send_msg", "--file", big]);
@@ -194,32 +237,7 @@ fn every_attack_is_refused_by_the_server_for_its_reason() {
         ),
     ];
     for (tap_args, client_args, refuser, reason) in attacks {
-        let stored = inbox_lines(&keys, &server);
-        let shown = server.stdout().matches("zq-secret").count();
-        let tap = Tap::start(server.addr, tap_args);
-        let out = client(keys.path(), tap.addr, client_args);
-        let (stdout, stderr) = texts(&out);
-        assert_eq!(out.status.code(), Some(1), "{tap_args:?}: {stdout}");
-        assert!(!stdout.contains("delivered"), "{tap_args:?}: {stdout}");
-        let last = stderr.trim().lines().last().unwrap_or_default();
-        assert!(
-            last.starts_with("cloak-client: error:") && !last.contains("cannot reach"),
-            "{tap_args:?}: {stderr}"
-        );
-        let printed = tap.wait_stdout("connected to the server from");
-        assert_refused(refuser, &printed, reason);
-        drop(tap);
-        assert_eq!(
-            inbox_lines(&keys, &server),
-            stored,
-            "{tap_args:?} stored something"
-        );
-        assert_eq!(
-            server.stdout().matches("zq-secret").count(),
-            shown,
-            "{tap_args:?} showed plaintext"
-        );
-        assert_serves_next(&keys, &server, &format!("after {tap_args:?}"));
+        attack_is_refused(&keys, &server, (tap_args, client_args), refuser, reason);
     }
     assert_eq!(
         inbox_lines(&other, &elsewhere),
@@ -288,6 +306,65 @@ enum Side {
     Server,
 }
 
+/// Every flip was refused: on the client's side each logged, none
+/// stored; on the server's side no more stored than flips that fell after
+/// the hello (`in_answer`).
+fn assert_sweep_refused(
+    server: &Server,
+    (mode, side, step): (&str, Side, u64),
+    upstreams: &[String],
+    grown: usize,
+    in_answer: usize,
+) {
+    match side {
+        Side::Client => {
+            assert_eq!(grown, 0, "{mode}: a flipped session was stored");
+            for (i, addr) in upstreams.iter().enumerate() {
+                let log = server.wait_stderr(&format!("peer={addr}"));
+                let lines = lines_about(&log, addr);
+                assert!(
+                    lines.iter().any(|line| line.contains(" WARN ")),
+                    "{mode}: byte {} was not refused: {lines:#?}",
+                    i as u64 * step
+                );
+            }
+        }
+        Side::Server => {
+            assert!(
+                grown <= in_answer,
+                "{mode}: {grown} stored, {in_answer} flips fell after the hello"
+            );
+        }
+    }
+}
+
+/// The tap's arguments for a sweep of `positions` flips `step` bytes apart.
+fn sweep_args(step: u64, positions: u64, side: Side) -> Vec<String> {
+    let mut args = vec![
+        "--flip".to_owned(),
+        "0".to_owned(),
+        "--flip-step".to_owned(),
+        step.to_string(),
+        "--connections".to_owned(),
+        positions.to_string(),
+    ];
+    if side == Side::Server {
+        args.push("--downstream".to_owned());
+    }
+    args
+}
+
+/// The client failed with one error line.
+fn assert_fails_cleanly(out: &std::process::Output, what: &str) {
+    let (stdout, stderr) = texts(out);
+    assert_eq!(out.status.code(), Some(1), "{what}: {stdout}");
+    let last = stderr.trim().lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("cloak-client: error:") && stderr.trim().lines().count() == 1,
+        "{what}: {stderr}"
+    );
+}
+
 /// Flips one byte per session at positions 0, `step`, 2·`step`, … of one
 /// side's bytes in a clean session of `mode`, through the real client and
 /// server. A flip in the client's bytes must be refused by the server (its
@@ -320,33 +397,14 @@ fn sweep(keys: &Keys, server: &Server, mode: &str, side: Side, step: u64) -> u64
     };
     let stored = inbox_lines(keys, server);
     let positions = len.div_ceil(step);
-    let mut args = vec![
-        "--flip".to_owned(),
-        "0".to_owned(),
-        "--flip-step".to_owned(),
-        step.to_string(),
-        "--connections".to_owned(),
-        positions.to_string(),
-    ];
-    if side == Side::Server {
-        args.push("--downstream".to_owned());
-    }
+    let args = sweep_args(step, positions, side);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut tap = Tap::start(server.addr, &args);
     let mut runs = 0;
     while tap.is_running() && runs < positions {
-        let out = send(tap.addr);
-        let (stdout, stderr) = texts(&out);
-        let at = runs * step;
-        assert_eq!(
-            out.status.code(),
-            Some(1),
-            "{mode} {side:?} byte {at}: {stdout}"
-        );
-        let last = stderr.trim().lines().last().unwrap_or_default();
-        assert!(
-            last.starts_with("cloak-client: error:") && stderr.trim().lines().count() == 1,
-            "{mode} {side:?} byte {at}: {stderr}"
+        assert_fails_cleanly(
+            &send(tap.addr),
+            &format!("{mode} {side:?} byte {}", runs * step),
         );
         runs += 1;
     }
@@ -358,27 +416,8 @@ fn sweep(keys: &Keys, server: &Server, mode: &str, side: Side, step: u64) -> u64
         "every position was tried"
     );
     let grown = inbox_lines(keys, server) - stored;
-    match side {
-        Side::Client => {
-            assert_eq!(grown, 0, "{mode}: a flipped session was stored");
-            for (i, addr) in upstreams.iter().enumerate() {
-                let log = server.wait_stderr(&format!("peer={addr}"));
-                let lines = lines_about(&log, addr);
-                assert!(
-                    lines.iter().any(|line| line.contains(" WARN ")),
-                    "{mode}: byte {} was not refused: {lines:#?}",
-                    i as u64 * step
-                );
-            }
-        }
-        Side::Server => {
-            let in_answer = (hello_len..len).step_by(step as usize).count();
-            assert!(
-                grown <= in_answer,
-                "{mode}: {grown} stored, {in_answer} flips fell after the hello"
-            );
-        }
-    }
+    let in_answer = (hello_len..len).step_by(step as usize).count();
+    assert_sweep_refused(server, (mode, side, step), &upstreams, grown, in_answer);
     positions
 }
 

@@ -1,15 +1,47 @@
 //! What the CloakRoom programs share at their command line: every failure
 //! becomes one line on stderr, named after the program, with a non-zero
 //! exit (2 for a usage error, 1 otherwise), never a backtrace; help and
-//! version go to stdout with success. And each can print its own shell
-//! completion script.
+//! version go to stdout with success. Each can print its own shell
+//! completion script, takes `--mode` the same way, and writes a key pair
+//! with the same words; and both keep a message being verified the same
+//! way ([`sink`]).
 #![forbid(unsafe_code)]
+
+pub mod sink;
 
 use std::process::ExitCode;
 use std::sync::OnceLock;
 
 use clap::{CommandFactory, Parser};
 pub use clap_complete::Shell;
+use cloak_core::Mode;
+use cloak_core::keydir::{KeyDir, Role};
+
+/// Parses `--mode` (`asymmetric` or `hybrid`).
+pub fn parse_mode(s: &str) -> Result<Mode, String> {
+    s.parse()
+}
+
+/// `generate_key_pair`: writes `role`'s key pair into `keys` and says
+/// where each half goes; the public half is for `public_for`.
+pub fn generate_key_pair(
+    keys: &KeyDir,
+    role: Role,
+    (bits, force): (usize, bool),
+    public_for: &str,
+) -> anyhow::Result<()> {
+    let pair = keys.generate(role, bits, force)?;
+    println!(
+        "wrote {} (private: keep it on this machine)",
+        keys.private_path(role).display()
+    );
+    println!(
+        "wrote {} (give it to {public_for})",
+        keys.public_path(role).display()
+    );
+    println!("fingerprint {}", pair.fingerprint());
+    Ok(())
+}
 
 /// The `--version` text: the release and the crypto backend built in as
 /// the default (`cargo build --features aws-lc` changes it), so a user can

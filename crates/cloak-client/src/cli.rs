@@ -30,7 +30,7 @@ pub struct Cli {
     #[arg(long, global = true, env = "CLOAK_KEYS", default_value = "keys")]
     keys: PathBuf,
     /// How messages are sealed: asymmetric (RSA blocks) or hybrid (AES-GCM).
-    #[arg(long, global = true, default_value = "hybrid", value_parser = parse_mode)]
+    #[arg(long, global = true, default_value = "hybrid", value_parser = cloak_cli::parse_mode)]
     mode: Mode,
     /// Print the frames as an eavesdropper would capture them (on stderr).
     #[arg(long, global = true)]
@@ -82,10 +82,6 @@ struct SendArgs {
     file: Option<PathBuf>,
 }
 
-fn parse_mode(s: &str) -> Result<Mode, String> {
-    s.parse()
-}
-
 /// Parses the command line and runs it; errors become one line on stderr.
 pub fn run() -> ExitCode {
     cloak_cli::run("cloak-client", |cli: Cli| {
@@ -107,17 +103,8 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::GenerateKeyPair { bits, force } => {
-            let pair = config.keys.generate(Role::Client, bits, force)?;
-            println!(
-                "wrote {} (private: keep it on this machine)",
-                config.keys.private_path(Role::Client).display()
-            );
-            println!(
-                "wrote {} (give it to the server)",
-                config.keys.public_path(Role::Client).display()
-            );
-            println!("fingerprint {}", pair.fingerprint());
-            Ok(())
+            let role = Role::Client;
+            cloak_cli::generate_key_pair(&config.keys, role, (bits, force), "the server")
         }
         Command::SendMsg(args) => {
             let source = match (args.text, args.file) {

@@ -4,12 +4,13 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+mod output;
 mod progress;
 mod recv;
 mod recv_stream;
 mod send;
 mod session;
-mod wire;
+mod show_wire;
 
 pub use send::{Source, send_with};
 pub use session::ClientConfig;

@@ -2,53 +2,20 @@
 //! only envelopes sealed to us, signed by the pinned server key over that
 //! challenge.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, bail};
 use cloak_core::keydir::Role;
 use cloak_core::limits::MAX_DELIVERY_ENVELOPES;
 use cloak_core::session::proofs;
 use cloak_core::session::{ClientMessage, ServerMessage};
+use cloak_core::verdict::{CONFIDENTIALITY_PASSED, INTEGRITY_PASSED};
 use cloak_core::{FreshnessCheck, OpenOptions, Opened, text};
 
+use cloak_cli::sink::write_file;
+
+use crate::output::{MAX_TERMINAL_MESSAGE, out_path, undecryptable, unsigned};
 use crate::session::{self, ClientConfig};
-
-/// Largest message shown on the terminal; larger ones need `--out`.
-pub(crate) const MAX_TERMINAL_MESSAGE: usize = 1 << 20;
-
-/// `FILE` for the first message of a delivery, `FILE.2`, `FILE.3`... after.
-pub(crate) fn out_path(out: &Path, index: usize) -> PathBuf {
-    if index == 0 {
-        out.to_path_buf()
-    } else {
-        let mut name = out.as_os_str().to_os_string();
-        name.push(format!(".{}", index + 1));
-        PathBuf::from(name)
-    }
-}
-
-/// A temporary file beside `path`, to be persisted as `path` once its
-/// content verified.
-pub(crate) fn temp_beside(path: &Path) -> anyhow::Result<tempfile::NamedTempFile> {
-    let dir = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("creating a file in {}", dir.display()))
-}
-
-/// Writes a verified message to `path` via a temporary file beside it.
-fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let mut file = temp_beside(path)?;
-    file.write_all(bytes)
-        .and_then(|()| file.as_file().sync_all())
-        .with_context(|| format!("writing {}", path.display()))?;
-    file.persist(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
-}
 
 /// Fetches and verifies our messages, shows them (or writes them to `out`),
 /// and acknowledges them.
@@ -129,14 +96,10 @@ fn open_all(
         .iter()
         .map(|envelope| {
             let Ok(decrypted) = cloak_core::decrypt(me, envelope, &options) else {
-                bail!(
-                    "Message confidentiality failed: a message from the server does not decrypt with our key"
-                );
+                return Err(undecryptable());
             };
             let Ok(opened) = decrypted.verify(server, FreshnessCheck::Expect(challenge)) else {
-                bail!(
-                    "Message integrity & sender authentication failed: a message is not signed by the pinned server key for this session"
-                );
+                return Err(unsigned());
             };
             Ok(opened)
         })
@@ -148,8 +111,7 @@ fn open_all(
 fn present(opened: &[Opened], out_file: Option<&Path>) -> anyhow::Result<String> {
     let mut out = String::new();
     for (index, opened) in opened.iter().enumerate() {
-        out.push_str("Message confidentiality passed.\n");
-        out.push_str("Message integrity & sender authentication passed.\n");
+        out.push_str(&format!("{CONFIDENTIALITY_PASSED}\n{INTEGRITY_PASSED}\n"));
         out.push_str(&format!(
             "Message from server ({}, {} mode, id {}):\n",
             opened.sender, opened.mode, opened.message_id,

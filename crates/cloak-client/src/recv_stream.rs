@@ -14,65 +14,50 @@
 //! key, a man in the middle included, could otherwise stream without end
 //! into memory or onto the disk.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, bail};
+use cloak_cli::sink::{Kept, Sink};
 use cloak_core::envelope::stream::StreamOpener;
 use cloak_core::session::messages::Challenge;
 use cloak_core::session::{Connection, ServerMessage};
+use cloak_core::verdict::{CONFIDENTIALITY_PASSED, INTEGRITY_PASSED};
 use cloak_core::{FreshnessCheck, KeyPair, MessageId, Mode, OpenOptions, PublicKey, text};
-use zeroize::Zeroizing;
 
+use crate::output::{MAX_TERMINAL_MESSAGE, out_path, undecryptable, unsigned};
 use crate::progress::Progress;
-use crate::recv::{MAX_TERMINAL_MESSAGE, out_path, temp_beside};
 use crate::session;
 
-/// Where the plaintext goes until it verified.
-enum Sink {
-    /// A temporary file, and the name it takes once verified.
-    File(tempfile::NamedTempFile, PathBuf),
-    Memory(Zeroizing<Vec<u8>>),
-}
-
-impl Sink {
-    /// Where a stream announced as `size` bytes goes: a temporary file
-    /// beside `out`, or memory. A size the terminal or that disk cannot
-    /// take is refused here, before any chunk is read.
-    fn open(out: Option<&Path>, size: u64) -> anyhow::Result<Sink> {
-        let Some(file) = out else {
-            if size > MAX_TERMINAL_MESSAGE as u64 {
-                bail!(
-                    "the next message is {size} bytes, over the {MAX_TERMINAL_MESSAGE} shown on a terminal: receive it into a file with `recv_msg --out FILE`"
-                );
-            }
-            // Room for all of it at once: growing would leave copies of
-            // the plaintext behind that are never zeroized.
-            let bytes = Vec::with_capacity(size as usize);
-            return Ok(Sink::Memory(Zeroizing::new(bytes)));
-        };
-        let path = out_path(file, 0);
-        let temp = temp_beside(&path)?;
-        if let Some(free) = free_space(temp.as_file())
-            && size > free
-        {
+/// Where a stream announced as `size` bytes goes until it verified: a
+/// temporary file beside `out`, or memory. A size the terminal or that
+/// disk cannot take is refused here, before any chunk is read.
+fn open_sink(out: Option<&Path>, size: u64) -> anyhow::Result<Sink> {
+    let Some(file) = out else {
+        if size > MAX_TERMINAL_MESSAGE as u64 {
             bail!(
-                "the next message is {size} bytes, more than the {free} bytes free on the disk of {}; it stays queued",
-                path.display()
+                "the next message is {size} bytes, over the {MAX_TERMINAL_MESSAGE} shown on a terminal: receive it into a file with `recv_msg --out FILE`"
             );
         }
-        Ok(Sink::File(temp, path))
+        return Ok(Sink::memory(size as usize));
+    };
+    let path = out_path(file, 0);
+    let sink = Sink::beside(&path)?;
+    if let Some(free) = sink.file().and_then(free_space)
+        && size > free
+    {
+        bail!(
+            "the next message is {size} bytes, more than the {free} bytes free on the disk of {}; it stays queued",
+            path.display()
+        );
     }
+    Ok(sink)
+}
 
-    /// Keeps `plaintext`, still unverified, until the stream ends.
-    fn write(&mut self, plaintext: &[u8]) -> anyhow::Result<()> {
-        match self {
-            Sink::File(file, _) => file.write_all(plaintext).context("writing the message"),
-            Sink::Memory(bytes) => {
-                bytes.extend_from_slice(plaintext);
-                Ok(())
-            }
-        }
+/// What to show for a verified message kept by a sink.
+fn kept_line(kept: Kept) -> String {
+    match kept {
+        Kept::File { len, path } => format!("[{len} bytes written to {}]\n", path.display()),
+        Kept::Memory(text) => format!("{}\n", text::printable(&text)),
     }
 }
 
@@ -108,12 +93,35 @@ pub(crate) async fn receive(
         only_mode: Some(Mode::Hybrid),
         ..OpenOptions::default()
     };
-    let confidentiality_failed =
-        "Message confidentiality failed: a message from the server does not decrypt with our key";
     let Ok(mut opener) = StreamOpener::new(me, head, &options) else {
-        bail!(confidentiality_failed);
+        return Err(undecryptable());
     };
-    let mut sink = Sink::open(out, size)?;
+    let mut sink = open_sink(out, size)?;
+    let end = read_chunks(conn, &mut opener, &mut sink, size).await?;
+    let Ok(decrypted) = opener.finish(&end) else {
+        return Err(undecryptable());
+    };
+    let Ok(opened) = decrypted.verify(server, FreshnessCheck::Expect(challenge)) else {
+        return Err(unsigned());
+    };
+    let mut shown = format!("{CONFIDENTIALITY_PASSED}\n{INTEGRITY_PASSED}\n");
+    shown.push_str(&format!(
+        "Message from server ({}, hybrid mode, id {}):\n",
+        opened.sender, opened.message_id,
+    ));
+    shown.push_str(&kept_line(sink.keep()?));
+    print!("{shown}");
+    Ok(opened.message_id)
+}
+
+/// Decrypts each chunk into `sink` until the stream's end, which it
+/// returns; no more than the announced `size` is taken.
+async fn read_chunks(
+    conn: &mut Connection,
+    opener: &mut StreamOpener,
+    sink: &mut Sink,
+    size: u64,
+) -> anyhow::Result<Vec<u8>> {
     let progress = Progress::new(Some(size));
     let mut received: u64 = 0;
     let end = loop {
@@ -128,7 +136,7 @@ pub(crate) async fn receive(
             _ => bail!("unexpected answer from the server in the middle of a message"),
         };
         let Ok(plaintext) = opener.chunk(&data) else {
-            bail!(confidentiality_failed);
+            return Err(undecryptable());
         };
         received += plaintext.len() as u64;
         if received > size {
@@ -140,38 +148,5 @@ pub(crate) async fn receive(
         sink.write(plaintext)?;
     };
     progress.finish();
-    let Ok(decrypted) = opener.finish(&end) else {
-        bail!(confidentiality_failed);
-    };
-    let mut shown = String::from("Message confidentiality passed.\n");
-    let Ok(opened) = decrypted.verify(server, FreshnessCheck::Expect(challenge)) else {
-        bail!(
-            "Message integrity & sender authentication failed: a message is not signed by the pinned server key for this session"
-        );
-    };
-    shown.push_str("Message integrity & sender authentication passed.\n");
-    shown.push_str(&format!(
-        "Message from server ({}, hybrid mode, id {}):\n",
-        opened.sender, opened.message_id,
-    ));
-    match sink {
-        Sink::File(file, path) => {
-            file.as_file()
-                .sync_all()
-                .with_context(|| format!("writing {}", path.display()))?;
-            file.persist(&path)
-                .with_context(|| format!("writing {}", path.display()))?;
-            shown.push_str(&format!(
-                "[{} bytes written to {}]\n",
-                opened.len,
-                path.display()
-            ));
-        }
-        Sink::Memory(bytes) => {
-            shown.push_str(&text::printable(&bytes));
-            shown.push('\n');
-        }
-    }
-    print!("{shown}");
-    Ok(opened.message_id)
+    Ok(end)
 }

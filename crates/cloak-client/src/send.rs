@@ -98,7 +98,7 @@ pub async fn send_with(
     server: &PublicKey,
     source: Source,
 ) -> anyhow::Result<String> {
-    let message_id = proofs::new_message_id();
+    let message_id = cloak_core::MessageId::random();
     let mut attempt = 1;
     loop {
         let result = match config.mode {
@@ -188,6 +188,53 @@ async fn send_envelope(
     .await
 }
 
+/// Reads, seals and sends the stream's data chunks, the receipt key first.
+async fn send_chunks(
+    conn: &mut Connection,
+    sealer: &mut StreamSealer<'_>,
+    reader: &mut (dyn Read + Send),
+    receipt_key: &[u8],
+    progress: &Progress,
+) -> Result<(), Failure> {
+    let sealing = |e: cloak_core::SealError| Failure::Final(e.into());
+    // Each chunk is read straight into the outgoing frame, sealed there and
+    // sent with its prefix put in front: no copy, no allocation per chunk.
+    const DATA_AT: usize = messages::MAX_CHUNK_FRAME_PREFIX;
+    let mut frame = Zeroizing::new(vec![0u8; DATA_AT + STREAM_CHUNK_LEN + AEAD_TAG_LEN]);
+    frame[DATA_AT..][..RECEIPT_KEY_LEN].copy_from_slice(receipt_key.as_ref());
+    let mut filled = RECEIPT_KEY_LEN;
+    loop {
+        let space = &mut frame[DATA_AT + filled..DATA_AT + STREAM_CHUNK_LEN];
+        let read = fill(reader, space).context("reading the message")?;
+        progress.advance(read as u64);
+        filled += read;
+        if filled == 0 {
+            break;
+        }
+        let tag = sealer
+            .seal_chunk_in_place(&mut frame[DATA_AT..DATA_AT + filled])
+            .map_err(sealing)?;
+        let end = DATA_AT + filled + AEAD_TAG_LEN;
+        frame[DATA_AT + filled..end].copy_from_slice(&tag);
+        let prefix = messages::chunk_frame_prefix(filled + AEAD_TAG_LEN);
+        let start = DATA_AT - prefix.len();
+        frame[start..DATA_AT].copy_from_slice(&prefix);
+        if let Err(e) = conn.write_frames(&frame[start..end]).await {
+            return Err(early_answer(conn).unwrap_or_else(|| network("sending the message")(e)));
+        }
+        // The server may have refused mid-stream (full, or a bad chunk):
+        // stop at once rather than send the rest.
+        if let Some(refusal) = early_answer(conn) {
+            return Err(refusal);
+        }
+        if filled < STREAM_CHUNK_LEN {
+            break;
+        }
+        filled = 0;
+    }
+    Ok(())
+}
+
 /// Hybrid mode: the stream head, then 256 KiB chunks as the source is read,
 /// then the signed final chunk.
 async fn send_stream(
@@ -219,43 +266,14 @@ async fn send_stream(
         .map_err(network("sending the message"))?;
     let sealing = |e: cloak_core::SealError| Failure::Final(e.into());
     let progress = Progress::new(len);
-    // Each chunk is read straight into the outgoing frame, sealed there and
-    // sent with its prefix put in front: no copy, no allocation per chunk.
-    const DATA_AT: usize = messages::MAX_CHUNK_FRAME_PREFIX;
-    let mut frame = Zeroizing::new(vec![0u8; DATA_AT + STREAM_CHUNK_LEN + AEAD_TAG_LEN]);
-    frame[DATA_AT..][..RECEIPT_KEY_LEN].copy_from_slice(receipt_key.as_ref());
-    let mut filled = RECEIPT_KEY_LEN;
-    loop {
-        let space = &mut frame[DATA_AT + filled..DATA_AT + STREAM_CHUNK_LEN];
-        let read = fill(&mut reader, space).context("reading the message")?;
-        progress.advance(read as u64);
-        filled += read;
-        if filled == 0 {
-            break;
-        }
-        let tag = sealer
-            .seal_chunk_in_place(&mut frame[DATA_AT..DATA_AT + filled])
-            .map_err(sealing)?;
-        let end = DATA_AT + filled + AEAD_TAG_LEN;
-        frame[DATA_AT + filled..end].copy_from_slice(&tag);
-        let prefix = messages::chunk_frame_prefix(filled + AEAD_TAG_LEN);
-        let start = DATA_AT - prefix.len();
-        frame[start..DATA_AT].copy_from_slice(&prefix);
-        if let Err(e) = conn.write_frames(&frame[start..end]).await {
-            return Err(
-                early_answer(&mut conn).unwrap_or_else(|| network("sending the message")(e))
-            );
-        }
-        // The server may have refused mid-stream (full, or a bad chunk):
-        // stop at once rather than send the rest.
-        if let Some(refusal) = early_answer(&mut conn) {
-            return Err(refusal);
-        }
-        if filled < STREAM_CHUNK_LEN {
-            break;
-        }
-        filled = 0;
-    }
+    send_chunks(
+        &mut conn,
+        &mut sealer,
+        &mut *reader,
+        receipt_key.as_ref(),
+        &progress,
+    )
+    .await?;
     let end = sealer.finish().map_err(sealing)?;
     debug_assert!(end.last_data.is_none(), "every chunk was sealed above");
     conn.write_message(&ClientMessage::End {
@@ -276,7 +294,7 @@ async fn send_stream(
 }
 
 /// Reads until `buf` is full or the source ends; returns the bytes read.
-fn fill(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+fn fill(reader: &mut (impl Read + ?Sized), buf: &mut [u8]) -> std::io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match reader.read(&mut buf[filled..]) {

@@ -42,7 +42,7 @@ pub(crate) async fn open(
         .with_context(|| format!("cannot reach the server at {}", config.addr))?;
     let mut conn = Connection::new(stream, config.timeout);
     if config.show_wire {
-        conn.set_tap(crate::wire::tap());
+        conn.set_tap(crate::show_wire::tap());
     }
     // A hello is a few dozen bytes (an error in its place, at most a
     // sentence): nobody, unauthenticated as the hello is, gets to make us

@@ -15,9 +15,10 @@
 //! are), and one implementation of each keeps the formats' hashes
 //! identical by construction.
 //!
-//! The primitives are public so that conformance vectors (Wycheproof) and
-//! benchmarks run against exactly what the envelopes call; a protocol is
-//! built from [`crate::envelope`] and [`crate::session`], never from these.
+//! The primitives (these, and the RSA ones of [`crate::primitives`]) are
+//! public so that conformance vectors (Wycheproof) and benchmarks run
+//! against exactly what the envelopes call; a protocol is built from
+//! [`crate::envelope`] and [`crate::session`], never from them.
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
@@ -25,11 +26,13 @@ use zeroize::Zeroizing;
 
 #[cfg(feature = "aws-lc")]
 pub(crate) mod aws_lc;
+mod primitive_error;
 pub(crate) mod rust_crypto;
 #[cfg(test)]
 pub(crate) mod seeded;
 
-use crate::keys::{KeyPair, PublicKey};
+pub use primitive_error::PrimitiveError;
+
 use crate::limits::{
     AEAD_KEY_LEN, AEAD_NONCE_LEN, AEAD_TAG_LEN, HASH_LEN, PLAINTEXT_DIGEST_CONTEXT,
 };
@@ -82,32 +85,6 @@ impl std::fmt::Display for Backend {
     }
 }
 
-/// A primitive failed. Says which operation, never why: callers on the
-/// open path must treat every failure alike.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum PrimitiveError {
-    /// RSA-OAEP encryption failed (a message too long for the key).
-    #[error("RSA-OAEP encryption failed")]
-    Encrypt,
-    /// RSA-OAEP decryption failed, for whatever reason: one error for
-    /// every cause, so no caller can become a padding oracle.
-    #[error("decryption failed")]
-    Decrypt,
-    /// RSA-PSS signing failed.
-    #[error("RSA-PSS signing failed")]
-    Sign,
-    /// AES-256-GCM encryption failed (a message beyond GCM's limit).
-    #[error("AES-GCM encryption failed")]
-    Seal,
-}
-
-impl From<PrimitiveError> for crate::SealError {
-    fn from(e: PrimitiveError) -> Self {
-        crate::SealError::Crypto(e.to_string())
-    }
-}
-
 /// Fills `buf` from a cryptographically secure generator.
 pub fn fill_random(buf: &mut [u8]) {
     rust_crypto::fill_random(buf);
@@ -157,48 +134,6 @@ pub fn hmac_sha256_verify(key: &[u8], msg: &[u8], tag: &[u8]) -> bool {
         <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC accepts keys of any length");
     mac.update(msg);
     mac.verify_slice(tag).is_ok()
-}
-
-/// RSA-OAEP-SHA256 (MGF1-SHA256) encryption with `label`.
-pub fn oaep_encrypt(key: &PublicKey, label: &[u8], msg: &[u8]) -> Result<Vec<u8>, PrimitiveError> {
-    #[cfg(feature = "aws-lc")]
-    if let Some(key) = key.aws_lc() {
-        return aws_lc::oaep_encrypt(key, label, msg);
-    }
-    rust_crypto::oaep_encrypt(key.rsa(), label, msg)
-}
-
-/// RSA-OAEP-SHA256 decryption with `label`, blinded. One error for every
-/// failure.
-pub fn oaep_decrypt(
-    key: &KeyPair,
-    label: &[u8],
-    ct: &[u8],
-) -> Result<Zeroizing<Vec<u8>>, PrimitiveError> {
-    #[cfg(feature = "aws-lc")]
-    if let Some(key) = key.aws_lc() {
-        return aws_lc::oaep_decrypt(key, label, ct);
-    }
-    rust_crypto::oaep_decrypt(key.rsa(), label, ct)
-}
-
-/// RSA-PSS-SHA256 signature (salt length = hash length) over `msg`.
-pub fn pss_sign(key: &KeyPair, msg: &[u8]) -> Result<Vec<u8>, PrimitiveError> {
-    #[cfg(feature = "aws-lc")]
-    if let Some(key) = key.aws_lc() {
-        return aws_lc::pss_sign(key, msg);
-    }
-    rust_crypto::pss_sign(key.rsa(), msg)
-}
-
-/// Whether `sig` is a valid RSA-PSS-SHA256 signature (salt length = hash
-/// length) of `msg` by `key`.
-pub fn pss_verify(key: &PublicKey, msg: &[u8], sig: &[u8]) -> bool {
-    #[cfg(feature = "aws-lc")]
-    if let Some(key) = key.aws_lc() {
-        return aws_lc::pss_verify(key, msg, sig);
-    }
-    rust_crypto::pss_verify(key.rsa(), msg, sig)
 }
 
 /// An AES-256-GCM cipher keyed once (for a whole stream) on `backend`.

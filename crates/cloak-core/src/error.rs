@@ -193,3 +193,9 @@ pub enum OpenError {
     #[error("envelope rejected")]
     Rejected,
 }
+
+impl From<crate::backend::PrimitiveError> for SealError {
+    fn from(e: crate::backend::PrimitiveError) -> Self {
+        SealError::Crypto(e.to_string())
+    }
+}

@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub mod backend;
+pub mod clock;
 pub mod codec;
 pub mod envelope;
 mod error;
@@ -24,6 +25,7 @@ mod kdf;
 pub mod keydir;
 pub mod keys;
 pub mod limits;
+pub mod primitives;
 pub mod session;
 mod standin;
 #[cfg(test)]
@@ -31,11 +33,12 @@ mod test_keys;
 #[cfg(test)]
 mod testkit;
 pub mod text;
+pub mod verdict;
 
 pub use backend::Backend;
 pub use envelope::{
-    Decrypted, FreshnessCheck, MessageId, Mode, OpenOptions, Opened, SealOptions, Sealed, decrypt,
-    decrypt_paced, open, peek_mode, seal,
+    Decrypted, FreshnessCheck, MessageId, Mode, OpenOptions, Opened, ParseMessageIdError,
+    SealOptions, Sealed, decrypt, decrypt_paced, open, peek_mode, seal,
 };
 pub use error::{KeyError, OpenError, SealError};
 pub use fingerprint::{Fingerprint, ParseFingerprintError};

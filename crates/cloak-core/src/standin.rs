@@ -17,8 +17,8 @@ use std::sync::OnceLock;
 
 use rsa::traits::PublicKeyParts;
 
-use crate::backend;
 use crate::keys::PublicKey;
+use crate::primitives;
 
 /// The stand-in keys, 2048, 3072 and 4096 bits.
 const STANDINS: [&str; 3] = [
@@ -55,13 +55,13 @@ fn in_range(key: &PublicKey, sig: &[u8]) -> bool {
 /// case alike.)
 pub(crate) fn pss_verify(key: Option<&PublicKey>, msg: &[u8], sig: &[u8]) -> bool {
     match key.filter(|key| in_range(key, sig)) {
-        Some(key) => backend::pss_verify(key, msg, sig),
+        Some(key) => primitives::pss_verify(key, msg, sig),
         None => {
             if let Some(standin) = standin(sig.len()) {
                 // Below any modulus of this length, so the operation runs.
                 let mut dummy = sig.to_vec();
                 dummy[0] = 0;
-                let _ = backend::pss_verify(standin, msg, &dummy);
+                let _ = primitives::pss_verify(standin, msg, &dummy);
             }
             false
         }
@@ -83,7 +83,7 @@ mod tests {
     #[test]
     fn only_a_real_signature_by_the_key_verifies() {
         let key = crate::KeyPair::generate(2048).unwrap();
-        let sig = backend::pss_sign(&key, b"msg").unwrap();
+        let sig = primitives::pss_sign(&key, b"msg").unwrap();
         assert!(pss_verify(Some(key.public()), b"msg", &sig));
         assert!(!pss_verify(Some(key.public()), b"other", &sig));
         assert!(!pss_verify(None, b"msg", &sig));

@@ -12,9 +12,6 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
-use cloak_core::envelope::stream::StreamOpener;
-
 use cloak_core::envelope::stream::StreamSealer;
 use cloak_core::limits::{AEAD_TAG_LEN, STREAM_CHUNK_LEN};
 use cloak_core::{
@@ -23,7 +20,8 @@ use cloak_core::{
 use zeroize::Zeroizing;
 
 use crate::store::MessageStore;
-use crate::store::spool::{FrameReader, Spool};
+use crate::store::spool::Spool;
+use stored::{StoredStream, StoredStreamError};
 
 /// Freshness value of the first at-rest envelopes, bound to nothing:
 /// still opened once, to upgrade them (see [`Place`]).
@@ -193,22 +191,20 @@ fn reseal_stream(
     place: Place,
     path: &Path,
 ) -> anyhow::Result<PathBuf> {
-    let mut frames = FrameReader::open(path)?;
-    let head = frames.next_frame()?.context("an empty stream file")?;
-    let mut opener = StreamOpener::new(key, &head, &OpenOptions::default())?;
+    let mut stored = StoredStream::open(key, path).map_err(StoredStreamError::into_anyhow)?;
     let mut spool = store.begin_stream()?;
     let (mut sealer, new_head) =
         StreamSealer::new(key, key.public(), &place.freshness(), &place.options())?;
     spool.write_frame(&new_head)?;
-    let mut pending = frames.next_frame()?.context("no final chunk")?;
-    while let Some(next) = frames.next_frame()? {
-        for chunk in sealer.push(opener.chunk(&pending)?)? {
+    while let Some(plaintext) = stored
+        .next_chunk()
+        .map_err(StoredStreamError::into_anyhow)?
+    {
+        for chunk in sealer.push(plaintext)? {
             spool.write_frame(&chunk)?;
         }
-        pending = next;
     }
-    let opened = opener
-        .finish(&pending)?
+    let opened = (stored.finish().map_err(StoredStreamError::into_anyhow)?)
         .verify(key.public(), FreshnessCheck::Expect(LEGACY_FRESHNESS))?;
     anyhow::ensure!(
         opened.message_id == place.message_id,
@@ -221,6 +217,8 @@ fn reseal_stream(
     spool.write_frame(&end.final_chunk)?;
     Ok(spool.commit()?)
 }
+
+pub mod stored;
 
 #[cfg(test)]
 mod tests;

@@ -18,7 +18,7 @@
 //! written would otherwise lock its client out.
 //!
 //! Changes are found by polling: a thread compares each key file's size,
-//! times and inode once a second ([`POLL`]) and loads keys only when those
+//! times and inode once a second ([`live::POLL`]) and loads keys only when those
 //! differ. Loading every key for each connection instead would cost about
 //! 50 µs per authorized 3072-bit key (read, parse, hash: 1000 keys took
 //! 50 ms), a millisecond per connection with 20 clients, beside the few
@@ -322,9 +322,7 @@ fn unique<K: Eq + Hash>(
     kept
 }
 
-mod live;
-
-pub use live::{Live, POLL};
+pub mod live;
 
 #[cfg(test)]
 mod tests {
@@ -436,13 +434,13 @@ mod tests {
     #[test]
     fn the_live_set_follows_the_folder_and_snapshots_stay() {
         let (dir, keys) = folder(&[("authorized/a.pem", A)]);
-        let live = Live::start(keys).unwrap();
+        let live = live::Live::start(keys).unwrap();
         let held = live.current();
         fs::remove_file(dir.path().join("authorized/a.pem")).unwrap();
-        let deadline = std::time::Instant::now() + 10 * POLL;
+        let deadline = std::time::Instant::now() + 10 * live::POLL;
         while !live.current().is_empty() {
             assert!(std::time::Instant::now() < deadline, "not re-read");
-            std::thread::sleep(POLL / 10);
+            std::thread::sleep(live::POLL / 10);
         }
         assert_eq!(held.len(), 1, "a snapshot never changes");
     }

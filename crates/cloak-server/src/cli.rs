@@ -15,7 +15,8 @@ use cloak_core::keydir::{KeyDir, Role};
 use cloak_core::limits::DEFAULT_RSA_BITS;
 use tracing::{info, warn};
 
-use crate::authorized::{Authorized, Live};
+use crate::authorized::Authorized;
+use crate::authorized::live::Live;
 use crate::config::{
     DEFAULT_ADDR, DEFAULT_DEADLINE, DEFAULT_GREETING, DEFAULT_IO_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
     ServerConfig,
@@ -52,7 +53,7 @@ pub struct Cli {
     #[arg(long, value_parser = humantime::parse_duration)]
     expire_after: Option<Duration>,
     /// Accept only this mode (default: both).
-    #[arg(long, global = true, value_parser = parse_mode)]
+    #[arg(long, global = true, value_parser = cloak_cli::parse_mode)]
     mode: Option<Mode>,
     /// Message sent to a client that has nothing queued.
     #[arg(long, default_value = DEFAULT_GREETING)]
@@ -139,10 +140,6 @@ enum Operator {
     },
 }
 
-fn parse_mode(s: &str) -> Result<Mode, String> {
-    s.parse()
-}
-
 /// Parses the command line and runs it; errors become one line on stderr.
 pub fn run() -> ExitCode {
     cloak_cli::run("cloak-server", |cli: Cli| {
@@ -169,7 +166,10 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
         opened.with_context(|| format!("opening the message store in {}", data.display()))
     };
     let command = match cli.command {
-        Some(Command::GenerateKeyPair { bits, force }) => return generate(&keys, bits, force),
+        Some(Command::GenerateKeyPair { bits, force }) => {
+            let role = Role::Server;
+            return cloak_cli::generate_key_pair(&keys, role, (bits, force), "clients");
+        }
         Some(Command::Completions { shell }) => {
             cloak_cli::print_completions::<Cli>("cloak-server", shell);
             return Ok(());
@@ -190,42 +190,32 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
     // Opening the store may make its files private, with a logged line.
     init_logging();
     let store = open_store(false)?;
-    let output = match command {
-        Operator::Inbox => operator::inbox(&store)?,
-        Operator::Read { id, out } => {
-            let key = keys.load_own(Role::Server)?;
-            operator::read(&store, &key, &Authorized::load(&keys)?, &id, out.as_deref())?
-        }
-        Operator::Post { to, text } => {
-            let key = keys.load_own(Role::Server)?;
-            let authorized = Authorized::load(&keys)?;
-            if text == "-" {
-                let mut stdin = std::io::stdin().lock();
-                operator::post(&store, &key, &authorized, &to, &mut stdin)?
-            } else {
-                operator::post(&store, &key, &authorized, &to, &mut text.as_bytes())?
-            }
-        }
-        Operator::Clients => operator::clients(&store, &Authorized::load(&keys)?)?,
-        Operator::Export { id, out } => operator::export(&store, &id, &out)?,
-        Operator::Delete { ids } => operator::delete(&store, &ids)?,
-    };
-    print!("{output}");
+    print!("{}", operate(&store, &keys, command)?);
     Ok(())
 }
 
-fn generate(keys: &KeyDir, bits: usize, force: bool) -> anyhow::Result<()> {
-    let pair = keys.generate(Role::Server, bits, force)?;
-    println!(
-        "wrote {} (private: keep it on this machine)",
-        keys.private_path(Role::Server).display()
-    );
-    println!(
-        "wrote {} (give it to clients)",
-        keys.public_path(Role::Server).display()
-    );
-    println!("fingerprint {}", pair.fingerprint());
-    Ok(())
+/// Runs an operator command; what to print.
+fn operate(store: &SqliteStore, keys: &KeyDir, command: Operator) -> anyhow::Result<String> {
+    Ok(match command {
+        Operator::Inbox => operator::inbox(store)?,
+        Operator::Read { id, out } => {
+            let key = keys.load_own(Role::Server)?;
+            operator::read(store, &key, &Authorized::load(keys)?, &id, out.as_deref())?
+        }
+        Operator::Post { to, text } => {
+            let key = keys.load_own(Role::Server)?;
+            let authorized = Authorized::load(keys)?;
+            if text == "-" {
+                let mut stdin = std::io::stdin().lock();
+                operator::post(store, &key, &authorized, &to, &mut stdin)?
+            } else {
+                operator::post(store, &key, &authorized, &to, &mut text.as_bytes())?
+            }
+        }
+        Operator::Clients => operator::clients(store, &Authorized::load(keys)?)?,
+        Operator::Export { id, out } => operator::export(store, &id, &out)?,
+        Operator::Delete { ids } => operator::delete(store, &ids)?,
+    })
 }
 
 fn serve(

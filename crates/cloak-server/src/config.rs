@@ -54,7 +54,7 @@ pub struct ServerConfig {
     /// Received messages older than this are deleted; kept when `None`.
     pub expire_after: Option<Duration>,
     /// Write every refusal, not a limited number per address (see
-    /// `refusals`): a flooding peer can then grow the log without bound.
+    /// `log_limit`): a flooding peer can then grow the log without bound.
     pub log_every_refusal: bool,
 }
 

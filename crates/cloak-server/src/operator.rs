@@ -4,21 +4,23 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::Read;
+use std::path::Path;
 
 use anyhow::{Context, anyhow, bail};
-use cloak_core::envelope::stream::StreamOpener;
+use cloak_cli::sink::{Kept, Sink};
+use cloak_core::clock::now;
 use cloak_core::session::proofs;
-use cloak_core::{FreshnessCheck, KeyPair, Mode, OpenOptions, text};
+use cloak_core::verdict::{CONFIDENTIALITY_PASSED, INTEGRITY_PASSED};
+use cloak_core::{
+    Fingerprint, FreshnessCheck, KeyPair, MessageId, Mode, OpenOptions, PublicKey, text,
+};
 use zeroize::Zeroizing;
 
 use crate::at_rest::Place;
+use crate::at_rest::stored::{StoredStream, StoredStreamError};
 use crate::authorized::Authorized;
-use crate::process::now;
-use crate::report::{CONFIDENTIALITY_PASSED, INTEGRITY_PASSED};
-use crate::store::spool::FrameReader;
-use crate::store::{Content, MessageStore, Outbound};
+use crate::store::{Content, Inbound, MessageStore, Outbound};
 
 fn time(seconds: u64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(seconds)).to_string()
@@ -50,64 +52,20 @@ pub fn inbox(store: &dyn MessageStore) -> anyhow::Result<String> {
 /// Largest message `read` prints on the terminal; larger ones need `--out`.
 pub const MAX_TERMINAL_MESSAGE: u64 = 1 << 20;
 
-/// Where `read` puts the message text.
-enum Sink {
-    /// Collected for the terminal.
-    Memory(Vec<u8>),
-    /// Written to a temporary file beside the target, renamed to it only
-    /// once the message verified (dropped, it deletes itself: no partial or
-    /// unverified file is ever left).
-    File {
-        file: std::io::BufWriter<tempfile::NamedTempFile>,
-        target: PathBuf,
-    },
+/// Where `read` puts the message text: the terminal, or a file that
+/// appears only once the message verified.
+fn sink(out: Option<&Path>) -> anyhow::Result<Sink> {
+    match out {
+        Some(target) => Sink::beside(target),
+        None => Ok(Sink::memory(0)),
+    }
 }
 
-impl Sink {
-    fn new(out: Option<&Path>) -> anyhow::Result<Sink> {
-        let Some(target) = out else {
-            return Ok(Sink::Memory(Vec::new()));
-        };
-        let dir = match target.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent,
-            _ => Path::new("."),
-        };
-        let file = tempfile::NamedTempFile::new_in(dir)
-            .with_context(|| format!("creating a file in {}", dir.display()))?;
-        Ok(Sink::File {
-            file: std::io::BufWriter::with_capacity(256 * 1024, file),
-            target: target.to_path_buf(),
-        })
-    }
-
-    fn write(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
-        match self {
-            Sink::Memory(text) => text.extend_from_slice(bytes),
-            Sink::File { file, target } => file
-                .write_all(bytes)
-                .with_context(|| format!("writing {}", target.display()))?,
-        }
-        Ok(())
-    }
-
-    /// The text for the terminal, or a line saying where it went.
-    fn finish(self) -> anyhow::Result<String> {
-        match self {
-            Sink::Memory(text) => Ok(format!("{}\n", text::printable(&text))),
-            Sink::File { file, target } => {
-                let file = file
-                    .into_inner()
-                    .map_err(|e| e.into_error())
-                    .with_context(|| format!("writing {}", target.display()))?;
-                file.as_file()
-                    .sync_all()
-                    .with_context(|| format!("writing {}", target.display()))?;
-                let len = file.as_file().metadata().map(|m| m.len()).unwrap_or(0);
-                file.persist(&target)
-                    .with_context(|| format!("writing {}", target.display()))?;
-                Ok(format!("Wrote {len} bytes to {}.\n", target.display()))
-            }
-        }
+/// The text for the terminal, or a line saying where it went.
+fn kept_line(kept: Kept) -> String {
+    match kept {
+        Kept::Memory(text) => format!("{}\n", text::printable(&text)),
+        Kept::File { len, path } => format!("Wrote {len} bytes to {}.\n", path.display()),
     }
 }
 
@@ -125,6 +83,66 @@ impl Payload<'_> {
         bytes = &bytes[skipped..];
         self.sink.write(bytes)
     }
+}
+
+/// Opens and re-verifies a stored message into `sink` (its text, without
+/// the receipt key); its sender, mode, id and time of sending.
+fn open_content(
+    message: &Inbound,
+    key: &KeyPair,
+    sender_key: &PublicKey,
+    sink: &mut Sink,
+) -> anyhow::Result<(Fingerprint, Mode, MessageId, u64)> {
+    let damaged = || {
+        anyhow!(
+            "stored message {} does not open and verify",
+            message.message_id
+        )
+    };
+    let mut payload = Payload {
+        skip: proofs::RECEIPT_KEY_LEN,
+        sink,
+    };
+    // Freshness was checked against the session challenge on arrival.
+    let opened = match &message.content {
+        Content::Envelope(envelope) => {
+            let opened = cloak_core::decrypt(key, envelope, &OpenOptions::default())
+                .and_then(|d| d.verify(sender_key, FreshnessCheck::Archived))
+                .map_err(|_| damaged())?;
+            if opened.plaintext.len() < proofs::RECEIPT_KEY_LEN {
+                return Err(damaged());
+            }
+            payload.feed(&opened.plaintext)?;
+            (
+                opened.sender,
+                opened.mode,
+                opened.message_id,
+                opened.timestamp,
+            )
+        }
+        Content::Stream(path) => {
+            // A store failure says so; anything else is damage.
+            let failed = |e: StoredStreamError| match e {
+                StoredStreamError::Store(e) => anyhow::Error::from(e),
+                _ => damaged(),
+            };
+            let mut stream = StoredStream::open(key, path).map_err(failed)?;
+            while let Some(plaintext) = stream.next_chunk().map_err(failed)? {
+                payload.feed(plaintext)?;
+            }
+            let opened = (stream.finish().map_err(failed)?)
+                .verify(sender_key, FreshnessCheck::Archived)
+                .map_err(|_| damaged())?;
+            (
+                opened.sender,
+                Mode::Hybrid,
+                opened.message_id,
+                opened.timestamp,
+            )
+        }
+        Content::Unloaded => return Err(damaged()),
+    };
+    Ok(opened)
 }
 
 /// Decrypts and re-verifies a stored message, then shows it or writes it
@@ -151,58 +169,9 @@ pub fn read(
             message.sender
         )
     })?;
-    let damaged = || {
-        anyhow!(
-            "stored message {} does not open and verify",
-            message.message_id
-        )
-    };
-    let mut sink = Sink::new(out)?;
-    let mut payload = Payload {
-        skip: proofs::RECEIPT_KEY_LEN,
-        sink: &mut sink,
-    };
-    // Freshness was checked against the session challenge on arrival.
-    let (sender, mode, message_id, timestamp) = match &message.content {
-        Content::Envelope(envelope) => {
-            let opened = cloak_core::decrypt(key, envelope, &OpenOptions::default())
-                .and_then(|d| d.verify(&client.key, FreshnessCheck::Archived))
-                .map_err(|_| damaged())?;
-            if opened.plaintext.len() < proofs::RECEIPT_KEY_LEN {
-                return Err(damaged());
-            }
-            payload.feed(&opened.plaintext)?;
-            (
-                opened.sender,
-                opened.mode,
-                opened.message_id,
-                opened.timestamp,
-            )
-        }
-        Content::Stream(path) => {
-            let mut frames = FrameReader::open(path)?;
-            let head = frames.next_frame()?.ok_or_else(damaged)?;
-            let mut opener =
-                StreamOpener::new(key, &head, &OpenOptions::default()).map_err(|_| damaged())?;
-            let mut pending = frames.next_frame()?.ok_or_else(damaged)?;
-            while let Some(next) = frames.next_frame()? {
-                let plaintext = opener.chunk(&pending).map_err(|_| damaged())?;
-                payload.feed(plaintext)?;
-                pending = next;
-            }
-            let opened = opener
-                .finish(&pending)
-                .and_then(|d| d.verify(&client.key, FreshnessCheck::Archived))
-                .map_err(|_| damaged())?;
-            (
-                opened.sender,
-                Mode::Hybrid,
-                opened.message_id,
-                opened.timestamp,
-            )
-        }
-        Content::Unloaded => return Err(damaged()),
-    };
+    let mut sink = sink(out)?;
+    let (sender, mode, message_id, timestamp) =
+        open_content(&message, key, &client.key, &mut sink)?;
     let mut shown = format!("{CONFIDENTIALITY_PASSED}\n{INTEGRITY_PASSED}\n");
     shown.push_str(&format!(
         "Message {message_id} from {} ({sender}), {mode} mode, sent {}, received {}:\n",
@@ -210,7 +179,7 @@ pub fn read(
         time(timestamp),
         time(message.received_at),
     ));
-    shown.push_str(&sink.finish()?);
+    shown.push_str(&kept_line(sink.keep()?));
     Ok(shown)
 }
 
@@ -248,7 +217,7 @@ pub fn post(
         .take(POST_INLINE_MAX as u64 + 1)
         .read_to_end(&mut start)
         .context("reading the message")?;
-    let message_id = proofs::new_message_id();
+    let message_id = cloak_core::MessageId::random();
     let place = Place {
         recipient: client.key.fingerprint(),
         message_id,

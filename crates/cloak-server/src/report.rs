@@ -1,15 +1,11 @@
 //! What the server prints on stdout for each request, as the Python
-//! original did: one "passed" or "failed" line per property, a reason on
+//! original did: one "passed" or "failed" line per property (in the words
+//! of `cloak_core::verdict`, which the client prints too), a reason on
 //! failure, and the message only once everything passed. Each report is
 //! written with a single locked write so concurrent sessions never
 //! interleave their lines.
 
 use std::io::Write;
-
-pub(crate) const CONFIDENTIALITY_PASSED: &str = "Message confidentiality passed.";
-pub(crate) const CONFIDENTIALITY_FAILED: &str = "Message confidentiality failed.";
-pub(crate) const INTEGRITY_PASSED: &str = "Message integrity & sender authentication passed.";
-pub(crate) const INTEGRITY_FAILED: &str = "Message integrity & sender authentication failed.";
 
 /// The lines of one report.
 #[derive(Debug, Default)]

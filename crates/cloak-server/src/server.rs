@@ -17,13 +17,14 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::{debug, error, info, warn};
 
-use crate::authorized::Live;
+use crate::authorized::live::Live;
 use crate::budget::Budget;
 use crate::config::{SHUTDOWN_GRACE, ServerConfig};
+use crate::connection::serve;
 use crate::fd_limit::{Outcome, SPARE_FILES, show};
-use crate::handler::{Shared, State, serve};
+use crate::log_limit::RefusalLog;
 use crate::pool::{Pool, fairness_key};
-use crate::refusals::RefusalLog;
+use crate::state::{Shared, State};
 use crate::store::MessageStore;
 
 /// Binds `addr` with `SO_REUSEADDR`.
@@ -35,6 +36,43 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(1024)
+}
+
+/// What every connection shares.
+fn shared(key: KeyPair, config: ServerConfig, store: Arc<dyn MessageStore>) -> Arc<Shared> {
+    Arc::new(Shared {
+        key,
+        store,
+        pool: Pool::per_core(),
+        budget: Budget::new(config.preauth_memory),
+        refusals: if config.log_every_refusal {
+            RefusalLog::unlimited()
+        } else {
+            RefusalLog::default()
+        },
+        config,
+    })
+}
+
+/// The next connection, backing off while accepting fails.
+async fn accept(
+    listener: &TcpListener,
+    backoff: &mut Duration,
+) -> (tokio::net::TcpStream, SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok(pair) => {
+                *backoff = Duration::from_millis(10);
+                return pair;
+            }
+            Err(e) => {
+                // Usually out of file descriptors: wait rather than spin.
+                error!("accept failed: {e}; retrying in {backoff:?}");
+                tokio::time::sleep(*backoff).await;
+                *backoff = (*backoff * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
 }
 
 /// Serves `listener` until `shutdown` completes, then waits up to
@@ -50,18 +88,7 @@ pub async fn run(
 ) {
     open_files(config.max_connections);
     let limit = Arc::new(Semaphore::new(config.max_connections));
-    let shared = Arc::new(Shared {
-        key,
-        store,
-        pool: Pool::per_core(),
-        budget: Budget::new(config.preauth_memory),
-        refusals: if config.log_every_refusal {
-            RefusalLog::unlimited()
-        } else {
-            RefusalLog::default()
-        },
-        config,
-    });
+    let shared = shared(key, config, store);
     if let Some(age) = shared.config.expire_after {
         tokio::spawn(expire(Arc::clone(&shared.store), age));
     }
@@ -74,22 +101,9 @@ pub async fn run(
             _ = &mut shutdown => break,
             permit = Arc::clone(&limit).acquire_owned() => permit.expect("semaphore is never closed"),
         };
-        let accepted = tokio::select! {
+        let (stream, peer) = tokio::select! {
             _ = &mut shutdown => break,
-            accepted = listener.accept() => accepted,
-        };
-        let (stream, peer) = match accepted {
-            Ok(pair) => {
-                backoff = Duration::from_millis(10);
-                pair
-            }
-            Err(e) => {
-                // Usually out of file descriptors: wait rather than spin.
-                error!("accept failed: {e}; retrying in {backoff:?}");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-                continue;
-            }
+            accepted = accept(&listener, &mut backoff) => accepted,
         };
         let max = shared.config.max_connections;
         let share = (max / PEER_CONNECTION_SHARE).max(max.min(MIN_PEER_CONNECTIONS));
@@ -219,7 +233,7 @@ async fn expire(store: Arc<dyn MessageStore>, age: Duration) {
     let mut ticks = tokio::time::interval(age.clamp(Duration::from_secs(1), EXPIRY_EVERY));
     loop {
         ticks.tick().await;
-        let before = crate::process::now().saturating_sub(age.as_secs());
+        let before = cloak_core::clock::now().saturating_sub(age.as_secs());
         let store = Arc::clone(&store);
         match tokio::task::spawn_blocking(move || store.expire(before)).await {
             Ok(Ok(0)) => {}

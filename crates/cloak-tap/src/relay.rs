@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use cloak_core::limits::MAX_FRAME_LEN;
+use cloak_core::session::frame_reader::read_whole_frame;
 use cloak_core::session::messages::decode_payload;
 use cloak_core::session::{ServerMessage, frame};
 use cloak_core::text::hex_preview;
@@ -35,32 +36,17 @@ pub(crate) struct Setup {
 /// Reads whole frames from a stream, for printing.
 struct Frames<R> {
     reader: R,
-    buffer: Vec<u8>,
 }
 
 impl<R: Read> Frames<R> {
     fn new(reader: R) -> Self {
-        Frames {
-            reader,
-            buffer: Vec::new(),
-        }
+        Frames { reader }
     }
 
     /// The next whole frame (prefix included), or `None` at EOF or on a
     /// frame the protocol would refuse (the rest is then not framed).
     fn next(&mut self) -> Option<Vec<u8>> {
-        loop {
-            match frame::parse(&self.buffer, MAX_FRAME_LEN) {
-                Ok(Some(total)) => return Some(self.buffer.drain(..total).collect()),
-                Ok(None) => {}
-                Err(_) => return None,
-            }
-            let mut chunk = [0u8; 64 * 1024];
-            match self.reader.read(&mut chunk) {
-                Ok(0) | Err(_) => return None,
-                Ok(n) => self.buffer.extend_from_slice(&chunk[..n]),
-            }
-        }
+        read_whole_frame(&mut self.reader, MAX_FRAME_LEN).ok()?
     }
 }
 
@@ -70,6 +56,19 @@ fn show(label: usize, arrow: &str, frame: &[u8]) {
         frame.len(),
         hex_preview(frame)
     );
+}
+
+/// Writes what a pump recorded, if it was asked to.
+fn save(label: usize, path: &Option<std::path::PathBuf>, bytes: &[u8]) -> anyhow::Result<()> {
+    if let Some(path) = path {
+        std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?;
+        println!(
+            "[tap #{label}] recorded {} bytes to {}",
+            bytes.len(),
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 /// Relays `client` according to `setup`.
@@ -124,19 +123,8 @@ pub(crate) fn relay(client: TcpStream, setup: &Setup) -> anyhow::Result<()> {
     };
     let recorded = upstream.run(client.try_clone()?, target.try_clone()?);
     let recorded_server = downstream.join().unwrap_or_default();
-    for (path, bytes) in [
-        (&setup.record, recorded),
-        (&setup.record_server, recorded_server),
-    ] {
-        if let Some(path) = path {
-            std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?;
-            println!(
-                "[tap #{label}] recorded {} bytes to {}",
-                bytes.len(),
-                path.display()
-            );
-        }
-    }
+    save(label, &setup.record, &recorded)?;
+    save(label, &setup.record_server, &recorded_server)?;
     if readdressed {
         let _ = hello_server.shutdown(Shutdown::Both);
     }

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
-use super::PrimitiveError;
+use super::primitive_error::PrimitiveError;
 use crate::limits::{AEAD_KEY_LEN, AEAD_NONCE_LEN, AEAD_TAG_LEN};
 
 /// AES-256-GCM keyed once.
@@ -69,7 +69,7 @@ impl PublicKey {
     }
 }
 
-pub(super) fn oaep_encrypt(
+pub(crate) fn oaep_encrypt(
     key: &PublicKey,
     label: &[u8],
     msg: &[u8],
@@ -84,7 +84,7 @@ pub(super) fn oaep_encrypt(
     Ok(out)
 }
 
-pub(super) fn oaep_decrypt(
+pub(crate) fn oaep_decrypt(
     key: &PrivateKey,
     label: &[u8],
     ct: &[u8],
@@ -99,7 +99,7 @@ pub(super) fn oaep_decrypt(
     Ok(out)
 }
 
-pub(super) fn pss_sign(key: &PrivateKey, msg: &[u8]) -> Result<Vec<u8>, PrimitiveError> {
+pub(crate) fn pss_sign(key: &PrivateKey, msg: &[u8]) -> Result<Vec<u8>, PrimitiveError> {
     let mut sig = vec![0; key.signing.public_modulus_len()];
     key.signing
         .sign(
@@ -112,7 +112,7 @@ pub(super) fn pss_sign(key: &PrivateKey, msg: &[u8]) -> Result<Vec<u8>, Primitiv
     Ok(sig)
 }
 
-pub(super) fn pss_verify(key: &PublicKey, msg: &[u8], sig: &[u8]) -> bool {
+pub(crate) fn pss_verify(key: &PublicKey, msg: &[u8], sig: &[u8]) -> bool {
     key.verifying.verify_sig(msg, sig).is_ok()
 }
 
@@ -150,19 +150,4 @@ pub(super) fn open_into(
         out.fill(0);
     }
     ok
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::backend::{Backend, sha256};
-
-    /// A fingerprint is SHA-256 of the key's SubjectPublicKeyInfo as the
-    /// rsa crate encodes it; aws-lc encodes the same bytes, so a key has
-    /// one fingerprint whichever backend read it.
-    #[test]
-    fn aws_lc_encodes_the_public_key_the_fingerprint_hashes() {
-        let key = crate::test_keys::keys().s.with_backend(Backend::AwsLc);
-        let der = key.public().aws_lc().unwrap().spki_der();
-        assert_eq!(crate::Fingerprint(sha256(&der)), key.fingerprint());
-    }
 }

@@ -9,7 +9,7 @@ use rsa::{Oaep, PrivateKey, PublicKey};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use super::PrimitiveError;
+use super::primitive_error::PrimitiveError;
 use crate::limits::{AEAD_KEY_LEN, AEAD_NONCE_LEN, AEAD_TAG_LEN};
 
 /// AES-256-GCM keyed once.
@@ -38,7 +38,7 @@ fn oaep(label: &[u8]) -> Oaep<Sha256> {
     Oaep::<Sha256>::new_with_label(label.to_vec())
 }
 
-pub(super) fn oaep_encrypt(
+pub(crate) fn oaep_encrypt(
     key: &PublicKey,
     label: &[u8],
     msg: &[u8],
@@ -46,7 +46,7 @@ pub(super) fn oaep_encrypt(
     with_rng(|rng| key.encrypt(rng, oaep(label), msg)).map_err(|_| PrimitiveError::Encrypt)
 }
 
-pub(super) fn oaep_decrypt(
+pub(crate) fn oaep_decrypt(
     key: &PrivateKey,
     label: &[u8],
     ct: &[u8],
@@ -56,11 +56,11 @@ pub(super) fn oaep_decrypt(
         .map_err(|_| PrimitiveError::Decrypt)
 }
 
-pub(super) fn pss_sign(key: &PrivateKey, msg: &[u8]) -> Result<Vec<u8>, PrimitiveError> {
+pub(crate) fn pss_sign(key: &PrivateKey, msg: &[u8]) -> Result<Vec<u8>, PrimitiveError> {
     with_rng(|rng| key.pss_sign_with_rng::<Sha256, _>(rng, msg)).map_err(|_| PrimitiveError::Sign)
 }
 
-pub(super) fn pss_verify(key: &PublicKey, msg: &[u8], sig: &[u8]) -> bool {
+pub(crate) fn pss_verify(key: &PublicKey, msg: &[u8], sig: &[u8]) -> bool {
     key.pss_verify::<Sha256>(msg, sig).is_ok()
 }
 
@@ -92,4 +92,25 @@ pub(super) fn open_into(
     cipher
         .decrypt_inout_detached(&Nonce::from(*nonce), aad, buffer, &Tag::from(*tag))
         .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::seeded::with_seeded_rng;
+
+    fn draw() -> [u8; 32] {
+        let mut buf = [0; 32];
+        super::fill_random(&mut buf);
+        buf
+    }
+
+    #[test]
+    fn a_seed_fixes_the_bytes_and_only_inside_the_closure() {
+        let first = with_seeded_rng(7, draw);
+        assert_eq!(first, with_seeded_rng(7, draw));
+        assert_ne!(first, with_seeded_rng(8, draw));
+        // Outside, the system generator again.
+        assert_ne!(draw(), first);
+        assert_ne!(draw(), draw());
+    }
 }

@@ -5,10 +5,10 @@
 use zeroize::Zeroizing;
 
 use super::wire::Body;
-use crate::backend;
 use crate::error::SealError;
 use crate::keys::{KeyPair, PublicKey};
 use crate::limits::{ASYMMETRIC_BLOCK_LABEL, oaep_block_capacity};
+use crate::primitives;
 
 /// Upper bound on the encoded inner message beyond the plaintext itself
 /// (ids, lengths, freshness, a 4096-bit signature), used to bound the number
@@ -36,7 +36,8 @@ pub(crate) fn encrypt(recipient: &PublicKey, inner: &[u8]) -> Result<Body, SealE
         .chunks(capacity)
         .enumerate()
         .map(|(i, chunk)| {
-            backend::oaep_encrypt(recipient, &block_label(i, count), chunk).map_err(SealError::from)
+            primitives::oaep_encrypt(recipient, &block_label(i, count), chunk)
+                .map_err(SealError::from)
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Body::Asymmetric { blocks })
@@ -85,7 +86,7 @@ pub(crate) fn decrypt(
         if i > 0 && !pace() {
             return None;
         }
-        let chunk = backend::oaep_decrypt(recipient, &block_label(i, count), block).ok()?;
+        let chunk = primitives::oaep_decrypt(recipient, &block_label(i, count), block).ok()?;
         inner.extend_from_slice(&chunk);
     }
     Some(inner)

@@ -9,11 +9,10 @@
 //! never available to be shown or stored.
 
 mod asymmetric;
+mod options;
 mod signed;
 pub mod stream;
 mod wire;
-
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use zeroize::Zeroizing;
 
@@ -23,63 +22,11 @@ use crate::error::{OpenError, SealError};
 use crate::fingerprint::Fingerprint;
 use crate::keys::{KeyPair, PublicKey};
 use crate::limits::{
-    DEFAULT_MAX_ASYMMETRIC_PLAINTEXT, ENVELOPE_VERSION, HASH_LEN, MAX_ENVELOPE_LEN,
-    MAX_FRESHNESS_LEN, MAX_HYBRID_PLAINTEXT,
+    ENVELOPE_VERSION, HASH_LEN, MAX_ENVELOPE_LEN, MAX_FRESHNESS_LEN, MAX_HYBRID_PLAINTEXT,
 };
+pub use options::{FreshnessCheck, OpenOptions, SealOptions};
 use wire::{Body, Claims, Envelope, Header, Inner};
-pub use wire::{MessageId, Mode};
-
-/// Options for [`seal`].
-#[derive(Debug, Clone)]
-pub struct SealOptions {
-    /// Message id to use; a fresh random one when `None`. A retry of the
-    /// same message reuses its id so the recipient can deduplicate.
-    pub message_id: Option<MessageId>,
-    /// Seconds since the Unix epoch; the current time when `None`.
-    pub timestamp: Option<u64>,
-    /// Largest plaintext accepted in asymmetric mode.
-    pub max_asymmetric_plaintext: usize,
-}
-
-impl Default for SealOptions {
-    fn default() -> Self {
-        SealOptions {
-            message_id: None,
-            timestamp: None,
-            max_asymmetric_plaintext: DEFAULT_MAX_ASYMMETRIC_PLAINTEXT,
-        }
-    }
-}
-
-/// Options for [`decrypt`].
-#[derive(Debug, Clone)]
-pub struct OpenOptions {
-    /// Accept only this mode; both when `None`.
-    pub only_mode: Option<Mode>,
-    /// Largest asymmetric plaintext we agree to decrypt: bounds the number of
-    /// RSA private-key operations an envelope can cost us.
-    pub max_asymmetric_plaintext: usize,
-}
-
-impl Default for OpenOptions {
-    fn default() -> Self {
-        OpenOptions {
-            only_mode: None,
-            max_asymmetric_plaintext: DEFAULT_MAX_ASYMMETRIC_PLAINTEXT,
-        }
-    }
-}
-
-/// What freshness value the opener requires.
-#[derive(Debug, Clone, Copy)]
-pub enum FreshnessCheck<'a> {
-    /// The signed freshness value must equal this (e.g. the challenge this
-    /// recipient issued for the current session).
-    Expect(&'a [u8]),
-    /// Re-verifying an envelope whose freshness was checked when it arrived
-    /// (e.g. one read back from storage). Never use for live traffic.
-    Archived,
-}
+pub use wire::{MessageId, Mode, ParseMessageIdError};
 
 /// A sealed envelope ready to send.
 #[derive(Debug, Clone)]
@@ -130,19 +77,6 @@ pub struct Opened {
     pub plaintext_digest: [u8; HASH_LEN],
 }
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-fn random_message_id() -> MessageId {
-    let mut id = [0u8; 16];
-    backend::fill_random(&mut id);
-    MessageId(id)
-}
-
 /// Seals `plaintext` from `sender` to `recipient`, signed over `freshness`.
 pub fn seal(
     sender: &KeyPair,
@@ -152,23 +86,7 @@ pub fn seal(
     plaintext: &[u8],
     options: &SealOptions,
 ) -> Result<Sealed, SealError> {
-    let max = match mode {
-        Mode::Asymmetric => options.max_asymmetric_plaintext,
-        Mode::Hybrid => MAX_HYBRID_PLAINTEXT,
-    };
-    if plaintext.len() > max {
-        return Err(SealError::TooLarge {
-            mode,
-            len: plaintext.len(),
-            max,
-        });
-    }
-    if freshness.len() > MAX_FRESHNESS_LEN {
-        return Err(SealError::FreshnessTooLong {
-            len: freshness.len(),
-            max: MAX_FRESHNESS_LEN,
-        });
-    }
+    check_lengths(mode, freshness, plaintext, options)?;
     let header = Header {
         version: ENVELOPE_VERSION,
         mode,
@@ -177,14 +95,14 @@ pub fn seal(
     let (body, message_id, plaintext_digest) = match mode {
         Mode::Asymmetric => {
             let plaintext_digest = backend::digest(plaintext);
-            let message_id = options.message_id.unwrap_or_else(random_message_id);
+            let message_id = options.message_id.unwrap_or_else(MessageId::random);
             let claims = signed::sign(
                 sender,
                 mode,
                 recipient.fingerprint(),
                 freshness,
                 message_id,
-                options.timestamp.unwrap_or_else(now),
+                options.timestamp.unwrap_or_else(crate::clock::now),
                 &[],
                 plaintext_digest,
             )?;
@@ -219,6 +137,33 @@ pub fn seal(
     })
 }
 
+/// Refuses a plaintext or freshness value too long to seal.
+fn check_lengths(
+    mode: Mode,
+    freshness: &[u8],
+    plaintext: &[u8],
+    options: &SealOptions,
+) -> Result<(), SealError> {
+    let max = match mode {
+        Mode::Asymmetric => options.max_asymmetric_plaintext,
+        Mode::Hybrid => MAX_HYBRID_PLAINTEXT,
+    };
+    if plaintext.len() > max {
+        return Err(SealError::TooLarge {
+            mode,
+            len: plaintext.len(),
+            max,
+        });
+    }
+    if freshness.len() > MAX_FRESHNESS_LEN {
+        return Err(SealError::FreshnessTooLong {
+            len: freshness.len(),
+            max: MAX_FRESHNESS_LEN,
+        });
+    }
+    Ok(())
+}
+
 /// The mode an encoded envelope declares, read from its cleartext header
 /// without any cryptography (so unauthenticated): lets a recipient refuse a
 /// mode with a clear answer before spending a private-key operation.
@@ -240,6 +185,20 @@ pub fn decrypt(
     options: &OpenOptions,
 ) -> Result<Decrypted, OpenError> {
     decrypt_paced(recipient, bytes, options, &mut || true)
+}
+
+/// The refusal of asymmetric blocks whose content does not decode. Blocks
+/// are encrypted one by one, so a forger can splice its own around someone
+/// else's: whether the result decodes may depend on their bytes. A refusal
+/// here costs the signature check a decoded envelope would have cost (of
+/// the signature it carries, when its claims decode), so the answer's
+/// timing does not say which it was.
+fn undecodable(recipient: &KeyPair, inner_bytes: &[u8]) -> OpenError {
+    let claims = codec::decode_prefix::<Claims, MAX_ENVELOPE_LEN>(inner_bytes);
+    let own = vec![0; recipient.public().modulus_len()];
+    let signature = claims.as_ref().map_or(&own, |c| &c.signature);
+    crate::standin::pss_verify(None, &[0; HASH_LEN], signature);
+    OpenError::Rejected
 }
 
 /// [`decrypt`], calling `pace` before every private-key operation after the
@@ -269,17 +228,7 @@ pub fn decrypt_paced(
                 .ok()
                 .filter(|inner| inner.claims.freshness.len() <= MAX_FRESHNESS_LEN);
             let Some(mut inner) = inner else {
-                // Blocks are encrypted one by one, so a forger can splice
-                // its own around someone else's: whether the result decodes
-                // may depend on their bytes. A refusal here costs the
-                // signature check a decoded envelope would have cost (of the
-                // signature it carries, when its claims decode), so the
-                // answer's timing does not say which it was.
-                let claims = codec::decode_prefix::<Claims, MAX_ENVELOPE_LEN>(&inner_bytes);
-                let own = vec![0; recipient.public().modulus_len()];
-                let signature = claims.as_ref().map_or(&own, |c| &c.signature);
-                crate::standin::pss_verify(None, &[0; HASH_LEN], signature);
-                return Err(OpenError::Rejected);
+                return Err(undecodable(recipient, &inner_bytes));
             };
             let plaintext = Zeroizing::new(std::mem::take(&mut inner.plaintext));
             Ok(Decrypted {

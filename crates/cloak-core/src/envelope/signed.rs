@@ -8,14 +8,14 @@
 
 use bincode::Encode;
 
-use super::FreshnessCheck;
+use super::options::FreshnessCheck;
 use super::wire::{Claims, MessageId, Mode};
-use crate::backend;
 use crate::codec;
 use crate::error::OpenError;
 use crate::fingerprint::Fingerprint;
 use crate::keys::{KeyPair, PublicKey};
 use crate::limits::{ENVELOPE_VERSION, HASH_LEN, SIGNATURE_LABEL};
+use crate::primitives;
 
 /// Every field of the signed content; see docs/PROTOCOL.md.
 #[derive(Encode)]
@@ -81,7 +81,7 @@ pub(crate) fn sign(
         wrapped_key,
         plaintext_digest,
     );
-    let signature = backend::pss_sign(sender, &signed).map_err(crate::SealError::from)?;
+    let signature = primitives::pss_sign(sender, &signed).map_err(crate::SealError::from)?;
     Ok(Claims {
         sender: sender.fingerprint(),
         message_id,

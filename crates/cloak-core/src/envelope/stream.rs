@@ -13,9 +13,10 @@
 
 use zeroize::{Zeroize, Zeroizing};
 
+use super::options::{FreshnessCheck, OpenOptions, SealOptions};
 use super::signed;
 use super::wire::{Claims, Header, StreamHead, Trailer};
-use super::{FreshnessCheck, MessageId, Mode, OpenOptions, SealOptions};
+use super::wire::{MessageId, Mode};
 use crate::backend::{self, Backend, Cipher};
 use crate::codec;
 use crate::error::{OpenError, SealError};
@@ -25,6 +26,7 @@ use crate::limits::{
     AEAD_KEY_LEN, AEAD_NONCE_LEN, AEAD_TAG_LEN, ENVELOPE_VERSION, HASH_LEN, HYBRID_KEY_WRAP_LABEL,
     MAX_FRESHNESS_LEN, MAX_STREAM_HEAD_LEN, MAX_TRAILER_LEN, STREAM_CHUNK_LEN,
 };
+use crate::primitives;
 
 type Digest = blake3::Hasher;
 
@@ -49,7 +51,7 @@ fn fresh_head(
 ) -> Result<(Zeroizing<[u8; AEAD_KEY_LEN]>, StreamHead), SealError> {
     let mut key = Zeroizing::new([0u8; AEAD_KEY_LEN]);
     backend::fill_random(key.as_mut());
-    let wrapped_key = backend::oaep_encrypt(recipient, HYBRID_KEY_WRAP_LABEL, key.as_ref())
+    let wrapped_key = primitives::oaep_encrypt(recipient, HYBRID_KEY_WRAP_LABEL, key.as_ref())
         .map_err(SealError::from)?;
     let head = StreamHead {
         header: Header {
@@ -113,8 +115,8 @@ impl<'k> StreamSealer<'k> {
             buffer: Zeroizing::new(Vec::new()),
             wrapped_key: head.wrapped_key.clone(),
             freshness: freshness.to_vec(),
-            message_id: options.message_id.unwrap_or_else(super::random_message_id),
-            timestamp: options.timestamp.unwrap_or_else(super::now),
+            message_id: options.message_id.unwrap_or_else(MessageId::random),
+            timestamp: options.timestamp.unwrap_or_else(crate::clock::now),
         };
         Ok((sealer, codec::encode(&head)))
     }
@@ -303,7 +305,7 @@ impl StreamOpener {
         let mut key = Zeroizing::new([0u8; AEAD_KEY_LEN]);
         backend::fill_random(key.as_mut());
         if let Ok(unwrapped) =
-            backend::oaep_decrypt(recipient, HYBRID_KEY_WRAP_LABEL, &head.wrapped_key)
+            primitives::oaep_decrypt(recipient, HYBRID_KEY_WRAP_LABEL, &head.wrapped_key)
             && unwrapped.len() == AEAD_KEY_LEN
         {
             key.copy_from_slice(&unwrapped);

@@ -3,6 +3,7 @@
 
 use bincode::{Decode, Encode};
 
+use crate::backend;
 use crate::codec;
 use crate::fingerprint::Fingerprint;
 use crate::limits::MAX_ENVELOPE_LEN;
@@ -59,6 +60,38 @@ impl std::fmt::Display for MessageId {
 impl std::fmt::Debug for MessageId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "MessageId({self})")
+    }
+}
+
+impl MessageId {
+    /// A fresh random id, chosen before a message's first attempt so that
+    /// retries reuse it.
+    pub fn random() -> Self {
+        let mut id = [0u8; 16];
+        backend::fill_random(&mut id);
+        MessageId(id)
+    }
+}
+
+/// A message id that is not 32 hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a message id (32 hex digits)")]
+pub struct ParseMessageIdError(pub String);
+
+/// Parses the 32 lowercase or uppercase hex digits [`MessageId`] displays.
+impl std::str::FromStr for MessageId {
+    type Err = ParseMessageIdError;
+
+    fn from_str(hex: &str) -> Result<Self, Self::Err> {
+        let invalid = || ParseMessageIdError(hex.to_owned());
+        if hex.len() != 32 || !hex.is_ascii() {
+            return Err(invalid());
+        }
+        let mut id = [0u8; 16];
+        for (i, byte) in id.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| invalid())?;
+        }
+        Ok(MessageId(id))
     }
 }
 

@@ -1,5 +1,12 @@
 //! Framing: a 4-byte big-endian payload length, then the payload. Pure
 //! functions over byte buffers, no I/O, so they are easy to test and fuzz.
+//!
+//! Hand-written rather than tokio-util's `LengthDelimitedCodec`: that
+//! decoder reserves buffer space for the declared length as soon as it has
+//! read the prefix, before the payload's bytes arrive, so a peer that
+//! declares large frames and then sends nothing would hold that memory for
+//! free. Here memory grows with the bytes actually received, and a server
+//! reserves a frame's declared length from its budget before reading it.
 
 use crate::limits::MAX_FRAME_LEN;
 

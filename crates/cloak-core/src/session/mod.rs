@@ -4,6 +4,7 @@
 
 pub mod connection;
 pub mod frame;
+pub mod frame_reader;
 pub mod messages;
 pub mod proofs;
 pub mod sender_proof;

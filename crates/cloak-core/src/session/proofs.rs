@@ -11,6 +11,7 @@ use crate::envelope::{MessageId, Mode};
 use crate::fingerprint::Fingerprint;
 use crate::keys::{KeyPair, PublicKey};
 use crate::limits::{ACK_PROOF_LABEL, FETCH_PROOF_LABEL, HASH_LEN, RECEIPT_LABEL};
+use crate::primitives;
 
 /// Length of the one-time receipt key at the start of every sent
 /// message's plaintext.
@@ -111,7 +112,7 @@ pub fn sign_fetch(
         &challenge,
         mode,
     );
-    let proof = backend::pss_sign(client, &bytes).map_err(crate::SealError::from)?;
+    let proof = primitives::pss_sign(client, &bytes).map_err(crate::SealError::from)?;
     Ok(FetchRequest {
         client: client.fingerprint(),
         challenge,
@@ -175,7 +176,7 @@ pub fn sign_ack(
         client_challenge,
         ids,
     );
-    backend::pss_sign(client, &bytes).map_err(crate::SealError::from)
+    primitives::pss_sign(client, &bytes).map_err(crate::SealError::from)
 }
 
 /// Whether `proof` acknowledges `ids` by `client_key` on this connection.
@@ -194,15 +195,7 @@ pub fn verify_ack(
         client_challenge,
         ids,
     );
-    backend::pss_verify(client_key, &bytes, proof)
-}
-
-/// A fresh random message id, chosen before the first attempt so that
-/// retries reuse it.
-pub fn new_message_id() -> MessageId {
-    let mut id = [0u8; 16];
-    backend::fill_random(&mut id);
-    MessageId(id)
+    primitives::pss_verify(client_key, &bytes, proof)
 }
 
 /// A fresh random challenge.
@@ -258,7 +251,7 @@ mod tests {
             client,
             challenge: CLIENT_CHALLENGE,
             mode: Mode::Hybrid,
-            proof: backend::pss_sign(signer, &bytes).expect("sign"),
+            proof: primitives::pss_sign(signer, &bytes).expect("sign"),
         }
     }
 
@@ -308,7 +301,7 @@ mod tests {
         let ids = [MessageId([1; 16])];
         let ack = |named| {
             let bytes = ack_proof_bytes(SERVER, &SERVER_CHALLENGE, named, &CLIENT_CHALLENGE, &ids);
-            backend::pss_sign(&signer, &bytes).expect("sign")
+            primitives::pss_sign(&signer, &bytes).expect("sign")
         };
         let verifies = |proof: &[u8]| {
             verify_ack(

@@ -33,6 +33,7 @@ use crate::limits::{
     AEAD_KEY_LEN, AEAD_NONCE_LEN, HASH_LEN, MAX_SEALED_PROOF_LEN, PROOF_KEY_WRAP_LABEL,
     SENDER_PROOF_KEY_INFO, SENDER_PROOF_LABEL,
 };
+use crate::primitives;
 
 /// The key a proof is sealed under, and the backend of the RSA key that
 /// carried it. Used for one proof only, so its nonce is fixed.
@@ -71,7 +72,7 @@ impl ProofKey {
     pub fn wrap_fresh(recipient: &PublicKey) -> Result<(Self, Vec<u8>), SealError> {
         let mut key = Zeroizing::new([0u8; AEAD_KEY_LEN]);
         backend::fill_random(key.as_mut());
-        let wrapped = backend::oaep_encrypt(recipient, PROOF_KEY_WRAP_LABEL, key.as_ref())
+        let wrapped = primitives::oaep_encrypt(recipient, PROOF_KEY_WRAP_LABEL, key.as_ref())
             .map_err(SealError::from)?;
         Ok((
             ProofKey(
@@ -90,7 +91,8 @@ impl ProofKey {
         let mut key = Zeroizing::new([0u8; AEAD_KEY_LEN]);
         backend::fill_random(key.as_mut());
         if wrapped.len() == recipient.public().modulus_len()
-            && let Ok(unwrapped) = backend::oaep_decrypt(recipient, PROOF_KEY_WRAP_LABEL, wrapped)
+            && let Ok(unwrapped) =
+                primitives::oaep_decrypt(recipient, PROOF_KEY_WRAP_LABEL, wrapped)
             && unwrapped.len() == AEAD_KEY_LEN
         {
             key.copy_from_slice(&unwrapped);
@@ -172,7 +174,7 @@ pub fn seal(
     sender: &KeyPair,
     context: &ProofContext,
 ) -> Result<Vec<u8>, SealError> {
-    let signature = backend::pss_sign(sender, &context.signed_bytes(sender.fingerprint()))
+    let signature = primitives::pss_sign(sender, &context.signed_bytes(sender.fingerprint()))
         .map_err(SealError::from)?;
     let inner = codec::encode(&ProofInner {
         sender: sender.fingerprint(),

@@ -14,6 +14,7 @@ use crate::codec;
 use crate::limits::{
     ASYMMETRIC_BLOCK_LABEL, ENVELOPE_VERSION, MAX_ENVELOPE_LEN, oaep_block_capacity,
 };
+use crate::primitives;
 use crate::session::ClientMessage;
 use crate::session::messages::{decode_payload, encode_frame};
 use crate::{Fingerprint, MessageId, Mode};
@@ -308,7 +309,7 @@ pub(crate) fn asymmetric_with_label(label: &[u8], seed: u64, plaintext: &[u8]) -
             [0u8; 0].as_slice(),
             backend::digest(plaintext),
         ));
-        let signature = backend::pss_sign(client, &signed).expect("sign");
+        let signature = primitives::pss_sign(client, &signed).expect("sign");
         let claims = (
             client.fingerprint(),
             MessageId(id),
@@ -327,7 +328,7 @@ pub(crate) fn asymmetric_with_label(label: &[u8], seed: u64, plaintext: &[u8]) -
                     &count.to_be_bytes(),
                 ]
                 .concat();
-                backend::oaep_encrypt(server.public(), &label, piece).expect("block")
+                primitives::oaep_encrypt(server.public(), &label, piece).expect("block")
             })
             .collect();
         let header: Header = (ENVELOPE_VERSION, Mode::Asymmetric, server.fingerprint());

@@ -129,12 +129,4 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Every vector, valid ones first.
-pub(crate) fn all() -> Vec<Vector> {
-    let valid = valid::all();
-    let mut all = derived::all(&valid);
-    all.splice(0..0, valid);
-    all
-}
-
 mod tests;

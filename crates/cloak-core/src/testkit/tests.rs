@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use super::derived::{WRONG_LABEL_TEXT, asymmetric_with_label};
 use super::valid::{CHALLENGE, long_text};
-use super::{Vector, all, folder, keys};
+use super::{Vector, derived, folder, keys, valid};
 use crate::envelope::FreshnessCheck;
 use crate::limits::SIGNATURE_LABEL;
 
@@ -17,6 +17,14 @@ fn committed() -> BTreeSet<String> {
         .map(|entry| entry.unwrap().file_name().into_string().unwrap())
         .filter(|name| name != "README.md" && !name.ends_with(".pem"))
         .collect()
+}
+
+/// Every vector, valid ones first.
+fn all() -> Vec<Vector> {
+    let valid = valid::all();
+    let mut all = derived::all(&valid);
+    all.splice(0..0, valid);
+    all
 }
 
 fn find<'a>(vectors: &'a [Vector], name: &str) -> &'a Vector {

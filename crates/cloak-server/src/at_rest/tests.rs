@@ -1,16 +1,13 @@
 //! The at-rest seal is bound to its place; old seals are upgraded, and a
 //! row that does not open is set aside, with a real store and real keys.
 
-use cloak_core::{Fingerprint, KeyPair, MessageId};
+use cloak_core::{Fingerprint, MessageId};
 
 use super::*;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Limits, MessageStore, Outbound, Queue};
 
-fn key() -> &'static KeyPair {
-    static KEY: std::sync::OnceLock<KeyPair> = std::sync::OnceLock::new();
-    KEY.get_or_init(|| KeyPair::generate(2048).unwrap())
-}
+use crate::test_key::key;
 
 fn place(recipient: u8, id: u8) -> Place {
     Place {
@@ -100,25 +97,12 @@ impl Place {
 /// The plaintext of the stream file at `path` if it opens as sealed for
 /// `at`.
 fn open_stream_file(path: &std::path::Path, at: Place) -> Option<Vec<u8>> {
-    use cloak_core::envelope::stream::StreamOpener;
-
-    use crate::store::spool::FrameReader;
-
-    let mut frames = FrameReader::open(path).ok()?;
-    let mut all = Vec::new();
-    while let Some(frame) = frames.next_frame().ok()? {
-        all.push(frame);
-    }
-    let (head, rest) = all.split_first()?;
-    let (last, chunks) = rest.split_last()?;
-    let mut opener = StreamOpener::new(key(), head, &OpenOptions::default()).ok()?;
+    let mut stream = super::stored::StoredStream::open(key(), path).ok()?;
     let mut plaintext = Vec::new();
-    for chunk in chunks {
-        plaintext.extend_from_slice(opener.chunk(chunk).ok()?);
+    while let Some(chunk) = stream.next_chunk().ok()? {
+        plaintext.extend_from_slice(chunk);
     }
-    let opened = opener
-        .finish(last)
-        .ok()?
+    let opened = (stream.finish().ok()?)
         .verify(key().public(), FreshnessCheck::Expect(&at.freshness()))
         .ok()?;
     (opened.message_id == at.message_id).then_some(plaintext)

@@ -8,6 +8,7 @@
 //! database for several server instances); [`sqlite::SqliteStore`] is the
 //! embedded default.
 
+mod error;
 mod room;
 pub mod spool;
 pub mod sqlite;
@@ -17,6 +18,8 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use cloak_core::{Fingerprint, MessageId, Mode};
+
+pub use error::StoreError;
 
 /// A received, verified message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,48 +123,6 @@ impl Default for Limits {
             sender_share: None,
         }
     }
-}
-
-/// Why a store operation failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// Storing would exceed the total size limit.
-    #[error("the message store is full ({used} of {max} bytes used)")]
-    Full {
-        /// Bytes in use.
-        used: u64,
-        /// The limit.
-        max: u64,
-    },
-    /// The client's mailbox holds the maximum number of messages.
-    #[error("the mailbox of `{name}` is full ({max} messages waiting)")]
-    MailboxFull {
-        /// The client.
-        name: String,
-        /// The limit.
-        max: usize,
-    },
-    /// No message has this id.
-    #[error("no message with id `{0}` (see `cloak-server inbox`)")]
-    NotFound(String),
-    /// Several messages start with this id prefix.
-    #[error("id `{0}` is ambiguous: give more characters")]
-    Ambiguous(String),
-    /// Another server holds the data folder.
-    #[error(
-        "the data folder is in use by another cloak-server (process {holder}, lock {}): one server per data folder",
-        lock.display()
-    )]
-    Locked {
-        /// The lock file.
-        lock: PathBuf,
-        /// What the lock file says of its holder (its process id).
-        holder: String,
-    },
-    /// The database failed (disk full, unwritable, corrupt...).
-    #[error("message store failed: {0}")]
-    Backend(String),
 }
 
 /// Keeping queued messages sound: upgrading their seals, and setting aside

@@ -5,12 +5,14 @@
 //! or rejected spool file is deleted when dropped, and leftovers of a crash
 //! are swept at start-up.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use cloak_core::limits::MAX_FRAME_LEN;
 use cloak_core::session::frame;
+use cloak_core::session::frame_reader::{ReadFrameError, read_frame};
+use tempfile::NamedTempFile;
 
 use super::StoreError;
 use super::room::Reservation;
@@ -21,10 +23,7 @@ pub const SPOOL_DIR: &str = "spool";
 pub const MESSAGES_DIR: &str = "messages";
 
 fn io(what: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
-    move |e| match e.raw_os_error() {
-        Some(28) => StoreError::Backend("the disk is full".into()),
-        _ => StoreError::Backend(format!("{}: {e}", what.display())),
-    }
+    move |e| StoreError::io(what, e)
 }
 
 /// Start writing back to disk after this many new bytes, while the stream
@@ -36,7 +35,8 @@ const WRITEBACK_EVERY: u64 = 8 * 1024 * 1024;
 
 /// A stream being received.
 pub struct Spool {
-    file: Option<BufWriter<File>>,
+    /// Deleted when dropped, unless committed.
+    file: Option<BufWriter<NamedTempFile>>,
     temp: PathBuf,
     messages: PathBuf,
     bytes: u64,
@@ -50,16 +50,14 @@ impl Spool {
     /// grown (see `room`).
     pub(crate) fn create(data: &Path, room: Reservation) -> Result<Spool, StoreError> {
         let spool_dir = data.join(SPOOL_DIR);
-        let mut name = [0u8; 16];
-        rand_name(&mut name);
-        let temp = spool_dir.join(format!("{}.part", hex(&name)));
-        let mut options = OpenOptions::new();
-        options.write(true).create_new(true);
-        // Private from its first byte, whatever the umask: the data folder
-        // is the server's alone (renamed into `messages/`, it stays so).
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options.open(&temp).map_err(io(&temp))?;
+        // Private from its first byte (tempfile creates it 0600), whatever
+        // the umask: the data folder is the server's alone (renamed into
+        // `messages/`, it stays so).
+        let file = tempfile::Builder::new()
+            .suffix(".part")
+            .tempfile_in(&spool_dir)
+            .map_err(io(&spool_dir))?;
+        let temp = file.path().to_path_buf();
         Ok(Spool {
             // Small on purpose: chunks (256 KiB) bypass it and go straight to
             // the file without a copy; only the 4-byte prefixes gather here.
@@ -100,7 +98,11 @@ impl Spool {
         self.finish_writeback()?;
         let file = self.file.as_mut().expect("spool is open until committed");
         file.flush().map_err(io(&self.temp))?;
-        let handle = file.get_ref().try_clone().map_err(io(&self.temp))?;
+        let handle = file
+            .get_ref()
+            .as_file()
+            .try_clone()
+            .map_err(io(&self.temp))?;
         self.writeback = Some(std::thread::spawn(move || handle.sync_data()));
         self.unsynced = 0;
         Ok(())
@@ -130,45 +132,25 @@ impl Spool {
         let file = writer
             .into_inner()
             .map_err(|e| io(&self.temp)(e.into_error()))?;
-        file.sync_all().map_err(io(&self.temp))?;
-        drop(file);
-        // The spool's random name stays unique: a retried message is a new
-        // file, removed again if the database already holds the message.
-        let name = self.temp.with_extension("stream");
-        let target = self
-            .messages
-            .join(name.file_name().expect("spool files have names"));
-        fs::rename(&self.temp, &target).map_err(io(&target))?;
+        file.as_file().sync_all().map_err(io(&self.temp))?;
+        // A random name (32 hex digits, as the store checks) stays unique:
+        // a retried message is a new file, removed again if the database
+        // already holds the message. Names only need to be unique, not
+        // secret.
+        let name = format!("{}.stream", cloak_core::MessageId::random());
+        let target = self.messages.join(name);
+        file.persist(&target).map_err(|e| io(&target)(e.error))?;
         File::open(&self.messages)
             .and_then(|dir| dir.sync_all())
             .map_err(io(&self.messages))?;
-        self.temp = PathBuf::new();
         Ok(target)
     }
-}
-
-impl Drop for Spool {
-    fn drop(&mut self) {
-        if !self.temp.as_os_str().is_empty() {
-            self.file = None;
-            let _ = fs::remove_file(&self.temp);
-        }
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn rand_name(buf: &mut [u8]) {
-    // Spool names only need to be unique, not secret.
-    let id = cloak_core::session::proofs::new_message_id();
-    buf.copy_from_slice(&id.0[..buf.len()]);
 }
 
 /// Reads a stored stream back, frame by frame.
 pub struct FrameReader {
     reader: BufReader<File>,
+    path: PathBuf,
 }
 
 impl FrameReader {
@@ -177,32 +159,19 @@ impl FrameReader {
         let file = File::open(path).map_err(io(path))?;
         Ok(FrameReader {
             reader: BufReader::with_capacity(256 * 1024, file),
+            path: path.to_path_buf(),
         })
     }
 
     /// The next frame's payload, or `None` at the end of the file.
     pub fn next_frame(&mut self) -> Result<Option<Vec<u8>>, StoreError> {
-        let mut prefix = [0u8; frame::HEADER_LEN];
-        match self.reader.read_exact(&mut prefix) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-            Err(e) => return Err(StoreError::Backend(e.to_string())),
-        }
-        let len = u32::from_be_bytes(prefix) as usize;
-        if len > MAX_FRAME_LEN {
-            return Err(StoreError::Backend("stored stream is damaged".into()));
-        }
-        // Grown by the bytes the file really holds, not by the prefix: a
-        // damaged prefix in a short file must not cost a frame's worth.
-        let mut payload = Vec::new();
-        (&mut self.reader)
-            .take(len as u64)
-            .read_to_end(&mut payload)
-            .map_err(io(Path::new("stored stream")))?;
-        if payload.len() != len {
-            return Err(StoreError::Backend("stored stream is truncated".into()));
-        }
-        Ok(Some(payload))
+        read_frame(&mut self.reader, MAX_FRAME_LEN).map_err(|e| match e {
+            ReadFrameError::Io(e) => StoreError::io(&self.path, e),
+            ReadFrameError::TooLarge { .. } => {
+                StoreError::Damaged("stored stream is damaged".into())
+            }
+            _ => StoreError::Damaged("stored stream is truncated".into()),
+        })
     }
 }
 
@@ -223,13 +192,13 @@ mod tests {
         let mut reader = FrameReader::open(&path).unwrap();
         assert_eq!(reader.next_frame().unwrap(), Some(vec![7, 7]));
         assert!(
-            matches!(reader.next_frame(), Err(StoreError::Backend(why)) if why.contains("truncated"))
+            matches!(reader.next_frame(), Err(StoreError::Damaged(why)) if why.contains("truncated"))
         );
 
         std::fs::write(&path, ((MAX_FRAME_LEN + 1) as u32).to_be_bytes()).unwrap();
         let mut reader = FrameReader::open(&path).unwrap();
         assert!(
-            matches!(reader.next_frame(), Err(StoreError::Backend(why)) if why.contains("damaged"))
+            matches!(reader.next_frame(), Err(StoreError::Damaged(why)) if why.contains("damaged"))
         );
     }
 }

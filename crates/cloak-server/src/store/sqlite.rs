@@ -19,12 +19,7 @@ use super::room::Room;
 use super::spool::{MESSAGES_DIR, SPOOL_DIR, Spool};
 use super::{Content, Inbound, Insert, Limits, MessageStore, Outbound, StoreError};
 
-/// File name of the database inside the data folder.
-pub const DB_FILE: &str = "cloakroom.db";
-
-/// The lock a server holds on its data folder while it runs, with its
-/// process id inside for the operator.
-pub const LOCK_FILE: &str = "server.lock";
+pub use folder::{DB_FILE, LOCK_FILE};
 
 /// Bumped when the schema changes; an unknown version is refused.
 const SCHEMA_VERSION: i64 = 4;
@@ -158,29 +153,18 @@ pub struct SqliteStore {
 }
 
 fn backend(e: rusqlite::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
-}
-
-fn hex_id(id: &MessageId) -> String {
-    id.to_string()
+    StoreError::Database(e)
 }
 
 fn parse_id(hex: &str) -> Result<MessageId, StoreError> {
-    let mut id = [0u8; 16];
-    if hex.len() != 32 {
-        return Err(StoreError::Backend(format!("bad stored id `{hex}`")));
-    }
-    for (i, byte) in id.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
-            .map_err(|_| StoreError::Backend(format!("bad stored id `{hex}`")))?;
-    }
-    Ok(MessageId(id))
+    hex.parse()
+        .map_err(|_| StoreError::Damaged(format!("bad stored id `{hex}`")))
 }
 
 fn fingerprint(bytes: Vec<u8>) -> Result<Fingerprint, StoreError> {
     let array: [u8; 32] = bytes
         .try_into()
-        .map_err(|_| StoreError::Backend("bad stored fingerprint".into()))?;
+        .map_err(|_| StoreError::Damaged("bad stored fingerprint".into()))?;
     Ok(Fingerprint(array))
 }
 
@@ -189,15 +173,15 @@ fn stream_file(file: &Path) -> Result<(String, u64), StoreError> {
     let name = file
         .file_name()
         .and_then(|n| n.to_str())
-        .ok_or_else(|| StoreError::Backend("bad stream file name".into()))?;
+        .ok_or_else(|| StoreError::Damaged("bad stream file name".into()))?;
     let len = std::fs::metadata(file)
-        .map_err(|e| StoreError::Backend(format!("{}: {e}", file.display())))?
+        .map_err(|e| StoreError::io(file, e))?
         .len();
     Ok((name.to_owned(), len))
 }
 
 fn mode(text: &str) -> Result<Mode, StoreError> {
-    text.parse().map_err(StoreError::Backend)
+    text.parse().map_err(StoreError::Damaged)
 }
 
 impl SqliteStore {
@@ -235,8 +219,10 @@ impl SqliteStore {
         // `-wal` and `-shm` files with the database's mode: created here
         // first, mode 0600, all three are private whatever the umask.
         create_private_file(&path)?;
-        let conn = Connection::open(&path)
-            .map_err(|e| StoreError::Backend(format!("{}: {e}", path.display())))?;
+        let conn = Connection::open(&path).map_err(|source| StoreError::Open {
+            path: path.clone(),
+            source,
+        })?;
         conn.busy_timeout(Duration::from_secs(5)).map_err(backend)?;
         // WAL lets operator commands read while the server writes;
         // synchronous=FULL makes every commit durable before it returns.
@@ -244,7 +230,7 @@ impl SqliteStore {
             .query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))
             .map_err(backend)?;
         if !journal.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::Backend(format!(
+            return Err(StoreError::Unfit(format!(
                 "{}: cannot enable WAL (journal mode is {journal})",
                 path.display()
             )));
@@ -261,7 +247,7 @@ impl SqliteStore {
             3 => MIGRATE_SEAL.to_owned(),
             SCHEMA_VERSION => String::new(),
             other => {
-                return Err(StoreError::Backend(format!(
+                return Err(StoreError::Unfit(format!(
                     "{} has schema version {other}; this server knows version {SCHEMA_VERSION}",
                     path.display()
                 )));
@@ -293,7 +279,7 @@ impl SqliteStore {
         let messages_dir = self.dir.join(MESSAGES_DIR);
         let listing = |dir: &Path| -> Result<Vec<PathBuf>, StoreError> {
             Ok(std::fs::read_dir(dir)
-                .map_err(|e| StoreError::Backend(format!("{}: {e}", dir.display())))?
+                .map_err(|e| StoreError::io(dir, e))?
                 .filter_map(|entry| entry.ok().map(|e| e.path()))
                 .collect())
         };
@@ -365,7 +351,7 @@ impl SqliteStore {
                  (id, recipient, recipient_name, created_at, size, bytes, envelope, path, seal)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
-                hex_id(&m.message_id),
+                m.message_id.to_string(),
                 m.recipient.as_bytes().as_slice(),
                 m.recipient_name,
                 m.created_at as i64,
@@ -462,8 +448,8 @@ impl SqliteStore {
 /// SQLite's "disk full" deserves its own words.
 fn write_error(e: rusqlite::Error) -> StoreError {
     match e.sqlite_error_code() {
-        Some(ErrorCode::DiskFull) => StoreError::Backend("the disk is full".into()),
-        Some(ErrorCode::ReadOnly) => StoreError::Backend("the data folder is read-only".into()),
+        Some(ErrorCode::DiskFull) => StoreError::DiskFull,
+        Some(ErrorCode::ReadOnly) => StoreError::ReadOnly,
         _ => backend(e),
     }
 }
@@ -483,7 +469,7 @@ impl SqliteStore {
         let stored: Option<Option<Vec<u8>>> = tx
             .query_row(
                 "SELECT text_digest FROM inbound WHERE sender = ?1 AND id = ?2",
-                params![m.sender.as_bytes().as_slice(), hex_id(&m.message_id)],
+                params![m.sender.as_bytes().as_slice(), m.message_id.to_string()],
                 |row| row.get(0),
             )
             .optional()
@@ -504,7 +490,7 @@ impl SqliteStore {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 m.sender.as_bytes().as_slice(),
-                hex_id(&m.message_id),
+                m.message_id.to_string(),
                 m.sender_name,
                 m.received_at as i64,
                 m.mode.as_str(),
@@ -537,7 +523,7 @@ impl MessageStore for SqliteStore {
                 (&[], Some(name), len)
             }
             Content::Unloaded => {
-                return Err(StoreError::Backend("no content to store".into()));
+                return Err(StoreError::Damaged("no content to store".into()));
             }
         };
         let result = self.insert_inbound(m, envelope, path.as_deref(), bytes);
@@ -668,7 +654,7 @@ impl MessageStore for SqliteStore {
         let mut removed = 0;
         let mut files = Vec::new();
         for id in ids {
-            let params = params![recipient.as_bytes().as_slice(), hex_id(id)];
+            let params = params![recipient.as_bytes().as_slice(), id.to_string()];
             let path: Option<Option<String>> = tx
                 .query_row(
                     "SELECT path FROM outbound WHERE recipient = ?1 AND id = ?2",

@@ -138,7 +138,7 @@ fn a_proof_naming_someone_else_fails_for_both() {
     let k = keys();
     let (_, context, opener) = stream_proof();
     let key = ProofKey::of_opener(&opener);
-    let signature = backend::pss_sign(&k.s, &context.signed_bytes(k.t.fingerprint())).unwrap();
+    let signature = primitives::pss_sign(&k.s, &context.signed_bytes(k.t.fingerprint())).unwrap();
     let inner = codec::encode(&ProofInner {
         sender: k.t.fingerprint(),
         signature,

@@ -3,8 +3,14 @@
 
 use std::path::Path;
 
-use super::{DB_FILE, LOCK_FILE};
 use crate::store::StoreError;
+
+/// File name of the database inside the data folder.
+pub const DB_FILE: &str = "cloakroom.db";
+
+/// The lock a server holds on its data folder while it runs, with its
+/// process id inside for the operator.
+pub const LOCK_FILE: &str = "server.lock";
 
 /// Takes the data folder's lock, or says who holds it. The lock is the
 /// operating system's (`flock`): it goes with the process, however that
@@ -12,7 +18,7 @@ use crate::store::StoreError;
 pub(super) fn take_lock(dir: &Path) -> Result<std::fs::File, StoreError> {
     use std::io::{Read, Seek, Write};
     let path = dir.join(LOCK_FILE);
-    let failed = |e: std::io::Error| StoreError::Backend(format!("{}: {e}", path.display()));
+    let failed = |e: std::io::Error| StoreError::io(&path, e);
     let mut options = std::fs::OpenOptions::new();
     options.read(true).write(true).create(true).truncate(false);
     #[cfg(unix)]
@@ -61,11 +67,11 @@ pub(super) fn create_data_dir(dir: &Path) -> Result<(), StoreError> {
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(dir)
-            .map_err(|e| StoreError::Backend(format!("{}: {e}", dir.display())))?
+            .map_err(|e| StoreError::io(dir, e))?
             .permissions()
             .mode();
         if mode & 0o1002 != 0 {
-            return Err(StoreError::Backend(format!(
+            return Err(StoreError::Unfit(format!(
                 "{} is a folder every user may write to (mode {:04o}), not one server's: choose another data folder",
                 dir.display(),
                 mode & 0o7777
@@ -95,9 +101,7 @@ fn create_dir(dir: &Path) -> Result<(), StoreError> {
         use std::os::unix::fs::DirBuilderExt;
         builder.mode(0o700);
     }
-    builder
-        .create(dir)
-        .map_err(|e| StoreError::Backend(format!("{}: {e}", dir.display())))
+    builder.create(dir).map_err(|e| StoreError::io(dir, e))
 }
 
 /// Sets `dir` to mode 0700 and the regular files directly in it that
@@ -111,8 +115,7 @@ fn create_dir(dir: &Path) -> Result<(), StoreError> {
 #[cfg(unix)]
 fn make_private(dir: &Path, ours: impl Fn(&std::ffi::OsStr) -> bool) -> Result<(), StoreError> {
     use std::os::unix::fs::PermissionsExt;
-    let failed =
-        |path: &Path, e: std::io::Error| StoreError::Backend(format!("{}: {e}", path.display()));
+    let failed = |path: &Path, e: std::io::Error| StoreError::io(path, e);
     let chmod = |path: &Path, mode: u32| {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
             .map_err(|e| failed(path, e))
@@ -171,5 +174,5 @@ pub(super) fn create_private_file(path: &Path) -> Result<(), StoreError> {
     options
         .open(path)
         .map(drop)
-        .map_err(|e| StoreError::Backend(format!("{}: {e}", path.display())))
+        .map_err(|e| StoreError::io(path, e))
 }

@@ -6,9 +6,7 @@ use std::path::PathBuf;
 use cloak_core::MessageId;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
-use super::{
-    SEAL_BOUND, SqliteStore, backend, fingerprint, hex_id, parse_id, stream_file, write_error,
-};
+use super::{SEAL_BOUND, SqliteStore, backend, fingerprint, parse_id, stream_file, write_error};
 use crate::store::spool::MESSAGES_DIR;
 use crate::store::{Outbound, Queue, StoreError};
 
@@ -21,7 +19,7 @@ impl SqliteStore {
             stem.len() == 32 && stem.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
         });
         if !valid {
-            return Err(StoreError::Backend(format!(
+            return Err(StoreError::Damaged(format!(
                 "the database names a stream file `{name}` that is not the store's"
             )));
         }
@@ -98,7 +96,7 @@ impl Queue for SqliteStore {
         let old: Option<Option<String>> = tx
             .query_row(
                 "SELECT path FROM outbound WHERE id = ?1",
-                params![hex_id(&message.message_id)],
+                params![message.message_id.to_string()],
                 |row| row.get(0),
             )
             .optional()
@@ -106,7 +104,7 @@ impl Queue for SqliteStore {
         tx.execute(
             "UPDATE outbound SET envelope = ?2, path = ?3, bytes = ?4, seal = ?5 WHERE id = ?1",
             params![
-                hex_id(&message.message_id),
+                message.message_id.to_string(),
                 message.envelope,
                 path,
                 bytes as i64,
@@ -131,7 +129,7 @@ impl Queue for SqliteStore {
             .map_err(write_error)?;
         tx.execute(
             "UPDATE outbound SET quarantined = 1 WHERE id = ?1",
-            params![hex_id(&message_id)],
+            params![message_id.to_string()],
         )
         .map_err(write_error)?;
         tx.commit().map_err(write_error)
@@ -144,7 +142,7 @@ impl Queue for SqliteStore {
     fn delete(&self, ids: &[MessageId]) -> Result<Vec<MessageId>, StoreError> {
         let mut deleted = Vec::new();
         for id in ids {
-            let hex = hex_id(id);
+            let hex = id.to_string();
             for table in ["inbound", "outbound"] {
                 for found in self.delete_where(table, "id = ?1", &[&hex])? {
                     deleted.push(parse_id(&found)?);

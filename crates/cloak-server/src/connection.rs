@@ -5,101 +5,37 @@
 //! is reserved from the server's budget (see `budget`).
 
 use std::net::SocketAddr;
-use std::ops::Deref;
 use std::sync::Arc;
 
-use cloak_core::KeyPair;
 use cloak_core::session::messages::Challenge;
 use cloak_core::session::proofs;
 use cloak_core::session::{
-    ClientMessage, Connection, ConnectionError, ErrorCode, PayloadError, ServerHello, ServerMessage,
+    ClientMessage, Connection, ConnectionError, PayloadError, ServerHello, ServerMessage,
 };
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
-use crate::authorized::Authorized;
-use crate::budget::{Budget, Reserved};
-use crate::config::ServerConfig;
-use crate::pool::{Pool, Refused, Turn};
-use crate::process::{self, AwaitingAck, Fetched, StreamDelivery, error};
-use crate::refusals::{RefusalLog, left_out_note};
+use crate::budget::Reserved;
+use crate::pool::{Refused, Turn};
+use crate::refusal::{Answer, Refusal};
 use crate::report::Report;
-use crate::store::MessageStore;
-
-/// What every connection shares.
-pub(crate) struct Shared {
-    pub key: KeyPair,
-    pub config: ServerConfig,
-    pub store: Arc<dyn MessageStore>,
-    pub pool: Pool,
-    pub budget: Budget,
-    pub refusals: RefusalLog,
-}
-
-/// One connection's state: what every connection shares (through `Deref`,
-/// so the request code reads both alike), and the authorized clients as
-/// they were when it was accepted. A key file removed meanwhile revokes
-/// the connections that come after, not this one: each of its phases sees
-/// the same clients.
-pub(crate) struct State {
-    pub shared: Arc<Shared>,
-    pub authorized: Arc<Authorized>,
-}
-
-impl Deref for State {
-    type Target = Shared;
-
-    fn deref(&self) -> &Shared {
-        &self.shared
-    }
-}
-
-impl Shared {
-    /// Logs a refusal of `peer`'s request, unless that address has had its
-    /// share of log lines (see `refusals`).
-    pub(crate) fn log_refusal(&self, peer: SocketAddr, what: impl std::fmt::Display) {
-        if let Some(left_out) = self.refusals.admit(peer.ip()) {
-            warn!(%peer, "{what}{}", left_out_note(left_out));
-        }
-    }
-
-    /// Prints a request's report (and logs its reasons for the log); a
-    /// refusal's only within the log limit.
-    pub(crate) fn print(&self, peer: SocketAddr, mut report: Report) {
-        if report.is_refusal() {
-            match self.refusals.admit(peer.ip()) {
-                None => return,
-                Some(0) => {}
-                Some(left_out) => report.line(format!(
-                    "  ({left_out} earlier refusals from {peer} not shown)"
-                )),
-            }
-        }
-        for reason in report.logged() {
-            warn!(%peer, "{reason}");
-        }
-        report.print();
-    }
-}
-
-/// The answer when the pool or the budget has no room for a request.
-pub(crate) fn busy() -> ServerMessage {
-    error(ErrorCode::Internal, "the server is busy; try again later")
-}
-
-fn internal() -> ServerMessage {
-    error(ErrorCode::Internal, "internal server error")
-}
+use crate::request::ack::{Ack, Awaiting};
+use crate::request::fetch::{self, Fetched, StreamDelivery};
+use crate::request::fetch_stream;
+use crate::request::send::Send;
+use crate::request::send_stream::SendStream;
+use crate::state::State;
 
 /// Runs `work` for `peer` on the pool and prints its report; its answer,
-/// or `refused(reply)` when the pool refused it. `None` when the peer
-/// closed the connection first: the work is then withdrawn.
-pub(crate) async fn decide<T: Send + 'static>(
+/// or the refusal when the pool refused it. `None` when the peer closed
+/// the connection first: the work is then withdrawn.
+async fn decide<T: std::marker::Send + 'static>(
     state: &Arc<State>,
     conn: &mut Connection,
     peer: SocketAddr,
-    work: impl FnOnce(&State, &mut Turn<'_>) -> (Report, T) + Send + 'static,
-    refused: impl FnOnce(ServerMessage) -> T,
-) -> Option<T> {
+    work: impl FnOnce(&State, &mut Turn<'_>) -> (Report, Result<T, Refusal>)
+    + std::marker::Send
+    + 'static,
+) -> Option<Result<T, Refusal>> {
     let worker = Arc::clone(state);
     let job = state.pool.run(peer.ip(), move |turn| {
         let (report, answer) = work(&worker, turn);
@@ -111,9 +47,9 @@ pub(crate) async fn decide<T: Send + 'static>(
             Ok(answer) => answer,
             Err(Refused::Busy) => {
                 state.log_refusal(peer, "refused: too many requests in progress");
-                refused(busy())
+                Err(Refusal::Busy)
             }
-            Err(Refused::Failed) => refused(internal()),
+            Err(Refused::Failed) => Err(Refusal::Internal),
         }),
         // A client sends nothing more until it has its answer: anything,
         // even a byte, means it gave up (or is misbehaving).
@@ -143,7 +79,9 @@ async fn reserve_frame(state: &State, conn: &mut Connection, peer: SocketAddr) -
     let room = state.budget.reserve(peer.ip(), len + 4, wait).await;
     if room.is_none() {
         state.log_refusal(peer, "refused: no memory left for unauthenticated requests");
-        let _ = conn.write_message(&busy()).await;
+        let _ = conn
+            .write_message(&ServerMessage::from(&Refusal::Busy))
+            .await;
     }
     room
 }
@@ -154,47 +92,42 @@ async fn next_request(
     conn: &mut Connection,
     peer: SocketAddr,
 ) -> Option<ClientMessage> {
-    match conn.read_message::<ClientMessage>().await {
-        Ok(Some(request)) => Some(request),
+    let refusal = match conn.read_message::<ClientMessage>().await {
+        Ok(Some(request)) => return Some(request),
         Ok(None) => {
             debug!(%peer, "closed without a request");
-            None
+            return None;
         }
         Err(ConnectionError::Payload(PayloadError::UnsupportedVersion { theirs, ours })) => {
             state.log_refusal(
                 peer,
                 format!("refused: client speaks protocol version {theirs}, we speak {ours}"),
             );
-            let detail = format!("server speaks protocol version {ours}, client sent {theirs}");
-            let _ = conn
-                .write_message(&error(ErrorCode::UnsupportedVersion, detail))
-                .await;
-            None
+            Refusal::UnsupportedVersion { theirs, ours }
         }
         Err(ConnectionError::Payload(e)) => {
             state.log_refusal(peer, format!("refused: malformed request: {e}"));
-            let _ = conn
-                .write_message(&error(ErrorCode::Malformed, "malformed request"))
-                .await;
-            None
+            Refusal::MalformedRequest
         }
         Err(e) => {
             state.log_refusal(peer, format!("dropped: {e}"));
-            None
+            return None;
         }
-    }
+    };
+    let _ = conn.write_message(&ServerMessage::from(&refusal)).await;
+    None
 }
 
-async fn answer(
-    state: &State,
-    conn: &mut Connection,
-    peer: SocketAddr,
-    reply: &ServerMessage,
-) -> bool {
-    if let ServerMessage::Error { code, detail } = reply {
-        state.log_refusal(peer, format!("refused ({code:?}): {detail}"));
-    }
-    match conn.write_message(reply).await {
+/// Sends `answer` (logging a refusal); whether it went out.
+async fn answer(state: &State, conn: &mut Connection, peer: SocketAddr, answer: Answer) -> bool {
+    let reply = match answer {
+        Ok(reply) => reply,
+        Err(refusal) => {
+            state.log_refusal(peer, &refusal);
+            ServerMessage::from(&refusal)
+        }
+    };
+    match conn.write_message(&reply).await {
         Ok(()) => true,
         Err(e) => {
             state.log_refusal(peer, format!("could not send the answer: {e}"));
@@ -224,21 +157,17 @@ pub(crate) async fn serve(state: Arc<State>, stream: tokio::net::TcpStream, peer
         Ok(Some(Streaming::Deliver(challenge, delivery))) => {
             // Like a received stream, a delivered one may take as long as
             // it needs, each frame within the I/O timeout.
-            if crate::delivery::send(&state, &mut conn, peer, &delivery).await {
+            if fetch_stream::send(&state, &mut conn, peer, &delivery).await {
                 await_ack(&state, &mut conn, peer, challenge, delivery.awaiting).await;
             }
         }
-        Ok(Some(Streaming::Receive(challenge, head, proof))) => {
+        Ok(Some(Streaming::Receive(challenge, sent))) => {
             // Not bounded by the connection deadline either.
-            let reply =
-                crate::intake::receive(&state, &mut conn, peer, &challenge, head, proof).await;
-            match &reply {
+            match sent.apply(&state, &mut conn, peer, &challenge).await {
                 // A refusal was already sent, before draining.
-                ServerMessage::Error { code, detail } => {
-                    state.log_refusal(peer, format!("refused ({code:?}): {detail}"));
-                }
-                _ => {
-                    answer(&state, &mut conn, peer, &reply).await;
+                Err(refusal) => state.log_refusal(peer, &refusal),
+                reply => {
+                    answer(&state, &mut conn, peer, reply).await;
                 }
             }
         }
@@ -250,8 +179,8 @@ pub(crate) async fn serve(state: Arc<State>, stream: tokio::net::TcpStream, peer
 /// A stream the connection goes on with after its request, outside the
 /// connection deadline, with the session's challenge.
 enum Streaming {
-    /// The client started sending one: its head and the sender's proof.
-    Receive(Challenge, Vec<u8>, Vec<u8>),
+    /// The client started sending one.
+    Receive(Challenge, SendStream),
     /// A queued message to deliver as one.
     Deliver(Challenge, Box<StreamDelivery>),
 }
@@ -280,57 +209,60 @@ async fn converse(
     // the frame's allocation must not outlive it (a refused stream is
     // still read, and thrown away, for a while).
     conn.shed_buffer();
+    dispatch(state, conn, peer, challenge, room, request).await
+}
+
+/// Applies the first request of a connection.
+async fn dispatch(
+    state: &Arc<State>,
+    conn: &mut Connection,
+    peer: SocketAddr,
+    challenge: Challenge,
+    room: Reserved,
+    request: ClientMessage,
+) -> Option<Streaming> {
     match request {
         ClientMessage::SendStream { head, proof } => {
-            return Some(Streaming::Receive(challenge, head, proof));
+            return Some(Streaming::Receive(challenge, SendStream { head, proof }));
         }
         ClientMessage::Send {
             wrapped_key,
             proof,
             envelope,
         } => {
-            let sent = process::Sent {
+            let sent = Send {
                 wrapped_key,
                 proof,
                 envelope,
             };
-            let reply = decide(
-                state,
-                conn,
-                peer,
-                move |state, turn| process::send(state, &challenge, &sent, turn),
-                |refusal| refusal,
-            )
-            .await?;
+            let work =
+                move |state: &State, turn: &mut Turn<'_>| sent.apply(state, &challenge, turn);
+            let reply = decide(state, conn, peer, work).await?;
             drop(room);
-            answer(state, conn, peer, &reply).await;
+            answer(state, conn, peer, reply).await;
         }
         ClientMessage::Fetch(request) => {
-            let fetched = decide(
-                state,
-                conn,
-                peer,
-                move |state, turn| process::fetch(state, &challenge, &request, turn),
-                |refusal| Fetched::Answer(refusal, None),
-            )
-            .await?;
+            let work = move |state: &State, turn: &mut Turn<'_>| {
+                fetch::apply(state, &challenge, &request, turn)
+            };
+            let fetched = decide(state, conn, peer, work).await?;
             drop(room);
             match fetched {
-                Fetched::Stream(delivery) => {
+                Ok(Fetched::Stream(delivery)) => {
                     return Some(Streaming::Deliver(challenge, Box::new(delivery)));
                 }
-                Fetched::Answer(reply, awaiting) => {
-                    if answer(state, conn, peer, &reply).await
-                        && let Some(awaiting) = awaiting
-                    {
+                Ok(Fetched::Answer(reply, awaiting)) => {
+                    if answer(state, conn, peer, Ok(reply)).await {
                         await_ack(state, conn, peer, challenge, awaiting).await;
                     }
+                }
+                Err(refusal) => {
+                    answer(state, conn, peer, Err(refusal)).await;
                 }
             }
         }
         _ => {
-            let reply = error(ErrorCode::Malformed, "expected a send or fetch request");
-            answer(state, conn, peer, &reply).await;
+            answer(state, conn, peer, Err(Refusal::NotARequest)).await;
         }
     }
     None
@@ -343,27 +275,19 @@ async fn await_ack(
     conn: &mut Connection,
     peer: SocketAddr,
     challenge: Challenge,
-    awaiting: AwaitingAck,
+    awaiting: Awaiting,
 ) {
     let Some(message) = next_request(state, conn, peer).await else {
         info!(%peer, "no acknowledgement from `{}`: messages stay queued", awaiting.client.name);
         return;
     };
     let ClientMessage::Ack { ids, proof } = message else {
-        let reply = error(ErrorCode::Malformed, "expected an acknowledgement");
-        answer(state, conn, peer, &reply).await;
+        answer(state, conn, peer, Err(Refusal::NotAnAck)).await;
         return;
     };
-    let Some(reply) = decide(
-        state,
-        conn,
-        peer,
-        move |state, _| process::ack(state, &challenge, &awaiting, &ids, &proof),
-        |refusal| refusal,
-    )
-    .await
-    else {
-        return;
-    };
-    answer(state, conn, peer, &reply).await;
+    let ack = Ack { ids, proof };
+    let work = move |state: &State, _: &mut Turn<'_>| ack.apply(state, &challenge, &awaiting);
+    if let Some(reply) = decide(state, conn, peer, work).await {
+        answer(state, conn, peer, reply).await;
+    }
 }

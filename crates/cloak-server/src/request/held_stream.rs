@@ -1,8 +1,8 @@
-//! Where a stream's sealed frames wait while it arrives: in memory while
+//! Where a stream's sealed frames wait until it verifies: in memory while
 //! the stream is short, in a spool file once it grows past
 //! [`INLINE_MAX`]. A short stream is then kept as one envelope in the
 //! database (one fsync, no file per message); a long one as its own file.
-//! Either way nothing is stored until [`Incoming::commit`], which the
+//! Either way nothing is stored until [`HeldStream::commit`], which the
 //! caller reaches only after the stream verified.
 
 use std::net::IpAddr;
@@ -20,7 +20,7 @@ use crate::store::{Content, MessageStore, StoreError};
 pub(crate) const INLINE_MAX: usize = 64 * 1024;
 
 /// A stream's frames so far.
-pub(crate) enum Incoming {
+pub(crate) enum HeldStream {
     /// Short so far: kept in memory.
     Memory {
         /// The sender's address, which a spool file is counted against.
@@ -36,11 +36,11 @@ pub(crate) enum Incoming {
     Spooled(Spool),
 }
 
-impl Incoming {
+impl HeldStream {
     /// A stream that starts with `head`, from `sender` (see
     /// [`MessageStore::begin_stream_from`]).
     pub(crate) fn new(head: &[u8], sender: Option<IpAddr>) -> Self {
-        Incoming::Memory {
+        HeldStream::Memory {
             sender,
             head: head.to_vec(),
             chunks: Vec::new(),
@@ -56,13 +56,13 @@ impl Incoming {
         chunk: &[u8],
     ) -> Result<(), StoreError> {
         match self {
-            Incoming::Spooled(spool) => spool.write_frame(chunk),
-            Incoming::Memory { chunks, bytes, .. } if *bytes + chunk.len() <= INLINE_MAX => {
+            HeldStream::Spooled(spool) => spool.write_frame(chunk),
+            HeldStream::Memory { chunks, bytes, .. } if *bytes + chunk.len() <= INLINE_MAX => {
                 chunks.push(chunk.to_vec());
                 *bytes += chunk.len();
                 Ok(())
             }
-            Incoming::Memory {
+            HeldStream::Memory {
                 head,
                 chunks,
                 sender,
@@ -74,7 +74,7 @@ impl Incoming {
                     spool.write_frame(held)?;
                 }
                 spool.write_frame(chunk)?;
-                *self = Incoming::Spooled(spool);
+                *self = HeldStream::Spooled(spool);
                 Ok(())
             }
         }
@@ -84,10 +84,10 @@ impl Incoming {
     /// envelope, or a durable file under its final name.
     pub(crate) fn commit(self, final_chunk: Vec<u8>) -> Result<Content, StoreError> {
         match self {
-            Incoming::Memory { head, chunks, .. } => stream::join(&head, chunks, final_chunk)
+            HeldStream::Memory { head, chunks, .. } => stream::join(&head, chunks, final_chunk)
                 .map(Content::Envelope)
-                .map_err(|_| StoreError::Backend("the stream head does not decode".into())),
-            Incoming::Spooled(mut spool) => {
+                .map_err(|_| StoreError::Damaged("the stream head does not decode".into())),
+            HeldStream::Spooled(mut spool) => {
                 spool.write_frame(&final_chunk)?;
                 spool.commit().map(Content::Stream)
             }
@@ -103,6 +103,7 @@ mod tests {
     use super::*;
     use crate::store::spool::{FrameReader, SPOOL_DIR};
     use crate::store::{Limits, sqlite::SqliteStore};
+    use crate::test_key::key;
 
     /// A real stream of `len` bytes: head, sealed data chunks, final chunk.
     fn stream(key: &KeyPair, len: usize) -> (Vec<u8>, Vec<Vec<u8>>, Vec<u8>) {
@@ -112,12 +113,6 @@ mod tests {
         let end = sealer.finish().unwrap();
         chunks.extend(end.last_data);
         (head, chunks, end.final_chunk)
-    }
-
-    /// One key for the whole test binary: key generation is slow.
-    fn key() -> &'static KeyPair {
-        static KEY: std::sync::OnceLock<KeyPair> = std::sync::OnceLock::new();
-        KEY.get_or_init(|| KeyPair::generate(2048).unwrap())
     }
 
     fn store_in(dir: &std::path::Path) -> Arc<dyn MessageStore> {
@@ -135,13 +130,13 @@ mod tests {
         let store = store_in(dir.path());
         let keep = |len: usize| {
             let (head, chunks, last) = stream(key, len);
-            let mut incoming = Incoming::new(&head, None);
+            let mut held = HeldStream::new(&head, None);
             for chunk in &chunks {
-                incoming.push(&store, chunk).unwrap();
+                held.push(&store, chunk).unwrap();
             }
-            let spooled = matches!(incoming, Incoming::Spooled(_));
+            let spooled = matches!(held, HeldStream::Spooled(_));
             assert_eq!(spool_files(dir.path()), usize::from(spooled), "{len}");
-            (incoming.commit(last.clone()).unwrap(), head, chunks, last)
+            (held.commit(last.clone()).unwrap(), head, chunks, last)
         };
 
         // Short: one envelope that opens and verifies; no file anywhere.
@@ -183,12 +178,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = store_in(dir.path());
         let (head, chunks, _) = stream(key(), 3 * INLINE_MAX);
-        let mut incoming = Incoming::new(&head, None);
+        let mut held = HeldStream::new(&head, None);
         for chunk in &chunks {
-            incoming.push(&store, chunk).unwrap();
+            held.push(&store, chunk).unwrap();
         }
         assert_eq!(spool_files(dir.path()), 1);
-        drop(incoming);
+        drop(held);
         assert_eq!(spool_files(dir.path()), 0);
     }
 }

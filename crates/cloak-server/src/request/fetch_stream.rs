@@ -8,17 +8,19 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use cloak_core::envelope::stream::{StreamOpener, StreamSealer};
-use cloak_core::session::{Connection, ErrorCode, ServerMessage};
-use cloak_core::{FreshnessCheck, OpenOptions, SealOptions};
+use cloak_core::envelope::stream::StreamSealer;
+use cloak_core::session::{Connection, ServerMessage};
+use cloak_core::{FreshnessCheck, SealOptions};
 use tokio::task::block_in_place;
 use tracing::{error, warn};
 
+use super::fetch::StreamDelivery;
 use crate::at_rest::Place;
-use crate::handler::State;
-use crate::process::{StreamDelivery, error};
+use crate::at_rest::stored::{StoredHead, StoredStream};
+use crate::pool::Admitted;
+use crate::refusal::Refusal;
 use crate::report::Report;
-use crate::store::spool::FrameReader;
+use crate::state::State;
 
 /// Why a delivery stopped.
 enum Stop {
@@ -56,8 +58,9 @@ pub(crate) async fn send(
             if let Err(e) = block_in_place(|| state.store.quarantine(message.message_id)) {
                 error!("setting message {} aside: {e}", message.message_id);
             }
-            let refusal = error(ErrorCode::Internal, "a queued message is damaged");
-            let _ = conn.write_message(&refusal).await;
+            let _ = conn
+                .write_message(&ServerMessage::from(&Refusal::Damaged))
+                .await;
             false
         }
         Err(Stop::Network(why)) => {
@@ -65,7 +68,9 @@ pub(crate) async fn send(
             false
         }
         Err(Stop::Busy) => {
-            let _ = conn.write_message(&crate::handler::busy()).await;
+            let _ = conn
+                .write_message(&ServerMessage::from(&Refusal::Busy))
+                .await;
             false
         }
     }
@@ -78,24 +83,16 @@ async fn stream(
     delivery: &StreamDelivery,
 ) -> Result<(), Stop> {
     let message = &delivery.message;
-    let damaged = |e: &dyn std::fmt::Display| Stop::Damaged(e.to_string());
-    let network = |e: cloak_core::session::ConnectionError| Stop::Network(e.to_string());
     let path = message
         .stream
         .as_ref()
         .expect("a stream delivery has a file");
-    let mut frames = FrameReader::open(path).map_err(|e| damaged(&e))?;
-    let stored_head = frames
-        .next_frame()
-        .map_err(|e| damaged(&e))?
-        .ok_or_else(|| damaged(&"empty file"))?;
+    let stored = StoredHead::read(path).map_err(|e| damaged(&e))?;
     // The two private-key operations (unwrap here, sign at the end) take
     // a slot of the pool like any other, in this client's turn.
     let admitted = state.pool.admit(peer.ip()).map_err(|_| Stop::Busy)?;
     let slot = admitted.slot().await.map_err(|_| Stop::Busy)?;
-    let mut opener =
-        block_in_place(|| StreamOpener::new(&state.key, &stored_head, &OpenOptions::default()))
-            .map_err(|e| damaged(&e))?;
+    let mut stored = block_in_place(|| stored.unwrap(&state.key)).map_err(|e| damaged(&e))?;
     drop(slot);
     let options = SealOptions {
         message_id: Some(message.message_id),
@@ -117,36 +114,66 @@ async fn stream(
     })
     .await
     .map_err(network)?;
-    let mut pending = frames
-        .next_frame()
-        .map_err(|e| damaged(&e))?
-        .ok_or_else(|| damaged(&"no final chunk"))?;
-    while let Some(next) = frames.next_frame().map_err(|e| damaged(&e))? {
-        let plaintext = opener.chunk(&pending).map_err(|e| damaged(&e))?;
+    relay(conn, &mut stored, &mut sealer).await?;
+    verify_stored(state, delivery, stored)?;
+    finish(conn, &admitted, sealer).await
+}
+
+fn damaged(e: &dyn std::fmt::Display) -> Stop {
+    Stop::Damaged(e.to_string())
+}
+
+fn network(e: cloak_core::session::ConnectionError) -> Stop {
+    Stop::Network(e.to_string())
+}
+
+/// Re-seals and sends every stored chunk but the final one.
+async fn relay(
+    conn: &mut Connection,
+    stored: &mut StoredStream,
+    sealer: &mut StreamSealer<'_>,
+) -> Result<(), Stop> {
+    while let Some(plaintext) = stored.next_chunk().map_err(|e| damaged(&e))? {
         for data in sealer.push(plaintext).map_err(|e| damaged(&e))? {
             conn.write_message(&ServerMessage::StreamChunk { data })
                 .await
                 .map_err(network)?;
         }
-        pending = next;
     }
+    Ok(())
+}
+
+/// Checks the stored stream's own signature, before the client gets a
+/// signed end.
+fn verify_stored(
+    state: &State,
+    delivery: &StreamDelivery,
+    stored: StoredStream,
+) -> Result<(), Stop> {
+    let message = &delivery.message;
     // Bound to the mailbox being fetched, whatever the row says.
     let place = Place {
-        recipient: client.key.fingerprint(),
+        recipient: delivery.awaiting.client.key.fingerprint(),
         message_id: message.message_id,
     };
-    let stored = opener
-        .finish(&pending)
-        .and_then(|d| {
-            d.verify(
-                state.key.public(),
-                FreshnessCheck::Expect(&place.freshness()),
-            )
-        })
+    let stored = (stored.finish().map_err(|e| damaged(&e))?)
+        .verify(
+            state.key.public(),
+            FreshnessCheck::Expect(&place.freshness()),
+        )
         .map_err(|e| damaged(&e))?;
     if stored.message_id != message.message_id {
         return Err(damaged(&"sealed under another message id"));
     }
+    Ok(())
+}
+
+/// Signs the new stream's end and sends it.
+async fn finish(
+    conn: &mut Connection,
+    admitted: &Admitted,
+    sealer: StreamSealer<'_>,
+) -> Result<(), Stop> {
     let slot = admitted.slot().await.map_err(|_| Stop::Busy)?;
     let end = block_in_place(|| sealer.finish()).map_err(|e| damaged(&e))?;
     drop(slot);
