@@ -20,7 +20,7 @@ use anyhow::{Context, bail};
 use cloak_cli::sink::{Kept, Sink};
 use cloak_core::envelope::stream::StreamOpener;
 use cloak_core::session::messages::Challenge;
-use cloak_core::session::{Connection, ServerMessage};
+use cloak_core::session::{Connection, ConnectionError, ServerMessage, messages};
 use cloak_core::verdict::{CONFIDENTIALITY_PASSED, INTEGRITY_PASSED};
 use cloak_core::{FreshnessCheck, KeyPair, MessageId, Mode, OpenOptions, PublicKey, text};
 
@@ -114,8 +114,9 @@ pub(crate) async fn receive(
     Ok(opened.message_id)
 }
 
-/// Decrypts each chunk into `sink` until the stream's end, which it
-/// returns; no more than the announced `size` is taken.
+/// Reads, decrypts and keeps the data chunks; returns the final chunk.
+/// Each chunk is decrypted where it lies in the connection's read buffer
+/// and written out from there: no copy and no allocation per chunk.
 async fn read_chunks(
     conn: &mut Connection,
     opener: &mut StreamOpener,
@@ -125,27 +126,32 @@ async fn read_chunks(
     let progress = Progress::new(Some(size));
     let mut received: u64 = 0;
     let end = loop {
-        let data = match conn
-            .expect_message::<ServerMessage>()
+        let mut payload = conn
+            .read_frame()
             .await
-            .context("the message broke off; it stays queued")?
-        {
-            ServerMessage::StreamChunk { data } => data,
-            ServerMessage::StreamEnd { data } => break data,
-            ServerMessage::Error { code, detail } => return Err(session::refusal(code, &detail)),
-            _ => bail!("unexpected answer from the server in the middle of a message"),
+            .and_then(|frame| frame.ok_or(ConnectionError::Closed))
+            .context("the message broke off; it stays queued")?;
+        let Some(range) = messages::stream_chunk_range(&payload) else {
+            match messages::decode_payload::<ServerMessage>(&payload) {
+                Ok(ServerMessage::StreamEnd { data }) => break data,
+                Ok(ServerMessage::Error { code, detail }) => {
+                    return Err(session::refusal(code, &detail));
+                }
+                _ => bail!("unexpected answer from the server in the middle of a message"),
+            }
         };
-        let Ok(plaintext) = opener.chunk(&data) else {
+        let data = &mut payload[range];
+        let Ok(len) = opener.chunk_in_place(data) else {
             return Err(undecryptable());
         };
-        received += plaintext.len() as u64;
+        received += len as u64;
         if received > size {
             bail!(
                 "the server sent more than the {size} bytes it announced; the message stays queued"
             );
         }
-        progress.advance(plaintext.len() as u64);
-        sink.write(plaintext)?;
+        progress.advance(len as u64);
+        sink.write(&data[..len])?;
     };
     progress.finish();
     Ok(end)

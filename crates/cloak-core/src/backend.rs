@@ -196,6 +196,32 @@ impl Cipher {
         }
     }
 
+    /// Decrypts `sealed` (ciphertext then tag) where it lies; the length of
+    /// the plaintext now at its start, or `None` on any authentication
+    /// failure, with the ciphertext zeroed (nothing unauthenticated is left
+    /// behind). For a relay that re-seals in the same buffer.
+    pub fn open_in_place(
+        &self,
+        nonce: &[u8; AEAD_NONCE_LEN],
+        aad: &[u8],
+        sealed: &mut [u8],
+    ) -> Option<usize> {
+        let split = sealed.len().checked_sub(AEAD_TAG_LEN)?;
+        let (ciphertext, tag) = sealed.split_at_mut(split);
+        let tag: &[u8; AEAD_TAG_LEN] = (&*tag).try_into().expect("split at the tag length");
+        let ok = match self {
+            Cipher::RustCrypto(cipher) => {
+                rust_crypto::open_in_place(cipher, nonce, aad, ciphertext, tag)
+            }
+            #[cfg(feature = "aws-lc")]
+            Cipher::AwsLc(cipher) => aws_lc::open_in_place(cipher, nonce, aad, ciphertext, tag),
+        };
+        if !ok {
+            ciphertext.fill(0);
+        }
+        ok.then_some(split)
+    }
+
     /// Decrypts `sealed` (ciphertext then tag) into `out`, replacing its
     /// contents and leaving `sealed` as received; `false` on any
     /// authentication failure, leaving `out` unspecified. Nothing decrypted

@@ -151,3 +151,15 @@ pub(super) fn open_into(
     }
     ok
 }
+
+pub(super) fn open_in_place(
+    cipher: &Cipher,
+    nonce: &[u8; AEAD_NONCE_LEN],
+    aad: &[u8],
+    buffer: &mut [u8],
+    tag: &[u8; AEAD_TAG_LEN],
+) -> bool {
+    cipher
+        .open_in_place_separate_tag(Nonce::from(nonce), Aad::from(aad), tag, buffer)
+        .is_ok()
+}

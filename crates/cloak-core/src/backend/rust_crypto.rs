@@ -94,6 +94,18 @@ pub(super) fn open_into(
         .is_ok()
 }
 
+pub(super) fn open_in_place(
+    cipher: &Cipher,
+    nonce: &[u8; AEAD_NONCE_LEN],
+    aad: &[u8],
+    buffer: &mut [u8],
+    tag: &[u8; AEAD_TAG_LEN],
+) -> bool {
+    cipher
+        .decrypt_inout_detached(&Nonce::from(*nonce), aad, buffer.into(), &Tag::from(*tag))
+        .is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::seeded::with_seeded_rng;

@@ -10,6 +10,7 @@
 
 mod asymmetric;
 mod options;
+pub mod reseal;
 mod signed;
 pub mod stream;
 mod wire;

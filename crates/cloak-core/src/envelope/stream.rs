@@ -143,6 +143,11 @@ impl<'k> StreamSealer<'k> {
         Ok(crate::kdf::expand(&self.key, info))
     }
 
+    /// Whether no chunk has been sealed yet.
+    pub(crate) fn is_fresh(&self) -> bool {
+        self.counter == 0 && self.buffer.is_empty()
+    }
+
     /// The message id the stream will be signed with.
     pub fn message_id(&self) -> MessageId {
         self.message_id
@@ -157,6 +162,17 @@ impl<'k> StreamSealer<'k> {
         &mut self,
         chunk: &mut [u8],
     ) -> Result<[u8; AEAD_TAG_LEN], SealError> {
+        self.digest.update(chunk);
+        self.seal_unhashed_in_place(chunk)
+    }
+
+    /// [`StreamSealer::seal_chunk_in_place`] without adding the chunk to
+    /// the plaintext digest: for a relay whose opener digested the same
+    /// bytes, which then signs that digest (see `reseal`).
+    pub(crate) fn seal_unhashed_in_place(
+        &mut self,
+        chunk: &mut [u8],
+    ) -> Result<[u8; AEAD_TAG_LEN], SealError> {
         if chunk.is_empty()
             || chunk.len() > STREAM_CHUNK_LEN
             || self.short_sealed
@@ -167,7 +183,6 @@ impl<'k> StreamSealer<'k> {
                 max: STREAM_CHUNK_LEN,
             });
         }
-        self.digest.update(chunk);
         let tag = self
             .cipher
             .seal_in_place(&nonce(self.counter, false), &self.aad, chunk)
@@ -220,6 +235,15 @@ impl<'k> StreamSealer<'k> {
             Some(self.seal_data(&rest)?)
         };
         let digest = self.digest.finalize().into();
+        let mut end = self.sign_end(digest)?;
+        end.last_data = last_data;
+        Ok(end)
+    }
+
+    /// Signs `digest` as the plaintext's and seals the final chunk. The
+    /// caller vouches that `digest` is of exactly the chunks sealed.
+    pub(crate) fn sign_end(self, digest: [u8; HASH_LEN]) -> Result<StreamEnd, SealError> {
+        debug_assert!(self.buffer.is_empty(), "a partial chunk left unsealed");
         let claims = signed::sign(
             self.sender,
             Mode::Hybrid,
@@ -239,7 +263,7 @@ impl<'k> StreamSealer<'k> {
             .seal(&nonce(self.counter, true), &self.aad, &trailer)
             .map_err(SealError::from)?;
         Ok(StreamEnd {
-            last_data,
+            last_data: None,
             final_chunk,
             plaintext_digest: digest,
         })
@@ -361,6 +385,34 @@ impl StreamOpener {
         self.len += self.plaintext.len() as u64;
         self.counter += 1;
         Ok(&self.plaintext)
+    }
+
+    /// [`StreamOpener::chunk`] where the chunk lies: `sealed` (ciphertext
+    /// then tag) is decrypted in place and the plaintext's length returned
+    /// (the plaintext is `sealed[..len]`), so a receiver writes it out, or
+    /// re-seals it, with no copy. On failure `sealed` holds nothing
+    /// decrypted.
+    pub fn chunk_in_place(&mut self, sealed: &mut [u8]) -> Result<usize, OpenError> {
+        if self.short_seen || sealed.len() > MAX_SEALED_CHUNK {
+            return Err(OpenError::Rejected);
+        }
+        let len = self
+            .cipher
+            .open_in_place(&nonce(self.counter, false), &self.aad, sealed)
+            .filter(|&len| len > 0)
+            .ok_or(OpenError::Rejected)?;
+        let plaintext = &sealed[..len];
+        self.short_seen = len < STREAM_CHUNK_LEN;
+        self.digest.update(plaintext);
+        self.len += len as u64;
+        self.counter += 1;
+        Ok(len)
+    }
+
+    /// The digest of every chunk decrypted so far (for a relay, which
+    /// signs it anew; see `reseal`).
+    pub(crate) fn digest_so_far(&self) -> [u8; HASH_LEN] {
+        self.digest.finalize().into()
     }
 
     /// Bytes of plaintext decrypted so far.

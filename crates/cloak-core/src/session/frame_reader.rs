@@ -53,6 +53,31 @@ pub fn read_frame(
     Ok(Some(payload))
 }
 
+/// [`read_frame`] into `buf` (whose length is the limit), for a reader
+/// that reuses one buffer for every frame: the payload's length, or `None`
+/// when the input ends before a whole length prefix.
+pub fn read_frame_into(
+    reader: &mut (impl Read + ?Sized),
+    buf: &mut [u8],
+) -> Result<Option<usize>, ReadFrameError> {
+    let mut prefix = [0u8; HEADER_LEN];
+    match reader.read_exact(&mut prefix) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    let len = u32::from_be_bytes(prefix) as usize;
+    let max = buf.len();
+    let payload = buf
+        .get_mut(..len)
+        .ok_or(ReadFrameError::TooLarge { len, max })?;
+    match reader.read_exact(payload) {
+        Ok(()) => Ok(Some(len)),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(ReadFrameError::Truncated),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// [`read_frame`], with its length prefix in front: the frame as it was on
 /// the wire.
 pub fn read_whole_frame(

@@ -227,17 +227,31 @@ const CHUNK_VARIANT: u32 = 4;
 /// data length as a varint of at most 9 bytes.
 pub const MAX_CHUNK_FRAME_PREFIX: usize = 4 + 2 + 1 + 9;
 
+/// `ServerMessage::StreamChunk`'s variant index in the encoding (a test
+/// checks it against the derived encoding).
+const STREAM_CHUNK_VARIANT: u32 = 6;
+
 /// The bytes that precede `len` bytes of data in a `Chunk` frame: prefix
 /// and data together are what [`encode_frame_into`] writes for
 /// `ClientMessage::Chunk`, so a sender can seal the data where it lies and
 /// put this in front, without a copy of the data.
 pub fn chunk_frame_prefix(len: usize) -> Vec<u8> {
+    data_frame_prefix(CHUNK_VARIANT, len)
+}
+
+/// [`chunk_frame_prefix`] for `ServerMessage::StreamChunk`, the server's
+/// side of a delivered stream.
+pub fn stream_chunk_frame_prefix(len: usize) -> Vec<u8> {
+    data_frame_prefix(STREAM_CHUNK_VARIANT, len)
+}
+
+fn data_frame_prefix(variant: u32, len: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(MAX_CHUNK_FRAME_PREFIX);
     out.extend_from_slice(&[0u8; 4]);
     out.extend_from_slice(&PROTOCOL_VERSION.to_be_bytes());
     // A `Vec<u8>` field encodes as its length (u64), then its bytes.
     bincode::encode_into_std_write(
-        (CHUNK_VARIANT, len as u64),
+        (variant, len as u64),
         &mut out,
         codec::config::<MAX_FRAME_LEN>(),
     )
@@ -251,14 +265,24 @@ pub fn chunk_frame_prefix(len: usize) -> Vec<u8> {
 /// copy every chunk out of its read buffer; `None` for any other payload,
 /// which [`decode_payload`] then decodes (or refuses) as usual.
 pub fn chunk_data(payload: &[u8]) -> Option<&[u8]> {
+    data_range(CHUNK_VARIANT, payload).map(|range| &payload[range])
+}
+
+/// Where the data of a `ServerMessage::StreamChunk` payload lies in it, so
+/// a receiver can decrypt it in place; `None` for any other payload.
+pub fn stream_chunk_range(payload: &[u8]) -> Option<std::ops::Range<usize>> {
+    data_range(STREAM_CHUNK_VARIANT, payload)
+}
+
+fn data_range(variant: u32, payload: &[u8]) -> Option<std::ops::Range<usize>> {
     let (version, body) = payload.split_first_chunk::<2>()?;
     if u16::from_be_bytes(*version) != PROTOCOL_VERSION {
         return None;
     }
-    let ((variant, len), used): ((u32, u64), usize) =
+    let ((found, len), used): ((u32, u64), usize) =
         bincode::decode_from_slice(body, codec::config::<MAX_FRAME_LEN>()).ok()?;
-    let data = &body[used..];
-    (variant == CHUNK_VARIANT && data.len() as u64 == len).then_some(data)
+    let start = 2 + used;
+    (found == variant && (payload.len() - start) as u64 == len).then_some(start..payload.len())
 }
 
 /// Decodes a payload, checking the version first.
@@ -331,6 +355,27 @@ mod tests {
                 encode_frame(&ClientMessage::Chunk { data }),
                 "chunk of {len} bytes"
             );
+        }
+    }
+
+    #[test]
+    fn a_stream_chunk_frame_prefix_and_its_data_are_the_encoded_stream_chunk() {
+        for len in CHUNK_LENS {
+            let data: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let mut frame = stream_chunk_frame_prefix(len);
+            assert!(frame.len() <= MAX_CHUNK_FRAME_PREFIX);
+            frame.extend_from_slice(&data);
+            let encoded = encode_frame(&ServerMessage::StreamChunk { data: data.clone() });
+            assert_eq!(frame, encoded, "stream chunk of {len} bytes");
+            let range = stream_chunk_range(&encoded[4..]).unwrap();
+            assert_eq!(&encoded[4..][range], &data[..]);
+        }
+        // Any other server message, and a client chunk, is not one.
+        for other in [
+            encode_frame(&ServerMessage::StreamEnd { data: vec![3; 40] }),
+            encode_frame(&ClientMessage::Chunk { data: vec![3; 40] }),
+        ] {
+            assert_eq!(stream_chunk_range(&other[4..]), None);
         }
     }
 

@@ -63,6 +63,19 @@ impl StoredHead {
     }
 }
 
+impl StoredHead {
+    /// Unwraps the stream's key with `key` (one private-key operation) and
+    /// hands back the file's remaining frames with the opener, for a relay
+    /// that reads each chunk into its own buffer (see `fetch_stream`).
+    pub fn unwrap_for_relay(
+        self,
+        key: &KeyPair,
+    ) -> Result<(FrameReader, StreamOpener), StoredStreamError> {
+        let opener = StreamOpener::new(key, &self.head, &OpenOptions::default())?;
+        Ok((self.frames, opener))
+    }
+}
+
 impl StoredStream {
     /// Opens `path` and unwraps its key with `key`.
     pub fn open(key: &KeyPair, path: &Path) -> Result<StoredStream, StoredStreamError> {

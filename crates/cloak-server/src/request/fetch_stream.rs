@@ -3,24 +3,31 @@
 //! re-sealed, as a new stream, to the client over the client's challenge.
 //! The new stream's signed final chunk is sent only after the stored
 //! stream's own signature verified, so a damaged or altered file never
-//! reaches the client as a valid message. Memory stays at a few chunks.
+//! reaches the client as a valid message. Each chunk is read from the file
+//! into one of two reused frame buffers, decrypted and re-sealed where it
+//! lies (`Reseal`) and written out with its prefix in front: no copy and no
+//! allocation per chunk, and the plaintext is digested once.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use cloak_core::envelope::stream::StreamSealer;
+use cloak_core::envelope::reseal::{Reseal, ResealEnd};
+use cloak_core::envelope::stream::{MAX_SEALED_CHUNK, StreamDecrypted, StreamOpened, StreamSealer};
+use cloak_core::session::messages::{MAX_CHUNK_FRAME_PREFIX, stream_chunk_frame_prefix};
 use cloak_core::session::{Connection, ServerMessage};
 use cloak_core::{FreshnessCheck, SealOptions};
 use tokio::task::block_in_place;
 use tracing::{error, warn};
+use zeroize::Zeroizing;
 
 use super::fetch::StreamDelivery;
 use crate::at_rest::Place;
-use crate::at_rest::stored::{StoredHead, StoredStream};
+use crate::at_rest::stored::StoredHead;
 use crate::pool::Admitted;
 use crate::refusal::Refusal;
 use crate::report::Report;
 use crate::state::State;
+use crate::store::spool::FrameReader;
 
 /// Why a delivery stopped.
 enum Stop {
@@ -92,7 +99,8 @@ async fn stream(
     // a slot of the pool like any other, in this client's turn.
     let admitted = state.pool.admit(peer.ip()).map_err(|_| Stop::Busy)?;
     let slot = admitted.slot().await.map_err(|_| Stop::Busy)?;
-    let mut stored = block_in_place(|| stored.unwrap(&state.key)).map_err(|e| damaged(&e))?;
+    let (mut frames, opener) =
+        block_in_place(|| stored.unwrap_for_relay(&state.key)).map_err(|e| damaged(&e))?;
     drop(slot);
     let options = SealOptions {
         message_id: Some(message.message_id),
@@ -100,7 +108,7 @@ async fn stream(
         ..SealOptions::default()
     };
     let client = &delivery.awaiting.client;
-    let (mut sealer, head) = StreamSealer::new(
+    let (sealer, head) = StreamSealer::new(
         &state.key,
         &client.key,
         &delivery.awaiting.client_challenge,
@@ -114,9 +122,11 @@ async fn stream(
     })
     .await
     .map_err(network)?;
-    relay(conn, &mut stored, &mut sealer).await?;
-    verify_stored(state, delivery, stored)?;
-    finish(conn, &admitted, sealer).await
+    let mut reseal = Reseal::new(opener, sealer);
+    let last = relay(conn, &mut frames, &mut reseal).await?;
+    let (stored, end) = reseal.finish(&last).map_err(|e| damaged(&e))?;
+    let verified = verify_stored(state, delivery, stored)?;
+    finish(conn, &admitted, end, &verified).await
 }
 
 fn damaged(e: &dyn std::fmt::Display) -> Stop {
@@ -127,20 +137,47 @@ fn network(e: cloak_core::session::ConnectionError) -> Stop {
     Stop::Network(e.to_string())
 }
 
-/// Re-seals and sends every stored chunk but the final one.
+/// Where a chunk's sealed bytes start in a frame buffer: after room for
+/// the longest frame prefix, which is written in front once the length is
+/// known.
+const DATA_AT: usize = MAX_CHUNK_FRAME_PREFIX;
+
+/// Reads the next stored frame into `buf` after its prefix room.
+fn read_into(frames: &mut FrameReader, buf: &mut [u8]) -> Result<Option<usize>, Stop> {
+    frames
+        .next_frame_into(&mut buf[DATA_AT..])
+        .map_err(|e| damaged(&e))
+}
+
+/// Re-seals and sends every stored chunk but the final one, which it
+/// returns (still sealed to the server). One frame is read ahead, since
+/// only the end of the file tells which frame is the final chunk.
 async fn relay(
     conn: &mut Connection,
-    stored: &mut StoredStream,
-    sealer: &mut StreamSealer<'_>,
-) -> Result<(), Stop> {
-    while let Some(plaintext) = stored.next_chunk().map_err(|e| damaged(&e))? {
-        for data in sealer.push(plaintext).map_err(|e| damaged(&e))? {
-            conn.write_message(&ServerMessage::StreamChunk { data })
-                .await
-                .map_err(network)?;
-        }
+    frames: &mut FrameReader,
+    reseal: &mut Reseal<'_>,
+) -> Result<Vec<u8>, Stop> {
+    let frame_len = DATA_AT + MAX_SEALED_CHUNK;
+    let (mut current, mut next) = (
+        Zeroizing::new(vec![0u8; frame_len]),
+        Zeroizing::new(vec![0u8; frame_len]),
+    );
+    let mut len = read_into(frames, &mut current)?.ok_or_else(|| damaged(&"no final chunk"))?;
+    while let Some(next_len) = read_into(frames, &mut next)? {
+        let end = DATA_AT + len;
+        reseal
+            .chunk(&mut current[DATA_AT..end])
+            .map_err(|e| damaged(&e))?;
+        let prefix = stream_chunk_frame_prefix(len);
+        let start = DATA_AT - prefix.len();
+        current[start..DATA_AT].copy_from_slice(&prefix);
+        conn.write_frames(&current[start..end])
+            .await
+            .map_err(network)?;
+        std::mem::swap(&mut current, &mut next);
+        len = next_len;
     }
-    Ok(())
+    Ok(current[DATA_AT..DATA_AT + len].to_vec())
 }
 
 /// Checks the stored stream's own signature, before the client gets a
@@ -148,15 +185,15 @@ async fn relay(
 fn verify_stored(
     state: &State,
     delivery: &StreamDelivery,
-    stored: StoredStream,
-) -> Result<(), Stop> {
+    stored: StreamDecrypted,
+) -> Result<StreamOpened, Stop> {
     let message = &delivery.message;
     // Bound to the mailbox being fetched, whatever the row says.
     let place = Place {
         recipient: delivery.awaiting.client.key.fingerprint(),
         message_id: message.message_id,
     };
-    let stored = (stored.finish().map_err(|e| damaged(&e))?)
+    let stored = stored
         .verify(
             state.key.public(),
             FreshnessCheck::Expect(&place.freshness()),
@@ -165,23 +202,19 @@ fn verify_stored(
     if stored.message_id != message.message_id {
         return Err(damaged(&"sealed under another message id"));
     }
-    Ok(())
+    Ok(stored)
 }
 
 /// Signs the new stream's end and sends it.
 async fn finish(
     conn: &mut Connection,
     admitted: &Admitted,
-    sealer: StreamSealer<'_>,
+    end: ResealEnd<'_>,
+    verified: &StreamOpened,
 ) -> Result<(), Stop> {
     let slot = admitted.slot().await.map_err(|_| Stop::Busy)?;
-    let end = block_in_place(|| sealer.finish()).map_err(|e| damaged(&e))?;
+    let end = block_in_place(|| end.sign(verified)).map_err(|e| damaged(&e))?;
     drop(slot);
-    if let Some(data) = end.last_data {
-        conn.write_message(&ServerMessage::StreamChunk { data })
-            .await
-            .map_err(network)?;
-    }
     conn.write_message(&ServerMessage::StreamEnd {
         data: end.final_chunk,
     })

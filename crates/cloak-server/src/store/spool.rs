@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use cloak_core::limits::MAX_FRAME_LEN;
 use cloak_core::session::frame;
-use cloak_core::session::frame_reader::{ReadFrameError, read_frame};
+use cloak_core::session::frame_reader::{ReadFrameError, read_frame, read_frame_into};
 use tempfile::NamedTempFile;
 
 use super::StoreError;
@@ -163,15 +163,25 @@ impl FrameReader {
         })
     }
 
-    /// The next frame's payload, or `None` at the end of the file.
-    pub fn next_frame(&mut self) -> Result<Option<Vec<u8>>, StoreError> {
-        read_frame(&mut self.reader, MAX_FRAME_LEN).map_err(|e| match e {
+    /// The next frame's payload read into `buf` (at most its length): the
+    /// payload's length, or `None` at the end of the file.
+    pub fn next_frame_into(&mut self, buf: &mut [u8]) -> Result<Option<usize>, StoreError> {
+        read_frame_into(&mut self.reader, buf).map_err(|e| self.damaged(e))
+    }
+
+    fn damaged(&self, e: ReadFrameError) -> StoreError {
+        match e {
             ReadFrameError::Io(e) => StoreError::io(&self.path, e),
             ReadFrameError::TooLarge { .. } => {
                 StoreError::Damaged("stored stream is damaged".into())
             }
             _ => StoreError::Damaged("stored stream is truncated".into()),
-        })
+        }
+    }
+
+    /// The next frame's payload, or `None` at the end of the file.
+    pub fn next_frame(&mut self) -> Result<Option<Vec<u8>>, StoreError> {
+        read_frame(&mut self.reader, MAX_FRAME_LEN).map_err(|e| self.damaged(e))
     }
 }
 
