@@ -1,30 +1,36 @@
 #!/usr/bin/env bash
-# CloakRoom benchmark: one run prints, on this machine,
+# CloakRoom benchmark: one run prints, on this machine, for both crypto
+# backends side by side (the default RustCrypto build and the
+# `--features aws-lc` build, measured in turn within the same run):
 #  1. a 1 GiB hybrid message end to end over loopback, the data folder on
 #     tmpfs and on disk, in MB/s, with peak RSS of client and server, beside
-#     `dd conv=fsync` of the same size into the same folder;
+#     `dd conv=fsync` of the same size into the same folder; and its
+#     delivery (`post`, then `recv_msg --out` timed) on tmpfs;
 #  2. 100-byte messages: throughput and p50/p99 latency with 1, 8 and 64
-#     concurrent clients, in each mode;
+#     concurrent clients, in each mode, and the server's CPU per message;
 #  3. references measured in the same run (openssl speed: RSA private-key
-#     operations for the key size used, AES-256-GCM) and our ratios to them;
+#     operations for the key size used, interleaved with ours; AES-256-GCM)
+#     and our ratios to them;
 #  4. `cloak-client send_msg "hi"` wall time, process start to exit;
-#  5. hostile load: the server's CPU time per unauthenticated request for the
-#     worst requests `cloak-bench attack` builds in each mode, as a ratio to
-#     an honest hybrid send's in the same run; and an honest client's p50/p99
-#     send latency unloaded and while one other address floods the server.
+#  5. hostile load (default build): the server's CPU time per
+#     unauthenticated request for the worst requests `cloak-bench attack`
+#     builds in each mode, as a ratio to an honest hybrid send's in the same
+#     run; and an honest client's p50/p99 send latency unloaded and while
+#     one other address floods the server.
 #
 # Usage: scripts/bench.sh            (BENCH_MB=1024, BENCH_SECONDS=5, BENCH_REPEAT=3)
 #        BENCH_MB=256 BENCH_SECONDS=2 BENCH_REPEAT=1 scripts/bench.sh   (a quicker run)
 #        scripts/bench.sh hostile    (section 5 alone)
 # BENCH_DISK_DIR chooses the on-disk folder (default: target/).
-# BENCH_SERVER is the server binary to measure (default: this tree's release
-# build), e.g. one built from an older commit; every client side, the bench
-# included, stays this tree's.
+# BENCH_SERVER is the server binary section 5 measures (default: this
+# tree's default release build), e.g. one built from an older commit; every
+# client side, the bench included, stays this tree's.
 # Section 5: BENCH_ATTACK_SECONDS (5) per attack that waits for its answers,
 # BENCH_HANGUPS (20) requests per attack that hangs up, BENCH_FLOOD_SECONDS
 # (10) of honest sends unloaded and again under each flood.
 # Shared machines are noisy: each end-to-end figure (ours and dd's) is the
-# best of BENCH_REPEAT runs, alternating the two.
+# best of BENCH_REPEAT runs, the backends and dd alternating; the RSA rates
+# are medians of interleaved runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,8 +51,12 @@ for tool in openssl /usr/bin/time awk; do
 done
 
 cargo build --release --bins --quiet
+cargo build --release --bins --quiet --features cloak-core/aws-lc --target-dir target/aws-lc
 BIN=$PWD/target/release
 SERVER_BIN=${BENCH_SERVER:-$BIN/cloak-server}
+# The two builds, by backend name.
+BACKENDS=(rustcrypto aws-lc)
+bin_of() { if [ "$1" = aws-lc ]; then echo "$PWD/target/aws-lc/release"; else echo "$BIN"; fi; }
 
 TMPFS=$(mktemp -d -p /dev/shm cloak-bench.XXXXXX)
 DISK=$(mktemp -d -p "${BENCH_DISK_DIR:-$PWD/target}" cloak-bench.XXXXXX)
@@ -66,11 +76,11 @@ now() { date +%s.%N; }
 mbps() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.0f", b / s / 1e6 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
-start_server() { # data-dir
+start_server() { # data-dir [server binary]
     # The last server's output must not be read as this one's: the new
     # process truncates the file only once it runs.
     rm -f "$TMPFS/server.out"
-    "$SERVER_BIN" --keys "$KEYS" --data "$1" --addr 127.0.0.1:0 \
+    "${2:-$SERVER_BIN}" --keys "$KEYS" --data "$1" --addr 127.0.0.1:0 \
         --max-store-bytes $((BYTES * 4)) >"$TMPFS/server.out" 2>"$TMPFS/server.err" &
     SERVER=$!
     for _ in $(seq 600); do
@@ -252,104 +262,119 @@ if [ "$ONLY" = hostile ]; then
 fi
 INPUT=$TMPFS/input.bin
 head -c $BYTES /dev/urandom >"$INPUT"
-echo "## 1. ${MB} MiB hybrid message end to end (loopback)"
 best() { sort -g | tail -n 1; }
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+elapsed_mbps() { mbps $BYTES "$(awk -v a="$1" -v b="$2" 'BEGIN { print b - a }')"; }
+
+# One send of the input on `backend`'s build into `dir`; prints MB/s and
+# the peak RSS of client and server. On tmpfs it then posts the input to
+# the client and times its delivery (`recv_msg --out`): a fourth field.
+e2e_run() { # backend dir where
+    local bin t0 t1 send rss_server rss_client deliver=-
+    bin=$(bin_of "$1")
+    start_server "$2/data" "$bin/cloak-server"
+    t0=$(now)
+    /usr/bin/time -f "%M" -o "$TMPFS/client.rss" \
+        "$bin/cloak-client" --keys "$KEYS" --addr "$ADDR" send_msg --file "$INPUT" >/dev/null
+    t1=$(now)
+    send=$(elapsed_mbps "$t0" "$t1")
+    rss_server=$(server_rss_kb); rss_client=$(cat "$TMPFS/client.rss")
+    if [ "$3" = tmpfs ]; then
+        "$bin/cloak-server" post --keys "$KEYS" --data "$2/data" --max-store-bytes $((BYTES * 4)) \
+            --to client - <"$INPUT" >/dev/null
+        t0=$(now)
+        "$bin/cloak-client" --keys "$KEYS" --addr "$ADDR" recv_msg --out "$2/delivered.bin" >/dev/null
+        t1=$(now)
+        deliver=$(elapsed_mbps "$t0" "$t1")
+        cmp -s "$INPUT" "$2/delivered.bin" || { echo "delivered bytes differ" >&2; exit 1; }
+        rm -f "$2/delivered.bin"
+    fi
+    stop_server
+    rm -rf "$2/data"
+    echo "$send $rss_client $rss_server $deliver"
+}
+
+echo "## 1. ${MB} MiB hybrid message end to end (loopback), each backend's client and server"
 for where in tmpfs disk; do
     dir=$TMPFS; [ $where = disk ] && dir=$DISK
-    ours_runs=(); dd_runs=()
+    declare -A runs=() delivers=() rss=()
+    dd_runs=()
     for _ in $(seq "$REPEAT"); do
-        start_server "$dir/data"
-        t0=$(now)
-        /usr/bin/time -f "%M" -o "$TMPFS/client.rss" \
-            "$BIN/cloak-client" --keys "$KEYS" --addr "$ADDR" send_msg --file "$INPUT" >/dev/null
-        t1=$(now)
-        ours_runs+=("$(mbps $BYTES "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')")")
-        rss_server=$(server_rss_kb)
-        rss_client=$(cat "$TMPFS/client.rss")
-        stop_server
-        rm -rf "$dir/data"
+        for backend in "${BACKENDS[@]}"; do
+            read -r send rc rs deliver <<<"$(e2e_run "$backend" "$dir" $where)"
+            runs[$backend]+="$send "; delivers[$backend]+="$deliver "
+            rss[$backend]="client $rc KiB, server $rs KiB"
+        done
         t0=$(now)
         dd if="$INPUT" of="$dir/dd.bin" bs=1M conv=fsync status=none
         t1=$(now)
-        dd_runs+=("$(mbps $BYTES "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')")")
+        dd_runs+=("$(elapsed_mbps "$t0" "$t1")")
         rm -f "$dir/dd.bin"
     done
-    ours=$(printf '%s\n' "${ours_runs[@]}" | best); dd_rate=$(printf '%s\n' "${dd_runs[@]}" | best)
-    printf '%-6s cloakroom %5s MB/s (runs: %s)  dd conv=fsync %5s MB/s (runs: %s)  ratio %s  peak RSS client %s KiB, server %s KiB\n' \
-        $where "$ours" "${ours_runs[*]}" "$dd_rate" "${dd_runs[*]}" "$(ratio "$ours" "$dd_rate")" "$rss_client" "$rss_server"
-    eval "E2E_$where=$ours"
+    dd_rate=$(printf '%s\n' "${dd_runs[@]}" | best)
+    echo "$where dd conv=fsync $dd_rate MB/s (runs: ${dd_runs[*]})"
+    for backend in "${BACKENDS[@]}"; do
+        ours=$(echo "${runs[$backend]}" | tr ' ' '\n' | grep . | best)
+        line="$where $backend send $ours MB/s (runs: ${runs[$backend]% }) = $(ratio "$ours" "$dd_rate") of dd"
+        if [ $where = tmpfs ]; then
+            deliver=$(echo "${delivers[$backend]}" | tr ' ' '\n' | grep . | best)
+            line+="; delivery $deliver MB/s (runs: ${delivers[$backend]% }) = $(ratio "$deliver" "$ours") of the send"
+            eval "DELIVER_${backend//-/_}=$deliver"
+        fi
+        echo "$line; peak RSS ${rss[$backend]}"
+        eval "E2E_${where}_${backend//-/_}=$ours"
+    done
 done
 
 echo
 echo "## 2. 100-byte messages, ${SECONDS_EACH}s per run (clients on the same machine)"
-start_server "$TMPFS/data"
 # The clients share the cores with the server, so besides the throughput the
-# server's own CPU time per message is measured: it tells what the server
-# would sustain with all cores to itself.
-TICKS=$(getconf CLK_TCK)
-server_cpu_s() { awk -v t="$TICKS" '{ print ($14 + $15) / t }' "/proc/$SERVER/stat"; }
-# The server-alone ratio compares CPU per message with the RSA rate measured
-# just before and just after the same run (their mean): the machine's speed
-# drifts by tens of percent within minutes.
-rsa_rate() { "$BIN/cloak-bench" rsa --keys "$KEYS" --seconds 2 | awk '/^open_hybrid_per_sec/ { print $2 }'; }
-for mode in asymmetric hybrid; do
-    for clients in 1 8 64; do
-        [ $clients = 64 ] && ref0=$(rsa_rate)
-        cpu0=$(server_cpu_s)
-        line=$("$BIN/cloak-bench" small --addr "$ADDR" --keys "$KEYS" --mode $mode \
-            --clients $clients --seconds "$SECONDS_EACH")
-        cpu=$(awk -v a="$cpu0" -v b="$(server_cpu_s)" 'BEGIN { print b - a }')
-        msgs=$(echo "$line" | awk '{ for (i = 1; i < NF; i++) if ($i == "messages") print $(i + 1) }')
-        per_msg=$(awk -v c="$cpu" -v m="$msgs" 'BEGIN { printf "%.2f", c * 1000 / m }')
-        echo "$line server_cpu_ms_per_msg $per_msg"
-        eval "SMALL_${mode}_${clients}=$(echo "$line" | awk '{ for (i = 1; i < NF; i++) if ($i == "throughput_per_sec") print $(i + 1) }')"
-        eval "CPU_${mode}_${clients}=$per_msg"
-        if [ $clients = 64 ]; then
-            ref1=$(rsa_rate)
-            eval "REF_${mode}=$(awk -v a="$ref0" -v b="$ref1" 'BEGIN { print (a + b) / 2 }')"
-            echo "  (rsa crate open_hybrid_per_sec just before and after: $ref0, $ref1)"
-            printf 'open_hybrid_per_sec %s\nopen_hybrid_per_sec %s\n' "$ref0" "$ref1" >>"$TMPFS/rsa-adjacent.txt"
-        fi
+# server's own CPU time per message is measured: what the server would
+# sustain with all cores to itself, and what the backend changes.
+for backend in "${BACKENDS[@]}"; do
+    bin=$(bin_of "$backend")
+    start_server "$TMPFS/data" "$bin/cloak-server"
+    for mode in asymmetric hybrid; do
+        for clients in 1 8 64; do
+            cpu0=$(server_cpu_s)
+            line=$("$bin/cloak-bench" small --addr "$ADDR" --keys "$KEYS" --mode $mode \
+                --clients $clients --seconds "$SECONDS_EACH")
+            cpu=$(awk -v a="$cpu0" -v b="$(server_cpu_s)" 'BEGIN { print b - a }')
+            per_msg=$(awk -v c="$cpu" -v m="$(field messages "$line")" 'BEGIN { printf "%.2f", c * 1000 / m }')
+            echo "$backend $line server_cpu_ms_per_msg $per_msg"
+            eval "SMALL_${backend//-/_}_${mode}_${clients}=$(field throughput_per_sec "$line")"
+            eval "CPU_${backend//-/_}_${mode}_${clients}=$per_msg"
+        done
     done
+    stop_server
+    rm -rf "$TMPFS/data"
 done
-stop_server
 
 echo
 echo "## 3. References, same run"
-"$BIN/cloak-bench" rsa --keys "$KEYS" --seconds 3 | tee "$TMPFS/rsa.txt"
-# The machine's speed drifts, so the fastest of this and the section-2
-# measurements is the reference below: the higher rate is the stricter bound.
-OURS_OPEN=$(awk '/^open_hybrid_per_sec/ { if ($2 > best) best = $2 } END { print best }' \
-    "$TMPFS/rsa.txt" "$TMPFS/rsa-adjacent.txt")
-OPENSSL_RSA=$(openssl speed -seconds 3 rsa$BITS 2>/dev/null | awk -v b="rsa $BITS bits" '$0 ~ b { print $6; exit }')
+# openssl and both backends in turn, three rounds, so a drift in the
+# machine's speed reaches all of them; the medians are compared.
+for round in 1 2 3; do
+    openssl speed -seconds 2 rsa$BITS 2>/dev/null | awk -v b="rsa $BITS bits" '$0 ~ b { print $6; exit }' >>"$TMPFS/openssl-rsa.txt"
+    "$(bin_of aws-lc)/cloak-bench" rsa --keys "$KEYS" --seconds 3 >>"$TMPFS/rsa.txt"
+done
+OPENSSL_RSA=$(median <"$TMPFS/openssl-rsa.txt")
+rsa_median() { awk -v b="$1" '$1 == b && $4 == "open_hybrid_per_sec" { print $5 }' "$TMPFS/rsa.txt" | median; }
+RSA_rustcrypto=$(rsa_median rustcrypto); RSA_aws_lc=$(rsa_median aws-lc)
 OPENSSL_AES=$(openssl speed -seconds 3 -evp aes-256-gcm 2>/dev/null | awk '/^AES-256-GCM/ { sub("k", "", $7); print $7 * 1000 / 1e6 }')
-echo "openssl rsa$BITS private ops/s (1 core): $OPENSSL_RSA"
+echo "openssl rsa$BITS private ops/s (1 core), runs: $(tr '\n' ' ' <"$TMPFS/openssl-rsa.txt")median $OPENSSL_RSA"
+grep open_hybrid_per_sec "$TMPFS/rsa.txt"
+echo "open of a hybrid envelope per second (1 core, 1 private op each), medians: rustcrypto $RSA_rustcrypto, aws-lc $RSA_aws_lc"
 echo "openssl AES-256-GCM MB/s (16 KiB blocks, 1 core): $OPENSSL_AES"
-echo "rsa crate (our backend) open of a hybrid envelope, per second (1 core, 1 private op each), fastest of 5 measurements: $OURS_OPEN"
 echo
 echo "## Ratios"
-echo "rsa crate private op rate / openssl: $(ratio "$OURS_OPEN" "$OPENSSL_RSA")"
-echo "end to end on tmpfs / openssl AES-256-GCM: $(ratio "$E2E_tmpfs" "$OPENSSL_AES")"
-# The server spends 1 private op per hybrid message and one per RSA block
-# per asymmetric message (2 blocks at 3072 bits for 100 bytes); the
-# clients, on the same cores here, spend 1 more each (the signature).
-bound_server_h=$(awk -v r="$OURS_OPEN" -v c="$CORES" 'BEGIN { print r * c / 1 }')
-bound_machine_h=$(awk -v r="$OURS_OPEN" -v c="$CORES" 'BEGIN { print r * c / 2 }')
-bound_server_a=$(awk -v r="$OURS_OPEN" -v c="$CORES" 'BEGIN { print r * c / 2 }')
-bound_machine_a=$(awk -v r="$OURS_OPEN" -v c="$CORES" 'BEGIN { print r * c / 3 }')
-# Server-side: the share of the server's CPU per message that its private
-# operations need (1 for hybrid, 2 for asymmetric), i.e. the server's
-# capacity with all cores to itself over the RSA bound.
-for mode in hybrid asymmetric; do
-    ops=1; [ $mode = asymmetric ] && ops=2
-    eval "per_msg=\$CPU_${mode}_64 ref=\$REF_${mode}"
-    awk -v m=$mode -v p="$per_msg" -v r="$ref" -v o=$ops -v c="$CORES" 'BEGIN {
-        printf "%s, 64 clients, server alone: %.2f ms of server CPU per message (RSA needs %.2f ms) = capacity %.0f msg/s with %d cores = %.2f of the server-only RSA bound\n",
-            m, p, o * 1000 / r, c * 1000 / p, c, (o * 1000 / r) / p }'
+for backend in "${BACKENDS[@]}"; do
+    b=${backend//-/_}
+    eval "rsa=\$RSA_$b e2e=\$E2E_tmpfs_$b deliver=\$DELIVER_$b cpu=\$CPU_${b}_hybrid_64 msgs=\$SMALL_${b}_hybrid_64"
+    echo "$backend: private op rate / openssl $(ratio "$rsa" "$OPENSSL_RSA"); 1 GiB on tmpfs / openssl AES-256-GCM $(ratio "$e2e" "$OPENSSL_AES"); delivery / send $(ratio "$deliver" "$e2e"); hybrid, 64 clients: $msgs msg/s, $cpu ms of server CPU per message (the OAEP unwrap needs $(awk -v r="$rsa" 'BEGIN { printf "%.2f", 1000 / r }') ms)"
 done
-echo "hybrid, 64 clients: $SMALL_hybrid_64 msg/s = $(ratio "$SMALL_hybrid_64" "$bound_server_h") of the server-only RSA bound ($bound_server_h), $(ratio "$SMALL_hybrid_64" "$bound_machine_h") of the whole-machine bound ($bound_machine_h)"
-echo "asymmetric, 64 clients: $SMALL_asymmetric_64 msg/s = $(ratio "$SMALL_asymmetric_64" "$bound_server_a") of the server-only RSA bound ($bound_server_a), $(ratio "$SMALL_asymmetric_64" "$bound_machine_a") of the whole-machine bound ($bound_machine_a)"
-
+echo "aws-lc / rustcrypto server CPU per hybrid message (64 clients): $(ratio "$CPU_aws_lc_hybrid_64" "$CPU_rustcrypto_hybrid_64")"
+echo "aws-lc / rustcrypto server CPU per asymmetric message (64 clients): $(ratio "$CPU_aws_lc_asymmetric_64" "$CPU_rustcrypto_asymmetric_64")"
 echo
 echo "## 4. cloak-client send_msg \"hi\", process start to exit (median of 20)"
 start_server "$TMPFS/data"
