@@ -1,6 +1,8 @@
 //! A client of one build against a server of another: the default build
 //! (RustCrypto) and one with the cargo feature `aws-lc`. Both directions,
-//! both modes, a message of several stream chunks, and a delivery.
+//! both modes, a message of several stream chunks each way (sent, and
+//! delivered: re-sealed by the server's build, opened in place by the
+//! client's).
 //!
 //! CI builds the second configuration into its own target folder and names
 //! the folder holding the other build's binaries in `CLOAK_OTHER_BUILD`
@@ -70,6 +72,37 @@ fn talk(server_program: &Path, client_program: &Path) {
     ];
     let out = run_client(client_program, keys.path(), &server, &args);
     assert!(texts(&out).0.contains("receipt verified"), "{what}");
+    deliver_stream(server_program, client_program, &keys, &server, &file);
+}
+
+/// The server's build posts `file` (a stream of three chunks, re-sealed in
+/// place on delivery); the client's build receives it into a file.
+fn deliver_stream(
+    server_program: &Path,
+    client_program: &Path,
+    keys: &Keys,
+    server: &Server,
+    file: &Path,
+) {
+    let posted = Command::new(server_program)
+        .arg("--keys")
+        .arg(keys.path())
+        .arg("--data")
+        .arg(&server.data)
+        .args(["post", "--to", "client", "-"])
+        .stdin(std::fs::File::open(file).unwrap())
+        .output()
+        .unwrap();
+    assert!(posted.status.success(), "post: {}", texts(&posted).1);
+    let out_file = keys.path().join("received.bin");
+    let out = out_file.to_str().unwrap();
+    run_client(
+        client_program,
+        keys.path(),
+        server,
+        &["recv_msg", "--out", out],
+    );
+    assert!(std::fs::read(&out_file).unwrap() == std::fs::read(file).unwrap());
 }
 
 #[test]

@@ -23,6 +23,7 @@ use cloak_core::session::messages::Challenge;
 use cloak_core::session::{Connection, ConnectionError, ServerMessage, messages};
 use cloak_core::verdict::{CONFIDENTIALITY_PASSED, INTEGRITY_PASSED};
 use cloak_core::{FreshnessCheck, KeyPair, MessageId, Mode, OpenOptions, PublicKey, text};
+use zeroize::Zeroize;
 
 use crate::output::{MAX_TERMINAL_MESSAGE, out_path, undecryptable, unsigned};
 use crate::progress::Progress;
@@ -152,6 +153,9 @@ async fn read_chunks(
         }
         progress.advance(len as u64);
         sink.write(&data[..len])?;
+        // Decrypted in the connection's buffer, which is not zeroized when
+        // the next frame reuses it: clear the plaintext now.
+        data[..len].zeroize();
     };
     progress.finish();
     Ok(end)

@@ -257,7 +257,8 @@ impl KeyPair {
 
     /// Whether this key's primes differ in size (python-rsa makes such
     /// keys), so that its private-key operations run on modulus-wide
-    /// numbers: measured about six times slower than a key of equal primes.
+    /// numbers, on either backend: measured about six times slower than a
+    /// key of equal primes.
     /// Worth a warning to whoever relies on its speed (a server).
     pub fn has_unequal_primes(&self) -> bool {
         self.wide
@@ -310,7 +311,10 @@ impl KeyPair {
         if !encrypted::is_encrypted(pem) {
             return Self::from_pem(pem, origin);
         }
-        let plain = encrypted::decrypt(pem, &passphrase()?, origin)?;
+        // The file's scheme and work factor first: nobody types a
+        // passphrase for a file that is then refused.
+        let checked = encrypted::check(pem, origin)?;
+        let plain = encrypted::decrypt(&checked, &passphrase()?, origin)?;
         Self::from_pem(&plain, origin)
     }
 

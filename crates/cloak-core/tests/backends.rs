@@ -1,8 +1,8 @@
 //! The two crypto backends against each other (built with the `aws-lc`
 //! feature): whatever one seals the other opens, in both modes, at every
 //! key size, across stream chunk boundaries; keys load the same way and
-//! give the same fingerprints on both; and each refuses what the other
-//! refuses.
+//! give the same fingerprints on both; and an envelope altered after one
+//! sealed it is refused by the other.
 #![cfg(feature = "aws-lc")]
 
 mod common;
@@ -105,7 +105,8 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Loads a private key file (copied to a 0600 file, as key loading insists).
+/// Parses a private key file's text (no file checks: the fixtures are
+/// checked out without their 0600 mode).
 fn load_private(name: &str) -> KeyPair {
     let pem = std::fs::read_to_string(fixture(name)).unwrap();
     KeyPair::from_pem(&pem, Path::new(name)).unwrap()

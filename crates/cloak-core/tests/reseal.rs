@@ -5,7 +5,7 @@
 
 mod common;
 
-use cloak_core::envelope::reseal::Reseal;
+use cloak_core::envelope::reseal::{Reseal, ResealEnd};
 use cloak_core::envelope::stream::{StreamOpener, StreamSealer};
 use cloak_core::limits::{AEAD_TAG_LEN, STREAM_CHUNK_LEN};
 use cloak_core::{FreshnessCheck, KeyPair, OpenOptions, SealOptions};
@@ -42,11 +42,12 @@ fn relay(head: &[u8], chunks: &mut [Vec<u8>], relay_by: &KeyPair) -> Option<Vec<
         reseal.chunk(chunk).ok()?;
         assert_eq!(chunk.len(), before, "a chunk keeps its length");
     }
-    let (decrypted, end) = reseal.finish(last).ok()?;
-    let verified = decrypted
+    let verified = reseal
+        .finish(last)
+        .ok()?
         .verify(k.s.public(), FreshnessCheck::Expect(FRESH))
         .ok()?;
-    let end = end.sign(&verified).unwrap();
+    let end = verified.sign().unwrap();
     assert!(end.last_data.is_none());
     // T opens the new stream: the relay's signature, T's freshness.
     let mut opener = StreamOpener::new(&k.t, &new_head, &OpenOptions::default()).unwrap();
@@ -94,29 +95,34 @@ fn a_damaged_stored_chunk_stops_the_relay_with_nothing_decrypted_left() {
     );
 }
 
-#[test]
-fn the_end_is_signed_only_over_the_stream_that_verified() {
+/// R's re-seal of its stored stream to T, up to the stored stream's end.
+fn finished<'k>(head: &[u8], chunks: &[Vec<u8>], relay_by: &'k KeyPair) -> ResealEnd<'k> {
     let k = keys_2048();
-    let (_, mut chunks, head) = stored(STREAM_CHUNK_LEN + 9);
-    let (_, other, other_head) = stored(STREAM_CHUNK_LEN + 10);
-    // The verified result of another stream.
-    let mut opener = StreamOpener::new(&k.r, &other_head, &OpenOptions::default()).unwrap();
-    let (last, data) = other.split_last().unwrap();
-    for chunk in data {
-        opener.chunk(chunk).unwrap();
-    }
-    let elsewhere = opener
-        .finish(last)
-        .unwrap()
-        .verify(k.s.public(), FreshnessCheck::Expect(FRESH))
-        .unwrap();
-    let opener = StreamOpener::new(&k.r, &head, &OpenOptions::default()).unwrap();
-    let (sealer, _) = StreamSealer::new(&k.r, k.t.public(), b"c", &SealOptions::default()).unwrap();
+    let opener = StreamOpener::new(&k.r, head, &OpenOptions::default()).unwrap();
+    let (sealer, _) =
+        StreamSealer::new(relay_by, k.t.public(), b"c", &SealOptions::default()).unwrap();
     let mut reseal = Reseal::new(opener, sealer);
+    let mut chunks = chunks.to_vec();
     let (last, data) = chunks.split_last_mut().unwrap();
     for chunk in data.iter_mut() {
         reseal.chunk(chunk).unwrap();
     }
-    let (_, end) = reseal.finish(last).unwrap();
-    assert!(end.sign(&elsewhere).is_err());
+    reseal.finish(last).unwrap()
+}
+
+#[test]
+fn the_end_is_signed_only_once_the_stored_stream_verified() {
+    let k = keys_2048();
+    let (_, chunks, head) = stored(STREAM_CHUNK_LEN + 9);
+    // A signature by anyone but S, or for another freshness value, is
+    // refused; only a verified stream gives something to sign with.
+    let by_t = finished(&head, &chunks, &k.r).verify(k.t.public(), FreshnessCheck::Expect(FRESH));
+    assert!(by_t.is_err());
+    let stale = finished(&head, &chunks, &k.r).verify(k.s.public(), FreshnessCheck::Expect(b"old"));
+    assert!(stale.is_err());
+    let verified = finished(&head, &chunks, &k.r)
+        .verify(k.s.public(), FreshnessCheck::Expect(FRESH))
+        .unwrap();
+    assert_eq!(verified.opened().len, (STREAM_CHUNK_LEN + 9) as u64);
+    assert!(verified.sign().is_ok());
 }

@@ -263,9 +263,7 @@ fn serve(
             config.modes(),
             key.backend()
         );
-        // aws-lc runs such keys at full speed; only the RustCrypto backend
-        // needs modulus-wide arithmetic for them.
-        if key.has_unequal_primes() && key.backend() == cloak_core::Backend::RustCrypto {
+        if key.has_unequal_primes() {
             warn!(
                 "the server key's primes differ in size (as python-rsa makes them): each of its \
                  private-key operations runs about six times slower; `cloak-server \

@@ -3,7 +3,7 @@
 
 use aes_gcm::aead::inout::InOutBuf;
 use aes_gcm::aead::{AeadInOut, KeyInit};
-use aes_gcm::{Aes256Gcm, Key, Nonce, Tag};
+use aes_gcm::{Aes256Gcm, Nonce, Tag};
 use rand::{CryptoRng, RngExt};
 use rsa::{Oaep, PrivateKey, PublicKey};
 use sha2::Sha256;
@@ -65,7 +65,9 @@ pub(crate) fn pss_verify(key: &PublicKey, msg: &[u8], sig: &[u8]) -> bool {
 }
 
 pub(super) fn aead(key: &[u8; AEAD_KEY_LEN]) -> Cipher {
-    Aes256Gcm::new(&Key::<Aes256Gcm>::from(*key))
+    // From the slice: a `Key` array copied out of `key` would be a stack
+    // copy of the key that nothing zeroizes.
+    Aes256Gcm::new_from_slice(key).expect("a 32-byte key")
 }
 
 pub(super) fn seal_in_place(

@@ -6,8 +6,10 @@
 //! stream's signature covers the digest the stored stream's signature was
 //! checked against, and is made only after that check.
 
+use super::options::FreshnessCheck;
 use super::stream::{StreamDecrypted, StreamEnd, StreamOpened, StreamOpener, StreamSealer};
 use crate::error::{OpenError, SealError};
+use crate::keys::PublicKey;
 use crate::limits::{AEAD_TAG_LEN, HASH_LEN};
 
 /// A stream being re-sealed: the stored stream's opener and the new
@@ -23,8 +25,17 @@ impl std::fmt::Debug for Reseal<'_> {
     }
 }
 
-/// The new stream's end, signable once the stored stream verified.
+/// The stored stream's end, decrypted but not verified; the new stream's
+/// end cannot be signed before it is.
 pub struct ResealEnd<'k> {
+    stored: StreamDecrypted,
+    sealer: StreamSealer<'k>,
+    digest: [u8; HASH_LEN],
+}
+
+/// The stored stream, verified: the new stream's end may now be signed.
+pub struct Verified<'k> {
+    opened: StreamOpened,
     sealer: StreamSealer<'k>,
     digest: [u8; HASH_LEN],
 }
@@ -53,30 +64,46 @@ impl<'k> Reseal<'k> {
         Ok(())
     }
 
-    /// Decrypts the stored stream's final chunk: its signature is for the
-    /// caller to verify, then to pass to [`ResealEnd::sign`].
-    pub fn finish(self, last: &[u8]) -> Result<(StreamDecrypted, ResealEnd<'k>), OpenError> {
+    /// Decrypts the stored stream's final chunk.
+    pub fn finish(self, last: &[u8]) -> Result<ResealEnd<'k>, OpenError> {
         let digest = self.opener.digest_so_far();
-        let decrypted = self.opener.finish(last)?;
-        Ok((
-            decrypted,
-            ResealEnd {
-                sealer: self.sealer,
-                digest,
-            },
-        ))
+        let stored = self.opener.finish(last)?;
+        Ok(ResealEnd {
+            stored,
+            sealer: self.sealer,
+            digest,
+        })
     }
 }
 
-impl ResealEnd<'_> {
-    /// Signs the new stream's end over the plaintext `verified` vouches
-    /// for: the stored stream, verified by the caller.
-    pub fn sign(self, verified: &StreamOpened) -> Result<StreamEnd, SealError> {
-        if verified.plaintext_digest != self.digest {
-            return Err(SealError::Crypto(
-                "the verified stream is not the one re-sealed".into(),
-            ));
-        }
+impl<'k> ResealEnd<'k> {
+    /// Verifies the stored stream's signature by `signer` over
+    /// `freshness`, as [`StreamDecrypted::verify`] does.
+    pub fn verify(
+        self,
+        signer: &PublicKey,
+        freshness: FreshnessCheck<'_>,
+    ) -> Result<Verified<'k>, OpenError> {
+        let opened = self.stored.verify(signer, freshness)?;
+        // The opener's digest is what that signature was checked against.
+        debug_assert_eq!(opened.plaintext_digest, self.digest);
+        Ok(Verified {
+            opened,
+            sealer: self.sealer,
+            digest: self.digest,
+        })
+    }
+}
+
+impl Verified<'_> {
+    /// What the stored stream's signature vouched for.
+    pub fn opened(&self) -> &StreamOpened {
+        &self.opened
+    }
+
+    /// Signs the new stream's end over the plaintext the stored stream's
+    /// signature vouched for, and seals it.
+    pub fn sign(self) -> Result<StreamEnd, SealError> {
         self.sealer.sign_end(self.digest)
     }
 }

@@ -27,19 +27,32 @@ pub enum ReadFrameError {
     Io(#[from] io::Error),
 }
 
+/// The next length prefix; `None` at a clean end (no byte of it), and
+/// `Truncated` if the input ends inside it.
+fn read_prefix(reader: &mut (impl Read + ?Sized)) -> Result<Option<usize>, ReadFrameError> {
+    let mut prefix = [0u8; HEADER_LEN];
+    let mut filled = 0;
+    while filled < HEADER_LEN {
+        match reader.read(&mut prefix[filled..]) {
+            Ok(0) if filled == 0 => return Ok(None),
+            Ok(0) => return Err(ReadFrameError::Truncated),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(Some(u32::from_be_bytes(prefix) as usize))
+}
+
 /// The next frame's payload from `reader`, up to `max` bytes; `None` when
 /// the input ends before a whole length prefix.
 pub fn read_frame(
     reader: &mut (impl Read + ?Sized),
     max: usize,
 ) -> Result<Option<Vec<u8>>, ReadFrameError> {
-    let mut prefix = [0u8; HEADER_LEN];
-    match reader.read_exact(&mut prefix) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e.into()),
-    }
-    let len = u32::from_be_bytes(prefix) as usize;
+    let Some(len) = read_prefix(reader)? else {
+        return Ok(None);
+    };
     if len > max {
         return Err(ReadFrameError::TooLarge { len, max });
     }
@@ -60,13 +73,9 @@ pub fn read_frame_into(
     reader: &mut (impl Read + ?Sized),
     buf: &mut [u8],
 ) -> Result<Option<usize>, ReadFrameError> {
-    let mut prefix = [0u8; HEADER_LEN];
-    match reader.read_exact(&mut prefix) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e.into()),
-    }
-    let len = u32::from_be_bytes(prefix) as usize;
+    let Some(len) = read_prefix(reader)? else {
+        return Ok(None);
+    };
     let max = buf.len();
     let payload = buf
         .get_mut(..len)
@@ -90,4 +99,32 @@ pub fn read_whole_frame(
         frame.extend_from_slice(&payload);
         frame
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_input_ending_inside_a_prefix_is_truncated_not_ended() {
+        assert!(matches!(read_frame(&mut &[][..], 16), Ok(None)));
+        assert!(matches!(
+            read_frame(&mut &[0, 0][..], 16),
+            Err(ReadFrameError::Truncated)
+        ));
+        let mut buf = [0u8; 16];
+        assert!(matches!(
+            read_frame_into(&mut &[0, 0, 0][..], &mut buf),
+            Err(ReadFrameError::Truncated)
+        ));
+        assert!(matches!(
+            read_frame_into(&mut &[0, 0, 0, 2, 7, 8][..], &mut buf),
+            Ok(Some(2))
+        ));
+        assert_eq!(&buf[..2], &[7, 8]);
+        assert!(matches!(
+            read_frame_into(&mut &[0, 0, 0, 17][..], &mut buf),
+            Err(ReadFrameError::TooLarge { len: 17, max: 16 })
+        ));
+    }
 }

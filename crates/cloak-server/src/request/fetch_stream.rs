@@ -11,8 +11,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use cloak_core::envelope::reseal::{Reseal, ResealEnd};
-use cloak_core::envelope::stream::{MAX_SEALED_CHUNK, StreamDecrypted, StreamOpened, StreamSealer};
+use cloak_core::envelope::reseal::{Reseal, ResealEnd, Verified};
+use cloak_core::envelope::stream::{MAX_SEALED_CHUNK, StreamSealer};
 use cloak_core::session::messages::{MAX_CHUNK_FRAME_PREFIX, stream_chunk_frame_prefix};
 use cloak_core::session::{Connection, ServerMessage};
 use cloak_core::{FreshnessCheck, SealOptions};
@@ -124,9 +124,9 @@ async fn stream(
     .map_err(network)?;
     let mut reseal = Reseal::new(opener, sealer);
     let last = relay(conn, &mut frames, &mut reseal).await?;
-    let (stored, end) = reseal.finish(&last).map_err(|e| damaged(&e))?;
-    let verified = verify_stored(state, delivery, stored)?;
-    finish(conn, &admitted, end, &verified).await
+    let end = reseal.finish(&last).map_err(|e| damaged(&e))?;
+    let verified = verify_stored(state, delivery, end)?;
+    finish(conn, &admitted, verified).await
 }
 
 fn damaged(e: &dyn std::fmt::Display) -> Stop {
@@ -182,38 +182,37 @@ async fn relay(
 
 /// Checks the stored stream's own signature, before the client gets a
 /// signed end.
-fn verify_stored(
+fn verify_stored<'k>(
     state: &State,
     delivery: &StreamDelivery,
-    stored: StreamDecrypted,
-) -> Result<StreamOpened, Stop> {
+    end: ResealEnd<'k>,
+) -> Result<Verified<'k>, Stop> {
     let message = &delivery.message;
     // Bound to the mailbox being fetched, whatever the row says.
     let place = Place {
         recipient: delivery.awaiting.client.key.fingerprint(),
         message_id: message.message_id,
     };
-    let stored = stored
+    let verified = end
         .verify(
             state.key.public(),
             FreshnessCheck::Expect(&place.freshness()),
         )
         .map_err(|e| damaged(&e))?;
-    if stored.message_id != message.message_id {
+    if verified.opened().message_id != message.message_id {
         return Err(damaged(&"sealed under another message id"));
     }
-    Ok(stored)
+    Ok(verified)
 }
 
 /// Signs the new stream's end and sends it.
 async fn finish(
     conn: &mut Connection,
     admitted: &Admitted,
-    end: ResealEnd<'_>,
-    verified: &StreamOpened,
+    verified: Verified<'_>,
 ) -> Result<(), Stop> {
     let slot = admitted.slot().await.map_err(|_| Stop::Busy)?;
-    let end = block_in_place(|| end.sign(verified)).map_err(|e| damaged(&e))?;
+    let end = block_in_place(|| verified.sign()).map_err(|e| damaged(&e))?;
     drop(slot);
     conn.write_message(&ServerMessage::StreamEnd {
         data: end.final_chunk,
