@@ -22,7 +22,7 @@ use crate::config::{
     ServerConfig,
 };
 use crate::operator;
-use crate::store::sqlite::SqliteStore;
+use crate::store::sqlite::{DB_FILE, SqliteStore};
 use crate::store::{DEFAULT_MAX_BYTES, DEFAULT_MAX_MAILBOX, Limits, MessageStore};
 
 /// CloakRoom server: receives and verifies sealed messages over TCP.
@@ -138,6 +138,13 @@ enum Operator {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Copy the data folder to DIR while the server runs: the database as
+    /// one snapshot, and every stream file it names. DIR must not exist,
+    /// or be empty; it appears only once the copy is complete.
+    Backup {
+        /// The backup's folder; start a server on it with `--data DIR`.
+        dir: PathBuf,
+    },
 }
 
 /// Parses the command line and runs it; errors become one line on stderr.
@@ -189,6 +196,9 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
     };
     // Opening the store may make its files private, with a logged line.
     init_logging();
+    if matches!(command, Operator::Backup { .. }) && !cli.data.join(DB_FILE).exists() {
+        anyhow::bail!("no message store in {} to back up", cli.data.display());
+    }
     let store = open_store(false)?;
     print!("{}", operate(&store, &keys, command)?);
     Ok(())
@@ -215,6 +225,7 @@ fn operate(store: &SqliteStore, keys: &KeyDir, command: Operator) -> anyhow::Res
         Operator::Clients => operator::clients(store, &Authorized::load(keys)?)?,
         Operator::Export { id, out } => operator::export(store, &id, &out)?,
         Operator::Delete { ids } => operator::delete(store, &ids)?,
+        Operator::Backup { dir } => store.backup(&dir)?.to_string(),
     })
 }
 

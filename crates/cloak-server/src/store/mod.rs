@@ -94,6 +94,35 @@ pub enum Insert {
     Conflict,
 }
 
+/// What a backup copied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupSummary {
+    /// The backup's folder.
+    pub dir: PathBuf,
+    /// Received messages in the copy.
+    pub received: u64,
+    /// Messages queued for clients in the copy.
+    pub queued: u64,
+    /// Stream files copied.
+    pub streams: u64,
+    /// Bytes written: the database and the stream files.
+    pub bytes: u64,
+}
+
+impl std::fmt::Display for BackupSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "Backed up {} received and {} queued message(s), {} stream file(s), {} bytes in all, to {}.",
+            self.received,
+            self.queued,
+            self.streams,
+            self.bytes,
+            self.dir.display()
+        )
+    }
+}
+
 /// Limits the store enforces, with a clear error when reached.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {

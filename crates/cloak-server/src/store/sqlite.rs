@@ -10,6 +10,7 @@ use std::time::Duration;
 use cloak_core::{Fingerprint, MessageId, Mode};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
 
+mod backup;
 mod folder;
 mod queue;
 
