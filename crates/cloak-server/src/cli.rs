@@ -22,7 +22,7 @@ use crate::config::{
     ServerConfig,
 };
 use crate::operator;
-use crate::store::sqlite::SqliteStore;
+use crate::store::sqlite::{DB_FILE, SqliteStore};
 use crate::store::{DEFAULT_MAX_BYTES, DEFAULT_MAX_MAILBOX, Limits, MessageStore};
 
 /// CloakRoom server: receives and verifies sealed messages over TCP.
@@ -72,6 +72,11 @@ pub struct Cli {
     /// then grow the log without bound.
     #[arg(long)]
     log_every_refusal: bool,
+    /// Serve Prometheus metrics (`/metrics`) and a health check
+    /// (`/health`) over HTTP on this address (e.g. 127.0.0.1:9464); off by
+    /// default.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -138,6 +143,13 @@ enum Operator {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Copy the data folder to DIR while the server runs: the database as
+    /// one snapshot, and every stream file it names. DIR must not exist,
+    /// or be empty; it appears only once the copy is complete.
+    Backup {
+        /// The backup's folder; start a server on it with `--data DIR`.
+        dir: PathBuf,
+    },
 }
 
 /// Parses the command line and runs it; errors become one line on stderr.
@@ -184,11 +196,15 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             config.max_connections = cli.max_connections.max(1);
             config.expire_after = cli.expire_after;
             config.log_every_refusal = cli.log_every_refusal;
+            config.metrics = cli.metrics;
             return serve(&keys, config, || open_store(true));
         }
     };
     // Opening the store may make its files private, with a logged line.
     init_logging();
+    if matches!(command, Operator::Backup { .. }) && !cli.data.join(DB_FILE).exists() {
+        anyhow::bail!("no message store in {} to back up", cli.data.display());
+    }
     let store = open_store(false)?;
     print!("{}", operate(&store, &keys, command)?);
     Ok(())
@@ -215,6 +231,7 @@ fn operate(store: &SqliteStore, keys: &KeyDir, command: Operator) -> anyhow::Res
         Operator::Clients => operator::clients(store, &Authorized::load(keys)?)?,
         Operator::Export { id, out } => operator::export(store, &id, &out)?,
         Operator::Delete { ids } => operator::delete(store, &ids)?,
+        Operator::Backup { dir } => store.backup(&dir)?.to_string(),
     })
 }
 
@@ -248,14 +265,7 @@ fn serve(
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
-        let listener = crate::server::bind(config.addr)
-            .with_context(|| format!("cannot listen on {}", config.addr))?;
-        let local = listener.local_addr()?;
-        // The first line on stdout, for scripts and tests: the real address.
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "listening on {local}")?;
-        out.flush()?;
-        drop(out);
+        let (listener, metrics) = listen(&config)?;
         info!(
             "server key {}, {} authorized client(s), modes {:?}, crypto backend {}",
             key.fingerprint(),
@@ -270,10 +280,37 @@ fn serve(
                  generate_key_pair --force` makes a new key (clients must then pin it)"
             );
         }
-        crate::server::run(listener, key, authorized, config, store, shutdown_signal()).await;
+        let stop = shutdown_signal();
+        crate::server::run(listener, metrics, key, authorized, config, store, stop).await;
         info!("stopped");
         Ok(())
     })
+}
+
+/// Binds the messaging port and, with `--metrics`, the metrics port, and
+/// says where on stdout: `listening on ADDR` first, for scripts and tests,
+/// then `metrics on ADDR`.
+fn listen(
+    config: &ServerConfig,
+) -> anyhow::Result<(tokio::net::TcpListener, Option<tokio::net::TcpListener>)> {
+    let listener = crate::server::bind(config.addr)
+        .with_context(|| format!("cannot listen on {}", config.addr))?;
+    let metrics = (config.metrics)
+        .map(|addr| {
+            crate::server::bind(addr).with_context(|| format!("cannot serve metrics on {addr}"))
+        })
+        .transpose()?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "listening on {}", listener.local_addr()?)?;
+    if let Some(metrics) = &metrics {
+        let local = metrics.local_addr()?;
+        writeln!(out, "metrics on {local}")?;
+        if !local.ip().is_loopback() {
+            warn!("metrics on {local}: whoever can reach that address can read them");
+        }
+    }
+    out.flush()?;
+    Ok((listener, metrics))
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -56,6 +56,8 @@ pub struct ServerConfig {
     /// Write every refusal, not a limited number per address (see
     /// `log_limit`): a flooding peer can then grow the log without bound.
     pub log_every_refusal: bool,
+    /// Where to serve metrics and the health check; nowhere when `None`.
+    pub metrics: Option<SocketAddr>,
 }
 
 impl ServerConfig {
@@ -71,6 +73,7 @@ impl ServerConfig {
             preauth_memory: crate::budget::DEFAULT_PREAUTH_MEMORY,
             expire_after: None,
             log_every_refusal: false,
+            metrics: None,
         }
     }
 

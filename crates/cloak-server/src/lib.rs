@@ -11,6 +11,7 @@ pub mod config;
 mod connection;
 mod fd_limit;
 mod log_limit;
+mod metrics;
 pub mod operator;
 mod pool;
 mod refusal;

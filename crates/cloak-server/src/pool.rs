@@ -55,6 +55,19 @@ pub(crate) enum Refused {
 #[derive(Clone)]
 pub(crate) struct Pool {
     shared: Arc<Shared>,
+    slots: usize,
+}
+
+/// What the pool holds at one moment (see [`Pool::depth`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Depth {
+    /// Requests waiting for a slot (one withdrawn meanwhile still counts
+    /// until its turn comes).
+    pub waiting: usize,
+    /// Slots held.
+    pub running: usize,
+    /// Requests admitted, waiting or running.
+    pub admitted: usize,
 }
 
 struct Shared {
@@ -150,6 +163,17 @@ impl Shared {
         Err(receiver)
     }
 
+    /// A slot for `peer` when its turn comes, the wait counted.
+    async fn slot(self: &Arc<Self>, peer: IpAddr) -> Result<Slot, Refused> {
+        let asked = std::time::Instant::now();
+        let slot = match self.request(peer) {
+            Ok(slot) => slot,
+            Err(receiver) => receiver.await.map_err(|_| Refused::Failed)?,
+        };
+        crate::metrics::waited(asked.elapsed());
+        Ok(slot)
+    }
+
     fn others_waiting(&self) -> bool {
         !self.lock().turns.is_empty()
     }
@@ -202,10 +226,7 @@ pub(crate) struct Held {
 impl Admitted {
     /// Waits for this request's next turn at a slot.
     pub(crate) async fn slot(&self) -> Result<Held, Refused> {
-        let slot = match self.shared.request(self.peer) {
-            Ok(slot) => slot,
-            Err(receiver) => receiver.await.map_err(|_| Refused::Failed)?,
-        };
+        let slot = self.shared.slot(self.peer).await?;
         Ok(Held { _slot: slot })
     }
 }
@@ -248,13 +269,26 @@ impl Turn<'_> {
 impl Pool {
     /// A pool with `slots` slots (at least one).
     pub(crate) fn new(slots: usize) -> Pool {
+        let slots = slots.max(1);
         Pool {
             shared: Arc::new(Shared {
                 state: Mutex::new(State {
-                    free: slots.max(1),
+                    free: slots,
                     ..State::default()
                 }),
             }),
+            slots,
+        }
+    }
+
+    /// Requests waiting for a slot, holding one, and admitted in all.
+    pub(crate) fn depth(&self) -> Depth {
+        let state = self.shared.lock();
+        let waiting: usize = state.waiting.values().map(VecDeque::len).sum();
+        Depth {
+            waiting,
+            running: self.slots.saturating_sub(state.free),
+            admitted: state.total,
         }
     }
 
@@ -309,10 +343,7 @@ impl Pool {
     ) -> Result<T, Refused> {
         let peer = fairness_key(peer);
         let admission = self.admission(peer)?;
-        let slot = match self.shared.request(peer) {
-            Ok(slot) => slot,
-            Err(receiver) => receiver.await.map_err(|_| Refused::Failed)?,
-        };
+        let slot = self.shared.slot(peer).await?;
         let (answer, result) = oneshot::channel();
         let shared = Arc::clone(&self.shared);
         let job = tokio::task::spawn_blocking(move || {

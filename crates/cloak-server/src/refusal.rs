@@ -88,6 +88,62 @@ impl Refusal {
         }
     }
 
+    /// Every [`Refusal::reason`], so that each is exposed (as zero) before
+    /// it first happens.
+    pub(crate) const REASONS: [&'static str; 21] = [
+        "busy",
+        "internal",
+        "unsupported_version",
+        "malformed_request",
+        "not_a_request",
+        "not_an_ack",
+        "malformed_payload",
+        "rejected",
+        "id_taken",
+        "fetch_rejected",
+        "ack_rejected",
+        "mode_not_accepted",
+        "too_large_for_mode",
+        "storage_full",
+        "not_stored",
+        "mailbox_unreadable",
+        "cannot_seal",
+        "client_left",
+        "cannot_deliver",
+        "damaged",
+        "ack_not_recorded",
+    ];
+
+    /// The refusal's kind, as the metrics label it: finer than the wire's
+    /// code (`Internal` covers a busy pool and a failing disk alike).
+    pub(crate) fn reason(&self) -> &'static str {
+        use Refusal::*;
+        let index = match self {
+            Busy => 0,
+            Internal => 1,
+            UnsupportedVersion { .. } => 2,
+            MalformedRequest => 3,
+            NotARequest => 4,
+            NotAnAck => 5,
+            MalformedPayload => 6,
+            Rejected => 7,
+            IdTaken => 8,
+            FetchRejected => 9,
+            AckRejected => 10,
+            ModeNotAccepted { .. } => 11,
+            TooLargeForMode { .. } => 12,
+            StorageFull => 13,
+            NotStored => 14,
+            MailboxUnreadable => 15,
+            CannotSeal => 16,
+            ClientLeft => 17,
+            CannotDeliver(_) => 18,
+            Damaged => 19,
+            AckNotRecorded => 20,
+        };
+        Self::REASONS[index]
+    }
+
     /// The code on the wire.
     pub(crate) fn code(&self) -> ErrorCode {
         use Refusal::*;
@@ -145,8 +201,11 @@ impl Refusal {
     }
 }
 
+/// Every refusal a client is told passes through here, once: so it is
+/// also where refusals are counted.
 impl From<&Refusal> for ServerMessage {
     fn from(refusal: &Refusal) -> Self {
+        crate::metrics::refused(refusal.reason());
         ServerMessage::Error {
             code: refusal.code(),
             detail: refusal.detail(),

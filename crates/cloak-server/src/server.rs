@@ -77,9 +77,11 @@ async fn accept(
 
 /// Serves `listener` until `shutdown` completes, then waits up to
 /// [`SHUTDOWN_GRACE`] for connections in flight. Each connection is served
-/// with the clients `authorized` holds when it is accepted.
+/// with the clients `authorized` holds when it is accepted. With `metrics`,
+/// serves the metrics and health answers there too (see `metrics::http`).
 pub async fn run(
     listener: TcpListener,
+    metrics: Option<TcpListener>,
     key: KeyPair,
     authorized: Arc<Live>,
     config: ServerConfig,
@@ -92,6 +94,15 @@ pub async fn run(
     if let Some(age) = shared.config.expire_after {
         tokio::spawn(expire(Arc::clone(&shared.store), age));
     }
+    let (stopping, health) = tokio::sync::watch::channel(false);
+    if let Some(metrics) = metrics {
+        tokio::spawn(crate::metrics::http::serve(
+            metrics,
+            Arc::clone(&shared),
+            health,
+        ));
+    }
+    let stats = crate::metrics::get();
     let connections = PeerConnections::default();
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);
@@ -107,7 +118,9 @@ pub async fn run(
         };
         let max = shared.config.max_connections;
         let share = (max / PEER_CONNECTION_SHARE).max(max.min(MIN_PEER_CONNECTIONS));
+        stats.connections.inc();
         let Some(counted) = connections.enter(peer.ip(), share) else {
+            stats.connections_refused.inc();
             shared.log_refusal(
                 peer,
                 format!("refused: this address holds {share} connections already"),
@@ -118,9 +131,10 @@ pub async fn run(
             shared: Arc::clone(&shared),
             authorized: authorized.current(),
         });
+        let open = crate::metrics::connection_open();
         tasks.spawn(async move {
             serve(state, stream, peer).await;
-            drop((counted, permit));
+            drop((counted, permit, open));
         });
         // Reap finished connections so the set does not grow without bound.
         while let Some(done) = tasks.try_join_next() {
@@ -128,8 +142,15 @@ pub async fn run(
         }
     }
     // Closed now, so a client connecting during the grace is refused at
-    // once instead of waiting for a greeting that never comes.
+    // once instead of waiting for a greeting that never comes; and a load
+    // balancer's probe says so.
     drop(listener);
+    let _ = stopping.send(true);
+    drain(tasks).await;
+}
+
+/// Waits up to [`SHUTDOWN_GRACE`] for the connections in flight.
+async fn drain(mut tasks: JoinSet<()>) {
     while let Some(done) = tasks.try_join_next() {
         reap(done);
     }

@@ -80,7 +80,13 @@ impl Verified<'_> {
 /// Commits `record`, saying so in the report.
 fn store(state: &State, report: &mut Report, record: &Inbound) -> Result<(), Refusal> {
     match state.store.store_inbound(record) {
-        Ok(Insert::Stored) => report.line(format!("Stored as {}.", record.message_id)),
+        Ok(Insert::Stored) => {
+            let metrics = crate::metrics::get();
+            let mode = [("mode", record.mode.as_str())];
+            metrics.accepted.get_or_create(&mode).inc();
+            metrics.received_bytes.inc_by(record.size);
+            report.line(format!("Stored as {}.", record.message_id));
+        }
         Ok(Insert::Duplicate) => report.line(format!(
             "Already stored as {} (the client retried): kept once.",
             record.message_id

@@ -56,6 +56,7 @@ impl Ack {
         let client = &awaiting.client;
         match state.store.acknowledge(&client.key.fingerprint(), &ids) {
             Ok(removed) => {
+                crate::metrics::get().delivered.inc_by(removed as u64);
                 if !awaiting.delivered.is_empty() {
                     report.line(format!(
                         "{} acknowledged {removed} message(s).",

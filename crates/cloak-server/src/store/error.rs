@@ -69,6 +69,10 @@ pub enum StoreError {
     /// truncated or foreign row or file).
     #[error("message store failed: {0}")]
     Damaged(String),
+    /// A backup could not be made (its target is taken, or the store kept
+    /// changing under it); nothing was left at the target.
+    #[error("backup failed: {0}")]
+    Backup(String),
     /// The data folder is not fit for a store (its schema is newer than
     /// this server, it cannot use WAL, every user may write to it).
     #[error("message store failed: {0}")]

@@ -94,6 +94,50 @@ pub enum Insert {
     Conflict,
 }
 
+/// What a backup copied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupSummary {
+    /// The backup's folder.
+    pub dir: PathBuf,
+    /// Received messages in the copy.
+    pub received: u64,
+    /// Messages queued for clients in the copy.
+    pub queued: u64,
+    /// Stream files copied.
+    pub streams: u64,
+    /// Bytes written: the database and the stream files.
+    pub bytes: u64,
+}
+
+impl std::fmt::Display for BackupSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "Backed up {} received and {} queued message(s), {} stream file(s), {} bytes in all, to {}.",
+            self.received,
+            self.queued,
+            self.streams,
+            self.bytes,
+            self.dir.display()
+        )
+    }
+}
+
+/// What the store holds, for the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    /// Bytes of stored messages, as counted against the limit.
+    pub used_bytes: u64,
+    /// The limit.
+    pub limit_bytes: u64,
+    /// Bytes reserved by streams being received (by this process).
+    pub reserved_bytes: u64,
+    /// Received messages.
+    pub received: u64,
+    /// Messages queued for clients (those set aside included).
+    pub queued: u64,
+}
+
 /// Limits the store enforces, with a clear error when reached.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -178,4 +222,6 @@ pub trait MessageStore: Queue + Send + Sync {
     fn acknowledge(&self, recipient: &Fingerprint, ids: &[MessageId]) -> Result<usize, StoreError>;
     /// Queued messages per recipient.
     fn queued_counts(&self) -> Result<HashMap<Fingerprint, usize>, StoreError>;
+    /// What the store holds.
+    fn usage(&self) -> Result<Usage, StoreError>;
 }

@@ -83,6 +83,11 @@ impl Room {
 
     /// An empty reservation, to grow as a stream is spooled; counted
     /// against `sender`'s share too, when it comes from the network.
+    /// Bytes reserved by streams being spooled.
+    pub(crate) fn reserved(&self) -> u64 {
+        self.counts().reserved
+    }
+
     pub(crate) fn reservation(self: &Arc<Self>, sender: Option<IpAddr>) -> Reservation {
         Reservation {
             room: Arc::clone(self),

@@ -10,6 +10,7 @@ use std::time::Duration;
 use cloak_core::{Fingerprint, MessageId, Mode};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
 
+mod backup;
 mod folder;
 mod queue;
 
@@ -17,7 +18,7 @@ use folder::{create_data_dir, create_private_dir, create_private_file, take_lock
 
 use super::room::Room;
 use super::spool::{MESSAGES_DIR, SPOOL_DIR, Spool};
-use super::{Content, Inbound, Insert, Limits, MessageStore, Outbound, StoreError};
+use super::{Content, Inbound, Insert, Limits, MessageStore, Outbound, StoreError, Usage};
 
 pub use folder::{DB_FILE, LOCK_FILE};
 
@@ -699,6 +700,24 @@ impl MessageStore for SqliteStore {
             Ok((fingerprint(fp)?, count as usize))
         })
         .collect()
+    }
+
+    fn usage(&self) -> Result<Usage, StoreError> {
+        let conn = self.conn();
+        let (received, queued): (i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM inbound), (SELECT COUNT(*) FROM outbound)",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .map_err(backend)?;
+        Ok(Usage {
+            used_bytes: self.used(&conn)?,
+            limit_bytes: self.limits.max_bytes,
+            reserved_bytes: self.room.reserved(),
+            received: received.max(0) as u64,
+            queued: queued.max(0) as u64,
+        })
     }
 }
 
