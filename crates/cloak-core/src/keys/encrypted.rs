@@ -238,23 +238,4 @@ mod tests {
         let sha1 = pbes2::Pbkdf2Prf::HmacWithSha1;
         assert!(check_pbkdf2(&params(2048, sha1), 32).is_err());
     }
-
-    #[test]
-    fn our_encrypted_key_opens_with_its_passphrase_only() {
-        use crate::KeyPair;
-        let key = &crate::test_keys::keys().s;
-        let pem = key.to_encrypted_pkcs8_pem(b"correct horse").unwrap();
-        assert!(pem.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
-        let origin = Path::new("key.pem");
-        let ask = |p: &'static [u8]| move || Ok(Zeroizing::new(p.to_vec()));
-        let back = KeyPair::from_pem_with_passphrase(&pem, origin, ask(b"correct horse")).unwrap();
-        assert_eq!(back.fingerprint(), key.fingerprint());
-        let wrong = KeyPair::from_pem_with_passphrase(&pem, origin, ask(b"correct horsf"));
-        assert!(matches!(wrong, Err(KeyError::WrongPassphrase { .. })));
-        // Without a passphrase source, a clear refusal, not a parse error.
-        assert!(matches!(
-            KeyPair::from_pem(&pem, origin),
-            Err(KeyError::PassphraseRequired { .. })
-        ));
-    }
 }
