@@ -47,11 +47,14 @@ pub(super) fn is_encrypted(pem: &str) -> bool {
     pem.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----")
 }
 
-/// Decrypts an `ENCRYPTED PRIVATE KEY` PEM block with `passphrase` into
-/// the `PRIVATE KEY` PEM block it protects (zeroized when dropped).
+/// Decrypts an `ENCRYPTED PRIVATE KEY` PEM block with the passphrase
+/// `passphrase` returns into the `PRIVATE KEY` PEM block it protects
+/// (zeroized when dropped). The passphrase is asked for only once the
+/// file's scheme and work are known to be acceptable: nobody should type
+/// one for a key that is then refused.
 pub(super) fn decrypt(
     pem: &str,
-    passphrase: &[u8],
+    passphrase: impl FnOnce() -> Result<Zeroizing<Vec<u8>>, KeyError>,
     origin: &Path,
 ) -> Result<Zeroizing<String>, KeyError> {
     let malformed = |reason: String| KeyError::Malformed {
@@ -67,7 +70,9 @@ pub(super) fn decrypt(
     let wrong = || KeyError::WrongPassphrase {
         path: origin.to_path_buf(),
     };
-    let plain = info.decrypt(passphrase).map_err(|_| wrong())?;
+    let plain = info
+        .decrypt(passphrase()?.as_slice())
+        .map_err(|_| wrong())?;
     // CBC padding can come out right by chance under a wrong passphrase:
     // only a well-formed key inside says the passphrase was right.
     PrivateKeyInfoRef::from_der(plain.as_bytes()).map_err(|_| wrong())?;
