@@ -92,6 +92,10 @@ enum Command {
         /// Replace existing key files.
         #[arg(long)]
         force: bool,
+        /// Encrypt the private key under a passphrase (asked twice on a
+        /// terminal, or read from the file named by CLOAK_PASSPHRASE_FILE).
+        #[arg(long)]
+        encrypt: bool,
     },
     #[command(flatten)]
     Operator(Operator),
@@ -166,9 +170,22 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
         opened.with_context(|| format!("opening the message store in {}", data.display()))
     };
     let command = match cli.command {
-        Some(Command::GenerateKeyPair { bits, force }) => {
+        Some(Command::GenerateKeyPair {
+            bits,
+            force,
+            encrypt,
+        }) => {
             let role = Role::Server;
-            return cloak_cli::generate_key_pair(&keys, role, (bits, force), "clients");
+            return cloak_cli::generate_key_pair(
+                &keys,
+                role,
+                cloak_cli::NewKey {
+                    bits,
+                    force,
+                    encrypt,
+                },
+                "clients",
+            );
         }
         Some(Command::Completions { shell }) => {
             cloak_cli::print_completions::<Cli>("cloak-server", shell);
@@ -199,11 +216,11 @@ fn operate(store: &SqliteStore, keys: &KeyDir, command: Operator) -> anyhow::Res
     Ok(match command {
         Operator::Inbox => operator::inbox(store)?,
         Operator::Read { id, out } => {
-            let key = keys.load_own(Role::Server)?;
+            let key = cloak_cli::load_own_key(keys, Role::Server)?;
             operator::read(store, &key, &Authorized::load(keys)?, &id, out.as_deref())?
         }
         Operator::Post { to, text } => {
-            let key = keys.load_own(Role::Server)?;
+            let key = cloak_cli::load_own_key(keys, Role::Server)?;
             let authorized = Authorized::load(keys)?;
             if text == "-" {
                 let mut stdin = std::io::stdin().lock();
@@ -226,7 +243,7 @@ fn serve(
     // Before the store, which may log while it opens.
     init_logging();
     // Keys first: a server that cannot start must not create a data folder.
-    let key = keys.load_own(Role::Server)?;
+    let key = cloak_cli::load_own_key(keys, Role::Server)?;
     // Re-read while the server runs: a key file added or removed takes
     // effect without a restart.
     let authorized = Live::start(keys.clone())?;
