@@ -133,7 +133,7 @@ fn present(opened: &[Opened], out_file: Option<&Path>) -> anyhow::Result<String>
                 opened.plaintext.len()
             ),
             None => {
-                out.push_str(&text::printable(&opened.plaintext));
+                out.push_str(&text::quoted(&opened.plaintext));
                 out.push('\n');
             }
         }

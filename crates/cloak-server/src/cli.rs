@@ -72,6 +72,10 @@ pub struct Cli {
     /// then grow the log without bound.
     #[arg(long)]
     log_every_refusal: bool,
+    /// Print the passed and failed lines and who sent what, but never a
+    /// message's text (for a service, whose console output is kept).
+    #[arg(long)]
+    hide_text: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -201,6 +205,7 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             config.max_connections = cli.max_connections.max(1);
             config.expire_after = cli.expire_after;
             config.log_every_refusal = cli.log_every_refusal;
+            config.hide_text = cli.hide_text;
             return serve(&keys, config, || open_store(true));
         }
     };

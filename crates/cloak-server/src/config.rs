@@ -56,6 +56,8 @@ pub struct ServerConfig {
     /// Write every refusal, not a limited number per address (see
     /// `log_limit`): a flooding peer can then grow the log without bound.
     pub log_every_refusal: bool,
+    /// Print no message's text, only the verdict and metadata lines.
+    pub hide_text: bool,
 }
 
 impl ServerConfig {
@@ -71,6 +73,7 @@ impl ServerConfig {
             preauth_memory: crate::budget::DEFAULT_PREAUTH_MEMORY,
             expire_after: None,
             log_every_refusal: false,
+            hide_text: false,
         }
     }
 

@@ -64,7 +64,7 @@ fn sink(out: Option<&Path>) -> anyhow::Result<Sink> {
 /// The text for the terminal, or a line saying where it went.
 fn kept_line(kept: Kept) -> String {
     match kept {
-        Kept::Memory(text) => format!("{}\n", text::printable(&text)),
+        Kept::Memory(text) => format!("{}\n", text::quoted(&text)),
         Kept::File { len, path } => format!("Wrote {len} bytes to {}.\n", path.display()),
     }
 }
