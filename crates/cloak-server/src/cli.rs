@@ -23,7 +23,7 @@ use crate::config::{
 };
 use crate::operator;
 use crate::store::sqlite::SqliteStore;
-use crate::store::{DEFAULT_MAX_BYTES, DEFAULT_MAX_MAILBOX, Limits, MessageStore};
+use crate::store::{DEFAULT_MAX_BYTES, DEFAULT_MAX_MAILBOX, InboxQuery, Limits, MessageStore};
 
 /// CloakRoom server: receives and verifies sealed messages over TCP.
 #[derive(Debug, Parser)]
@@ -109,7 +109,18 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum Operator {
     /// List received messages: id, sender, time, mode, size.
-    Inbox,
+    Inbox {
+        /// One JSON object per message (JSON Lines), for scripts.
+        #[arg(long)]
+        json: bool,
+        /// At most this many messages, the oldest first.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Only messages received at or after this time (RFC 3339 in UTC,
+        /// e.g. 2027-01-15T08:00:00Z).
+        #[arg(long, value_parser = parse_since)]
+        since: Option<u64>,
+    },
     /// Decrypt, re-verify and show a received message.
     Read {
         /// Its id, or enough leading characters to be unique.
@@ -117,6 +128,10 @@ enum Operator {
         /// Write the message to this file (needed for messages over 1 MiB).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Show it as one JSON object, its text as a string when it is
+        /// UTF-8 (`text`), else in base64 (`text_base64`).
+        #[arg(long)]
+        json: bool,
     },
     /// Queue a message for an authorized client.
     Post {
@@ -129,7 +144,11 @@ enum Operator {
     },
     /// List authorized clients with fingerprints and queued messages, and
     /// the messages set aside because they do not open.
-    Clients,
+    Clients {
+        /// One JSON object per client and per message set aside.
+        #[arg(long)]
+        json: bool,
+    },
     /// Delete received or queued messages (whole ids, as `inbox` and
     /// `clients` show them), beside a running server.
     Delete {
@@ -146,6 +165,15 @@ enum Operator {
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+/// Parses `--since`: an RFC 3339 time in UTC, as `inbox` prints them.
+fn parse_since(text: &str) -> Result<u64, String> {
+    let wanted = "an RFC 3339 time in UTC, such as 2027-01-15T08:00:00Z";
+    let time = humantime::parse_rfc3339_weak(text).map_err(|e| format!("{e}: give {wanted}"))?;
+    time.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .map_err(|_| format!("before 1970: give {wanted}"))
 }
 
 /// Parses the command line and runs it; errors become one line on stderr.
@@ -219,10 +247,13 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
 /// Runs an operator command; what to print.
 fn operate(store: &SqliteStore, keys: &KeyDir, command: Operator) -> anyhow::Result<String> {
     Ok(match command {
-        Operator::Inbox => operator::inbox(store)?,
-        Operator::Read { id, out } => {
+        Operator::Inbox { json, limit, since } => {
+            operator::inbox(store, &InboxQuery { since, limit }, json)?
+        }
+        Operator::Read { id, out, json } => {
             let key = cloak_cli::load_own_key(keys, Role::Server)?;
-            operator::read(store, &key, &Authorized::load(keys)?, &id, out.as_deref())?
+            let authorized = Authorized::load(keys)?;
+            operator::read(store, &key, &authorized, &id, (out.as_deref(), json))?
         }
         Operator::Post { to, text } => {
             let key = cloak_cli::load_own_key(keys, Role::Server)?;
@@ -234,7 +265,7 @@ fn operate(store: &SqliteStore, keys: &KeyDir, command: Operator) -> anyhow::Res
                 operator::post(store, &key, &authorized, &to, &mut text.as_bytes())?
             }
         }
-        Operator::Clients => operator::clients(store, &Authorized::load(keys)?)?,
+        Operator::Clients { json } => operator::clients(store, &Authorized::load(keys)?, json)?,
         Operator::Export { id, out } => operator::export(store, &id, &out)?,
         Operator::Delete { ids } => operator::delete(store, &ids)?,
     })
