@@ -233,6 +233,18 @@ impl Server {
         server
     }
 
+    /// Starts the server on a free loopback port with `keys`, `args` and
+    /// the environment variables `vars`, and a fresh data folder.
+    pub fn start_with_env(keys: &Path, vars: &[(&str, &Path)], args: &[&str]) -> Server {
+        let own = tempfile::tempdir().expect("tempdir");
+        let data = own.path().join("data");
+        let mut command = Command::new(bin("cloak-server"));
+        command.envs(vars.iter().copied());
+        let mut server = Server::start_command(command, keys, &data, args);
+        server._own_data = Some(own);
+        server
+    }
+
     /// Starts the server with the data folder `data` (to restart on it).
     pub fn start_with_data(keys: &Path, data: &Path, args: &[&str]) -> Server {
         Server::start_command(Command::new(bin("cloak-server")), keys, data, args)

@@ -284,7 +284,7 @@ fn assert_accepted(what: &str, sink: &Sink, out: &Output, text: &[u8]) {
     assert!(out.status.success(), "{what}, {sink:?}: {stdout}{stderr}");
     match sink.out_file() {
         None => assert!(
-            stdout.contains(std::str::from_utf8(text).unwrap()),
+            stdout.contains(&cloak_core::text::quoted(text)),
             "{what}: not shown: {stdout}"
         ),
         Some(file) => assert_eq!(

@@ -62,7 +62,9 @@ fn messages_stored_by_protocol_version_1_read_back_and_the_queued_one_is_deliver
         "a hybrid message stored by protocol version 1",
         "a long message stored by protocol version 1\na long message",
     ] {
-        assert!(read.contains(text), "{text:?} not read back:\n{read}");
+        // Shown quoted, each line behind the margin.
+        let text = cloak_core::text::quoted(text.as_bytes());
+        assert!(read.contains(&text), "{text:?} not read back:\n{read}");
     }
     assert_eq!(
         read.matches("integrity & sender authentication passed")

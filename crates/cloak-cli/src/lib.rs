@@ -2,11 +2,13 @@
 //! becomes one line on stderr, named after the program, with a non-zero
 //! exit (2 for a usage error, 1 otherwise), never a backtrace; help and
 //! version go to stdout with success. Each can print its own shell
-//! completion script, takes `--mode` the same way, and writes a key pair
-//! with the same words; and both keep a message being verified the same
-//! way ([`sink`]).
+//! completion script, takes `--mode` the same way, writes a key pair
+//! with the same words, gets a key's passphrase the same way
+//! ([`passphrase`]); and both keep a message being verified the same way
+//! ([`sink`]).
 #![forbid(unsafe_code)]
 
+pub mod passphrase;
 pub mod sink;
 
 use std::process::ExitCode;
@@ -14,12 +16,23 @@ use std::sync::OnceLock;
 
 use clap::{CommandFactory, Parser};
 pub use clap_complete::Shell;
-use cloak_core::Mode;
 use cloak_core::keydir::{KeyDir, Role};
+use cloak_core::{KeyError, KeyPair, Mode};
 
 /// Parses `--mode` (`asymmetric` or `hybrid`).
 pub fn parse_mode(s: &str) -> Result<Mode, String> {
     s.parse()
+}
+
+/// What `generate_key_pair` was asked for.
+#[derive(Debug, Clone, Copy)]
+pub struct NewKey {
+    /// Key size in bits.
+    pub bits: usize,
+    /// Replace existing files.
+    pub force: bool,
+    /// Encrypt the private key under a passphrase (see [`passphrase`]).
+    pub encrypt: bool,
 }
 
 /// `generate_key_pair`: writes `role`'s key pair into `keys` and says
@@ -27,20 +40,45 @@ pub fn parse_mode(s: &str) -> Result<Mode, String> {
 pub fn generate_key_pair(
     keys: &KeyDir,
     role: Role,
-    (bits, force): (usize, bool),
+    new: NewKey,
     public_for: &str,
 ) -> anyhow::Result<()> {
-    let pair = keys.generate(role, bits, force)?;
-    println!(
-        "wrote {} (private: keep it on this machine)",
-        keys.private_path(role).display()
-    );
+    let private = keys.private_path(role);
+    let passphrase = if new.encrypt {
+        // Asked before the (slow) key generation, and before anything is
+        // written, so that a refused passphrase leaves nothing behind.
+        if !new.force && private.exists() {
+            return Err(KeyError::AlreadyExists { path: private }.into());
+        }
+        Some(passphrase::new_passphrase(&private)?)
+    } else {
+        None
+    };
+    let pair = keys.generate_encrypted(
+        role,
+        new.bits,
+        new.force,
+        passphrase.as_deref().map(|p| p.as_slice()),
+    )?;
+    let protection = if new.encrypt {
+        "encrypted under your passphrase; keep it on this machine"
+    } else {
+        "keep it on this machine"
+    };
+    println!("wrote {} (private: {protection})", private.display());
     println!(
         "wrote {} (give it to {public_for})",
         keys.public_path(role).display()
     );
     println!("fingerprint {}", pair.fingerprint());
     Ok(())
+}
+
+/// Loads `role`'s own private key from `keys`, asking for its passphrase
+/// (see [`passphrase`]) only if it is encrypted. Called once at start: the
+/// key stays decrypted in memory (zeroized when dropped) for the run.
+pub fn load_own_key(keys: &KeyDir, role: Role) -> Result<KeyPair, KeyError> {
+    keys.load_own_with(role, passphrase::passphrase)
 }
 
 /// The `--version` text: the release and the crypto backend built in as

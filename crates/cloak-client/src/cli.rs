@@ -69,6 +69,10 @@ enum Command {
         /// Replace existing key files.
         #[arg(long)]
         force: bool,
+        /// Encrypt the private key under a passphrase (asked twice on a
+        /// terminal, or read from the file named by CLOAK_PASSPHRASE_FILE).
+        #[arg(long)]
+        encrypt: bool,
     },
 }
 
@@ -102,9 +106,22 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             cloak_cli::print_completions::<Cli>("cloak-client", shell);
             Ok(())
         }
-        Command::GenerateKeyPair { bits, force } => {
+        Command::GenerateKeyPair {
+            bits,
+            force,
+            encrypt,
+        } => {
             let role = Role::Client;
-            cloak_cli::generate_key_pair(&config.keys, role, (bits, force), "the server")
+            cloak_cli::generate_key_pair(
+                &config.keys,
+                role,
+                cloak_cli::NewKey {
+                    bits,
+                    force,
+                    encrypt,
+                },
+                "the server",
+            )
         }
         Command::SendMsg(args) => {
             let source = match (args.text, args.file) {

@@ -20,7 +20,7 @@ use crate::session::{self, ClientConfig};
 /// Fetches and verifies our messages, shows them (or writes them to `out`),
 /// and acknowledges them.
 pub(crate) async fn recv(config: &ClientConfig, out_file: Option<&Path>) -> anyhow::Result<()> {
-    let me = config.keys.load_own(Role::Client)?;
+    let me = cloak_cli::load_own_key(&config.keys, Role::Client)?;
     let server = config.keys.load_peer(Role::Server)?;
     let (mut conn, hello) = session::open(config, &server).await?;
 
@@ -133,7 +133,7 @@ fn present(opened: &[Opened], out_file: Option<&Path>) -> anyhow::Result<String>
                 opened.plaintext.len()
             ),
             None => {
-                out.push_str(&text::printable(&opened.plaintext));
+                out.push_str(&text::quoted(&opened.plaintext));
                 out.push('\n');
             }
         }

@@ -58,7 +58,7 @@ fn open_sink(out: Option<&Path>, size: u64) -> anyhow::Result<Sink> {
 fn kept_line(kept: Kept) -> String {
     match kept {
         Kept::File { len, path } => format!("[{len} bytes written to {}]\n", path.display()),
-        Kept::Memory(text) => format!("{}\n", text::printable(&text)),
+        Kept::Memory(text) => format!("{}\n", text::quoted(&text)),
     }
 }
 

@@ -85,7 +85,7 @@ fn network(what: &'static str) -> impl FnOnce(ConnectionError) -> Failure {
 /// Sends the message with the keys in `config`'s folder; returns the line
 /// to print on success.
 pub(crate) async fn send(config: &ClientConfig, source: Source) -> anyhow::Result<String> {
-    let me = config.keys.load_own(Role::Client)?;
+    let me = cloak_cli::load_own_key(&config.keys, Role::Client)?;
     let server = config.keys.load_peer(Role::Server)?;
     send_with(config, &me, &server, source).await
 }

@@ -85,6 +85,16 @@ pub enum KeyError {
         /// The encrypted key file.
         path: PathBuf,
     },
+    /// The file named to hold a passphrase cannot be used: missing,
+    /// unreadable, or not private to this user (the checks a private key
+    /// file gets).
+    #[error("passphrase file {} (CLOAK_PASSPHRASE_FILE): {reason}", path.display())]
+    PassphraseFile {
+        /// The passphrase file.
+        path: PathBuf,
+        /// What is wrong with it, and how to fix it.
+        reason: String,
+    },
     /// The passphrase did not decrypt the key (or the file is damaged: the
     /// two cannot be told apart).
     #[error("wrong passphrase for private key {}", path.display())]

@@ -6,6 +6,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use zeroize::Zeroizing;
+
 use crate::error::KeyError;
 use crate::keys::{KeyPair, PublicKey};
 
@@ -70,16 +72,45 @@ impl KeyDir {
     /// existing files unless `force`. Creates the folder (mode 0700) if
     /// needed.
     pub fn generate(&self, role: Role, bits: usize, force: bool) -> Result<KeyPair, KeyError> {
+        self.generate_encrypted(role, bits, force, None)
+    }
+
+    /// [`KeyDir::generate`], the private key encrypted under `passphrase`
+    /// when one is given (see `KeyPair::to_encrypted_pkcs8_pem`).
+    pub fn generate_encrypted(
+        &self,
+        role: Role,
+        bits: usize,
+        force: bool,
+        passphrase: Option<&[u8]>,
+    ) -> Result<KeyPair, KeyError> {
         if !self.root.exists() {
             create_private_dir(&self.root)?;
         }
         let pair = KeyPair::generate(bits)?;
-        pair.save(&self.private_path(role), &self.public_path(role), force)?;
+        let (private, public) = (self.private_path(role), self.public_path(role));
+        pair.save_with_passphrase(&private, &public, force, passphrase)?;
         Ok(pair)
     }
 
-    /// Loads `role`'s own private key, explaining how to create it if absent.
+    /// Loads `role`'s own private key, explaining how to create it if
+    /// absent. A passphrase-protected key is refused with
+    /// [`KeyError::PassphraseRequired`]; see [`KeyDir::load_own_with`].
     pub fn load_own(&self, role: Role) -> Result<KeyPair, KeyError> {
+        self.load_own_with(role, |path| {
+            Err(KeyError::PassphraseRequired {
+                path: path.to_path_buf(),
+            })
+        })
+    }
+
+    /// [`KeyDir::load_own`], asking `passphrase` (given the key file's
+    /// path, to name it in a prompt) only if the key is encrypted.
+    pub fn load_own_with(
+        &self,
+        role: Role,
+        passphrase: impl FnOnce(&Path) -> Result<Zeroizing<Vec<u8>>, KeyError>,
+    ) -> Result<KeyPair, KeyError> {
         let path = self.private_path(role);
         if !path.exists() {
             return Err(KeyError::Missing {
@@ -91,7 +122,7 @@ impl KeyDir {
                 ),
             });
         }
-        KeyPair::load(&path)
+        KeyPair::load_with_passphrase(&path, || passphrase(&path))
     }
 
     /// Loads the other side's public key (`peer`), explaining where it

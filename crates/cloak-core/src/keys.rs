@@ -302,7 +302,8 @@ impl KeyPair {
 
     /// Parses a PEM private key that may be passphrase-protected (PKCS#8
     /// `ENCRYPTED PRIVATE KEY`, PBES2): `passphrase` is called only for
-    /// such a key, once, and what it returns is zeroized after use.
+    /// such a key whose scheme and work are acceptable, at most once, and
+    /// what it returns is zeroized after use.
     pub fn from_pem_with_passphrase(
         pem: &str,
         origin: &Path,
@@ -417,10 +418,33 @@ impl KeyPair {
 /// with the checks a private key file gets (a regular file of this user,
 /// mode 600, not a symbolic link). One trailing newline is not part of it.
 pub fn read_passphrase_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-    let text = read_key_file(path, Secrecy::Private)?;
+    let text = read_key_file(path, Secrecy::Private).map_err(|e| passphrase_file_error(path, e))?;
     let text = text.strip_suffix('\n').unwrap_or(&text);
     let text = text.strip_suffix('\r').unwrap_or(text);
     Ok(Zeroizing::new(text.as_bytes().to_vec()))
+}
+
+/// A key file's error, reworded for a passphrase file: the same checks,
+/// but "private key" would send the reader to the wrong file.
+fn passphrase_file_error(path: &Path, error: KeyError) -> KeyError {
+    let shown = path.display();
+    let reason = match error {
+        KeyError::InsecurePermissions { mode, .. } => {
+            format!("accessible by others (mode {mode:03o}); run `chmod 600 {shown}`")
+        }
+        KeyError::Symlink { .. } => "a symbolic link; name the file itself (mode 600)".into(),
+        KeyError::WrongOwner { owner, user, .. } => {
+            format!("belongs to user {owner}, not to user {user} running this program")
+        }
+        KeyError::NotRegularFile { .. } => "not a regular file".into(),
+        KeyError::Io { source, .. } => source.to_string(),
+        KeyError::Malformed { .. } => "not a text file of at most 64 KiB".into(),
+        other => other.to_string(),
+    };
+    KeyError::PassphraseFile {
+        path: path.to_path_buf(),
+        reason,
+    }
 }
 
 /// Only the supported sizes, counted in whole bytes as signatures are:

@@ -1,13 +1,37 @@
 //! Showing untrusted text on a terminal. A verified message is still
 //! attacker-chosen bytes as far as the terminal is concerned: escape
 //! sequences in it could rewrite earlier lines (forging a "passed" line) or
-//! worse, so control characters are shown escaped.
+//! worse, so control characters are shown escaped. And a message is shown
+//! [`quoted`]: each of its lines behind a margin no line of the programs'
+//! own starts with, so that a sender cannot write a line that reads as
+//! theirs ("Message integrity & sender authentication passed.").
 
 /// `bytes` as UTF-8 (lossily), with control characters other than newline
 /// and tab, and characters that change how text is shown without being
 /// seen, replaced by their `\u{..}` escapes.
 pub fn printable(bytes: &[u8]) -> String {
     escaped(bytes, |c| c == '\n' || c == '\t')
+}
+
+/// What every line of a message's text starts with when shown.
+pub const QUOTE: &str = "  | ";
+
+/// `bytes` as [`printable`] text with [`QUOTE`] before each of its lines
+/// (an empty text is one empty quoted line), without a final newline.
+/// Every way to start a new line on a terminal is a newline here:
+/// carriage returns, vertical tabs, form feeds, NEL and the Unicode line
+/// and paragraph separators are all escaped by [`printable`].
+pub fn quoted(bytes: &[u8]) -> String {
+    let text = printable(bytes);
+    let mut out = String::with_capacity(text.len() + QUOTE.len());
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(QUOTE);
+        out.push_str(line);
+    }
+    out
 }
 
 /// `bytes` as one line: [`printable`] with newlines and tabs escaped too,
@@ -76,6 +100,27 @@ mod tests {
         let line = super::hex_preview(&long);
         assert!(line.ends_with("(936 bytes hidden)"), "{line}");
         assert_eq!(line.matches("ab").count(), 64);
+    }
+
+    #[test]
+    fn every_line_of_a_quoted_text_is_set_apart() {
+        use super::{QUOTE, quoted};
+        assert_eq!(quoted(b""), "  | ");
+        assert_eq!(quoted(b"one"), "  | one");
+        assert_eq!(
+            quoted(b"hi\nMessage confidentiality passed.\n"),
+            "  | hi\n  | Message confidentiality passed.\n  | "
+        );
+        // Nothing that moves a terminal to a new line or back to the start
+        // of one survives unquoted.
+        let tricks = "a\rMessage ok\x0bb\x0cc\u{85}d\u{2028}e\u{2029}f\x1bE\r\n";
+        let shown = quoted(tricks.as_bytes());
+        assert!(shown.lines().all(|line| line.starts_with(QUOTE)), "{shown}");
+        assert_eq!(shown.lines().count(), 2, "{shown}");
+        assert!(
+            !shown.chars().any(|c| c.is_control() && c != '\n'),
+            "{shown}"
+        );
     }
 
     #[test]

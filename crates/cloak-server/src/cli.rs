@@ -23,7 +23,7 @@ use crate::config::{
 };
 use crate::operator;
 use crate::store::sqlite::{DB_FILE, SqliteStore};
-use crate::store::{DEFAULT_MAX_BYTES, DEFAULT_MAX_MAILBOX, Limits, MessageStore};
+use crate::store::{DEFAULT_MAX_BYTES, DEFAULT_MAX_MAILBOX, InboxQuery, Limits, MessageStore};
 
 /// CloakRoom server: receives and verifies sealed messages over TCP.
 #[derive(Debug, Parser)]
@@ -77,6 +77,10 @@ pub struct Cli {
     /// default.
     #[arg(long, value_name = "ADDR")]
     metrics: Option<SocketAddr>,
+    /// Print the passed and failed lines and who sent what, but never a
+    /// message's text (for a service, whose console output is kept).
+    #[arg(long)]
+    hide_text: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -97,6 +101,10 @@ enum Command {
         /// Replace existing key files.
         #[arg(long)]
         force: bool,
+        /// Encrypt the private key under a passphrase (asked twice on a
+        /// terminal, or read from the file named by CLOAK_PASSPHRASE_FILE).
+        #[arg(long)]
+        encrypt: bool,
     },
     #[command(flatten)]
     Operator(Operator),
@@ -106,7 +114,18 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum Operator {
     /// List received messages: id, sender, time, mode, size.
-    Inbox,
+    Inbox {
+        /// One JSON object per message (JSON Lines), for scripts.
+        #[arg(long)]
+        json: bool,
+        /// At most this many messages, the oldest first.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Only messages received at or after this time (RFC 3339 in UTC,
+        /// e.g. 2027-01-15T08:00:00Z).
+        #[arg(long, value_parser = parse_since)]
+        since: Option<u64>,
+    },
     /// Decrypt, re-verify and show a received message.
     Read {
         /// Its id, or enough leading characters to be unique.
@@ -114,6 +133,10 @@ enum Operator {
         /// Write the message to this file (needed for messages over 1 MiB).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Show it as one JSON object, its text as a string when it is
+        /// UTF-8 (`text`), else in base64 (`text_base64`).
+        #[arg(long)]
+        json: bool,
     },
     /// Queue a message for an authorized client.
     Post {
@@ -126,7 +149,11 @@ enum Operator {
     },
     /// List authorized clients with fingerprints and queued messages, and
     /// the messages set aside because they do not open.
-    Clients,
+    Clients {
+        /// One JSON object per client and per message set aside.
+        #[arg(long)]
+        json: bool,
+    },
     /// Delete received or queued messages (whole ids, as `inbox` and
     /// `clients` show them), beside a running server.
     Delete {
@@ -150,6 +177,15 @@ enum Operator {
         /// The backup's folder; start a server on it with `--data DIR`.
         dir: PathBuf,
     },
+}
+
+/// Parses `--since`: an RFC 3339 time in UTC, as `inbox` prints them.
+fn parse_since(text: &str) -> Result<u64, String> {
+    let wanted = "an RFC 3339 time in UTC, such as 2027-01-15T08:00:00Z";
+    let time = humantime::parse_rfc3339_weak(text).map_err(|e| format!("{e}: give {wanted}"))?;
+    time.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .map_err(|_| format!("before 1970: give {wanted}"))
 }
 
 /// Parses the command line and runs it; errors become one line on stderr.
@@ -178,9 +214,22 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
         opened.with_context(|| format!("opening the message store in {}", data.display()))
     };
     let command = match cli.command {
-        Some(Command::GenerateKeyPair { bits, force }) => {
+        Some(Command::GenerateKeyPair {
+            bits,
+            force,
+            encrypt,
+        }) => {
             let role = Role::Server;
-            return cloak_cli::generate_key_pair(&keys, role, (bits, force), "clients");
+            return cloak_cli::generate_key_pair(
+                &keys,
+                role,
+                cloak_cli::NewKey {
+                    bits,
+                    force,
+                    encrypt,
+                },
+                "clients",
+            );
         }
         Some(Command::Completions { shell }) => {
             cloak_cli::print_completions::<Cli>("cloak-server", shell);
@@ -197,6 +246,7 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             config.expire_after = cli.expire_after;
             config.log_every_refusal = cli.log_every_refusal;
             config.metrics = cli.metrics;
+            config.hide_text = cli.hide_text;
             return serve(&keys, config, || open_store(true));
         }
     };
@@ -213,13 +263,16 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
 /// Runs an operator command; what to print.
 fn operate(store: &SqliteStore, keys: &KeyDir, command: Operator) -> anyhow::Result<String> {
     Ok(match command {
-        Operator::Inbox => operator::inbox(store)?,
-        Operator::Read { id, out } => {
-            let key = keys.load_own(Role::Server)?;
-            operator::read(store, &key, &Authorized::load(keys)?, &id, out.as_deref())?
+        Operator::Inbox { json, limit, since } => {
+            operator::inbox(store, &InboxQuery { since, limit }, json)?
+        }
+        Operator::Read { id, out, json } => {
+            let key = cloak_cli::load_own_key(keys, Role::Server)?;
+            let authorized = Authorized::load(keys)?;
+            operator::read(store, &key, &authorized, &id, (out.as_deref(), json))?
         }
         Operator::Post { to, text } => {
-            let key = keys.load_own(Role::Server)?;
+            let key = cloak_cli::load_own_key(keys, Role::Server)?;
             let authorized = Authorized::load(keys)?;
             if text == "-" {
                 let mut stdin = std::io::stdin().lock();
@@ -228,7 +281,7 @@ fn operate(store: &SqliteStore, keys: &KeyDir, command: Operator) -> anyhow::Res
                 operator::post(store, &key, &authorized, &to, &mut text.as_bytes())?
             }
         }
-        Operator::Clients => operator::clients(store, &Authorized::load(keys)?)?,
+        Operator::Clients { json } => operator::clients(store, &Authorized::load(keys)?, json)?,
         Operator::Export { id, out } => operator::export(store, &id, &out)?,
         Operator::Delete { ids } => operator::delete(store, &ids)?,
         Operator::Backup { dir } => store.backup(&dir)?.to_string(),
@@ -243,7 +296,7 @@ fn serve(
     // Before the store, which may log while it opens.
     init_logging();
     // Keys first: a server that cannot start must not create a data folder.
-    let key = keys.load_own(Role::Server)?;
+    let key = cloak_cli::load_own_key(keys, Role::Server)?;
     // Re-read while the server runs: a key file added or removed takes
     // effect without a restart.
     let authorized = Live::start(keys.clone())?;

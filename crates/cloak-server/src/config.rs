@@ -58,6 +58,8 @@ pub struct ServerConfig {
     pub log_every_refusal: bool,
     /// Where to serve metrics and the health check; nowhere when `None`.
     pub metrics: Option<SocketAddr>,
+    /// Print no message's text, only the verdict and metadata lines.
+    pub hide_text: bool,
 }
 
 impl ServerConfig {
@@ -74,6 +76,7 @@ impl ServerConfig {
             expire_after: None,
             log_every_refusal: false,
             metrics: None,
+            hide_text: false,
         }
     }
 

@@ -1,6 +1,8 @@
 //! Operator commands, safe to run while the server runs (SQLite in WAL mode
 //! lets them read and write beside it): `inbox`, `read ID`, `post`,
-//! `clients`.
+//! `clients`; the listings also as JSON Lines ([`json`]).
+
+mod json;
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -20,15 +22,35 @@ use zeroize::Zeroizing;
 use crate::at_rest::Place;
 use crate::at_rest::stored::{StoredStream, StoredStreamError};
 use crate::authorized::Authorized;
-use crate::store::{Content, Inbound, MessageStore, Outbound};
+use crate::store::{Content, Inbound, InboxQuery, MessageStore, Outbound};
 
 fn time(seconds: u64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(seconds)).to_string()
 }
 
-/// One line per received message: id, sender, time, mode, size.
-pub fn inbox(store: &dyn MessageStore) -> anyhow::Result<String> {
-    let messages = store.inbox()?;
+/// A received message's metadata, for `--json`.
+fn summary(m: &Inbound) -> json::Message {
+    json::Message {
+        id: m.message_id.to_string(),
+        sender: m.sender_name.clone(),
+        fingerprint: m.sender.to_string(),
+        received: time(m.received_at),
+        mode: m.mode.as_str(),
+        bytes: m.size,
+        sent: None,
+        text: None,
+        text_base64: None,
+        file: None,
+    }
+}
+
+/// One line per received message `query` selects: id, sender, time,
+/// mode, size; with `json`, one JSON object per message (nothing for none).
+pub fn inbox(store: &dyn MessageStore, query: &InboxQuery, json: bool) -> anyhow::Result<String> {
+    let messages = store.inbox(query)?;
+    if json {
+        return json::lines(messages.iter().map(summary));
+    }
     if messages.is_empty() {
         return Ok("The inbox is empty.\n".into());
     }
@@ -64,7 +86,7 @@ fn sink(out: Option<&Path>) -> anyhow::Result<Sink> {
 /// The text for the terminal, or a line saying where it went.
 fn kept_line(kept: Kept) -> String {
     match kept {
-        Kept::Memory(text) => format!("{}\n", text::printable(&text)),
+        Kept::Memory(text) => format!("{}\n", text::quoted(&text)),
         Kept::File { len, path } => format!("Wrote {len} bytes to {}.\n", path.display()),
     }
 }
@@ -145,14 +167,15 @@ fn open_content(
     Ok(opened)
 }
 
-/// Decrypts and re-verifies a stored message, then shows it or writes it
-/// to `out`. Nothing is shown or left in `out` unless it verifies.
+/// Decrypts and re-verifies a stored message, then shows it (with `json`,
+/// as one JSON object) or writes it to `out`. Nothing is shown or left in
+/// `out` unless it verifies.
 pub fn read(
     store: &dyn MessageStore,
     key: &KeyPair,
     authorized: &Authorized,
     id: &str,
-    out: Option<&Path>,
+    (out, json): (Option<&Path>, bool),
 ) -> anyhow::Result<String> {
     let message = store.find_inbound(id)?;
     if out.is_none() && message.size > MAX_TERMINAL_MESSAGE {
@@ -172,6 +195,21 @@ pub fn read(
     let mut sink = sink(out)?;
     let (sender, mode, message_id, timestamp) =
         open_content(&message, key, &client.key, &mut sink)?;
+    if json {
+        let mut line = json::Message {
+            sender: client.name.clone(),
+            sent: Some(time(timestamp)),
+            ..summary(&message)
+        };
+        line = match sink.keep()? {
+            Kept::Memory(text) => line.with_text(&text),
+            Kept::File { path, .. } => json::Message {
+                file: Some(path.display().to_string()),
+                ..line
+            },
+        };
+        return json::lines([line]);
+    }
     let mut shown = format!("{CONFIDENTIALITY_PASSED}\n{INTEGRITY_PASSED}\n");
     shown.push_str(&format!(
         "Message {message_id} from {} ({sender}), {mode} mode, sent {}, received {}:\n",
@@ -248,8 +286,15 @@ pub fn post(
 }
 
 /// Authorized clients with fingerprints and queued-message counts, then
-/// the messages set aside.
-pub fn clients(store: &dyn MessageStore, authorized: &Authorized) -> anyhow::Result<String> {
+/// the messages set aside; with `json`, one JSON object for each.
+pub fn clients(
+    store: &dyn MessageStore,
+    authorized: &Authorized,
+    json: bool,
+) -> anyhow::Result<String> {
+    if json {
+        return clients_json(store, authorized);
+    }
     let mut out = authorized_clients(store, authorized)?;
     let aside = store.quarantined()?;
     if !aside.is_empty() {
@@ -268,6 +313,43 @@ pub fn clients(store: &dyn MessageStore, authorized: &Authorized) -> anyhow::Res
         }
     }
     Ok(out)
+}
+
+/// `clients --json`: the clients, revoked keys with messages queued, then
+/// the messages set aside.
+fn clients_json(store: &dyn MessageStore, authorized: &Authorized) -> anyhow::Result<String> {
+    let mut counts = store.queued_counts()?;
+    let mut lines = Vec::new();
+    for client in authorized.clients() {
+        let fingerprint = client.key.fingerprint();
+        lines.push(json::ClientsLine::Client {
+            name: Some(client.name.clone()),
+            fingerprint: fingerprint.to_string(),
+            queued: counts.remove(&fingerprint).unwrap_or(0),
+            revoked: false,
+        });
+    }
+    let mut revoked: Vec<_> = counts.into_iter().collect();
+    revoked.sort_by_key(|(fingerprint, _)| fingerprint.to_string());
+    lines.extend(
+        revoked
+            .into_iter()
+            .map(|(fingerprint, queued)| json::ClientsLine::Client {
+                name: None,
+                fingerprint: fingerprint.to_string(),
+                queued,
+                revoked: true,
+            }),
+    );
+    for m in store.quarantined()? {
+        lines.push(json::ClientsLine::SetAside {
+            id: m.message_id.to_string(),
+            recipient: m.recipient_name,
+            queued: time(m.created_at),
+            bytes: m.size,
+        });
+    }
+    json::lines(lines)
 }
 
 /// Deletes received or queued messages by whole id.
@@ -383,7 +465,7 @@ mod tests {
             };
             store.store_inbound(&message).unwrap();
         }
-        let table = inbox(&store).unwrap();
+        let table = inbox(&store, &InboxQuery::default(), false).unwrap();
         let widths: Vec<usize> = table.lines().map(|l| l.chars().count()).collect();
         assert!(widths.windows(2).all(|w| w[0] == w[1]), "{table}");
         assert!(table.contains("2027-01-15T08:00:00Z"), "{table}");

@@ -1,7 +1,9 @@
 //! What the server prints on stdout for each request, as the Python
 //! original did: one "passed" or "failed" line per property (in the words
 //! of `cloak_core::verdict`, which the client prints too), a reason on
-//! failure, and the message only once everything passed. Each report is
+//! failure, and the message only once everything passed, each of its lines
+//! quoted (`cloak_core::text::quoted`) so that no line of it reads as the
+//! server's own, and none of it under `--hide-text`. Each report is
 //! written with a single locked write so concurrent sessions never
 //! interleave their lines.
 
@@ -13,11 +15,27 @@ pub(crate) struct Report {
     lines: Vec<String>,
     refusal: bool,
     log: Vec<String>,
+    /// Which of `lines` is a message's text.
+    text: Option<usize>,
+    /// Print no message text (a service's console, whose log is kept).
+    hide_text: bool,
 }
 
 impl Report {
     pub fn line(&mut self, text: impl Into<String>) {
         self.lines.push(text.into());
+    }
+
+    /// A message's text, quoted: left out of the print under
+    /// [`Report::hide_text`].
+    pub fn message_text(&mut self, bytes: &[u8]) {
+        self.text = Some(self.lines.len());
+        self.lines.push(cloak_core::text::quoted(bytes));
+    }
+
+    /// Leaves the message's text out when printing.
+    pub fn hide_text(&mut self) {
+        self.hide_text = true;
     }
 
     pub fn failed(&mut self, headline: &str, reason: impl std::fmt::Display) {
@@ -48,8 +66,14 @@ impl Report {
         if self.lines.is_empty() {
             return;
         }
-        let mut text = self.lines.join("\n");
-        text.push('\n');
+        let hidden = self.text.filter(|_| self.hide_text);
+        let mut text = String::new();
+        for (i, line) in self.lines.iter().enumerate() {
+            if Some(i) != hidden {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(text.as_bytes());
         let _ = out.flush();

@@ -66,6 +66,9 @@ impl Shared {
                 )),
             }
         }
+        if self.config.hide_text {
+            report.hide_text();
+        }
         for reason in report.logged() {
             warn!(%peer, "{reason}");
         }

@@ -5,7 +5,7 @@
 use cloak_core::session::messages::Challenge;
 use cloak_core::session::{Receipt, ServerMessage, proofs};
 use cloak_core::verdict::{INTEGRITY_FAILED, INTEGRITY_PASSED};
-use cloak_core::{Fingerprint, MessageId, Mode, text};
+use cloak_core::{Fingerprint, MessageId, Mode};
 use tracing::error;
 
 use crate::authorized::Client;
@@ -39,7 +39,14 @@ impl Verified<'_> {
             "Message from {} ({}, {} mode, id {}):",
             self.client.name, self.sender, self.mode, self.message_id
         ));
-        report.line(preview(start, self.size));
+        let shown = &start[..start.len().min(PREVIEW_LEN)];
+        report.message_text(shown);
+        if self.size > shown.len() as u64 {
+            report.line(format!(
+                "[... {} bytes in all; see them with `cloak-server read ID --out FILE`]",
+                self.size
+            ));
+        }
     }
 
     /// Commits the message (`content`, or the refusal it became), then
@@ -110,16 +117,4 @@ fn store(state: &State, report: &mut Report, record: &Inbound) -> Result<(), Ref
         }
     }
     Ok(())
-}
-
-/// The message for the report: all of it when short, else its start.
-pub(crate) fn preview(start: &[u8], total: u64) -> String {
-    let shown = &start[..start.len().min(PREVIEW_LEN)];
-    let mut text = text::printable(shown);
-    if total > shown.len() as u64 {
-        text.push_str(&format!(
-            "\n[... {total} bytes in all; see them with `cloak-server read ID --out FILE`]"
-        ));
-    }
-    text
 }

@@ -138,6 +138,16 @@ pub struct Usage {
     pub queued: u64,
 }
 
+/// Which received messages a listing wants, chosen in the store's query:
+/// an inbox of millions of messages is not read whole to show ten.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InboxQuery {
+    /// Only those received at or after this time (seconds since the epoch).
+    pub since: Option<u64>,
+    /// At most this many, the oldest first.
+    pub limit: Option<usize>,
+}
+
 /// Limits the store enforces, with a clear error when reached.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -204,8 +214,9 @@ pub trait MessageStore: Queue + Send + Sync {
     /// Durably stores a received message (committed before returning), once
     /// per (sender, id). A `Content::Stream` must be a committed spool file.
     fn store_inbound(&self, message: &Inbound) -> Result<Insert, StoreError>;
-    /// Every received message, oldest first, without the envelopes.
-    fn inbox(&self) -> Result<Vec<Inbound>, StoreError>;
+    /// The received messages `query` asks for, oldest first, without the
+    /// envelopes.
+    fn inbox(&self, query: &InboxQuery) -> Result<Vec<Inbound>, StoreError>;
     /// The received message whose hex id starts with `prefix`.
     fn find_inbound(&self, prefix: &str) -> Result<Inbound, StoreError>;
     /// Queues a message for a client.

@@ -18,7 +18,9 @@ use folder::{create_data_dir, create_private_dir, create_private_file, take_lock
 
 use super::room::Room;
 use super::spool::{MESSAGES_DIR, SPOOL_DIR, Spool};
-use super::{Content, Inbound, Insert, Limits, MessageStore, Outbound, StoreError, Usage};
+use super::{
+    Content, Inbound, InboxQuery, Insert, Limits, MessageStore, Outbound, StoreError, Usage,
+};
 
 pub use folder::{DB_FILE, LOCK_FILE};
 
@@ -537,14 +539,24 @@ impl MessageStore for SqliteStore {
         result
     }
 
-    fn inbox(&self) -> Result<Vec<Inbound>, StoreError> {
+    fn inbox(&self, query: &InboxQuery) -> Result<Vec<Inbound>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn
             .prepare(&format!(
-                "SELECT {INBOUND_COLUMNS} FROM inbound ORDER BY received_at, rowid"
+                "SELECT {INBOUND_COLUMNS} FROM inbound WHERE received_at >= ?1
+                 ORDER BY received_at, rowid LIMIT ?2"
             ))
             .map_err(backend)?;
-        let rows = stmt.query_map([], InboundRow::read).map_err(backend)?;
+        // SQLite reads a negative LIMIT as none.
+        let since = query
+            .since
+            .map_or(0, |t| i64::try_from(t).unwrap_or(i64::MAX));
+        let limit = query
+            .limit
+            .map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
+        let rows = stmt
+            .query_map(params![since, limit], InboundRow::read)
+            .map_err(backend)?;
         rows.map(|row| row.map_err(backend)?.into_inbound(Content::Unloaded))
             .collect()
     }

@@ -52,7 +52,7 @@ fn inbound_is_stored_once_survives_reopen_and_is_found_by_prefix() {
         );
     }
     let store = SqliteStore::open(dir.path(), Limits::default()).unwrap();
-    let inbox = store.inbox().unwrap();
+    let inbox = store.inbox(&InboxQuery::default()).unwrap();
     let order: Vec<_> = inbox.iter().map(|m| m.received_at).collect();
     assert_eq!(order, [10, 20, 30], "oldest first");
     assert!(inbox.iter().all(|m| m.content == Content::Unloaded));
@@ -119,7 +119,11 @@ fn total_size_is_bounded() {
         matches!(err, StoreError::Full { used: 60, max: 100 }),
         "{err}"
     );
-    assert_eq!(store.inbox().unwrap().len(), 1, "nothing partial");
+    assert_eq!(
+        store.inbox(&InboxQuery::default()).unwrap().len(),
+        1,
+        "nothing partial"
+    );
     store.store_inbound(&inbound(1, 3, 3, 40)).unwrap();
 }
 
@@ -325,7 +329,7 @@ fn older_schemas_are_upgraded_with_their_usage_counted() {
         assert_eq!((usage, sum), (sum, 120 + 10), "from version {version}");
         store.store_inbound(&inbound(1, 2, 2, 5)).unwrap();
         assert_eq!(usage_and_sum(&store).0, 135, "from version {version}");
-        assert_eq!(store.inbox().unwrap().len(), 2);
+        assert_eq!(store.inbox(&InboxQuery::default()).unwrap().len(), 2);
         // What older versions queued is there, to be re-sealed by the server.
         assert_eq!(
             store.legacy_sealed().unwrap().len(),
@@ -416,4 +420,40 @@ fn one_server_per_data_folder() {
     SqliteStore::open(dir.path(), Limits::default()).unwrap();
     drop(first);
     SqliteStore::open_as_server(dir.path(), Limits::default()).unwrap();
+}
+
+#[test]
+fn an_inbox_query_reads_only_the_rows_it_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path(), Limits::default()).unwrap();
+    for (id, at) in [(1u8, 10u64), (2, 20), (3, 30), (4, 40)] {
+        store.store_inbound(&inbound(1, id, at, 10)).unwrap();
+    }
+    // The oldest and the newest rows no longer decode: a listing that read
+    // them, to filter them out afterwards, would fail.
+    store
+        .conn()
+        .execute(
+            "UPDATE inbound SET mode = 'garbled' WHERE received_at IN (10, 40)",
+            [],
+        )
+        .unwrap();
+    assert!(store.inbox(&InboxQuery::default()).is_err());
+    let query = InboxQuery {
+        since: Some(20),
+        limit: Some(2),
+    };
+    let listed = store.inbox(&query).unwrap();
+    let times: Vec<_> = listed.iter().map(|m| m.received_at).collect();
+    assert_eq!(times, [20, 30]);
+    let one = InboxQuery {
+        since: Some(11),
+        limit: Some(1),
+    };
+    assert_eq!(store.inbox(&one).unwrap()[0].received_at, 20);
+    let none = InboxQuery {
+        since: Some(41),
+        limit: None,
+    };
+    assert!(store.inbox(&none).unwrap().is_empty());
 }
