@@ -27,9 +27,28 @@ fn passphrase_file() -> Option<std::path::PathBuf> {
         .map(Into::into)
 }
 
-/// Asks the terminal, without echo.
-fn prompt(text: &str) -> std::io::Result<Zeroizing<Vec<u8>>> {
-    let typed = Zeroizing::new(rpassword::prompt_password(text)?);
+/// The terminal a prompt reads from.
+const TTY: &str = "/dev/tty";
+
+/// Whether a person can be asked: the prompt reads the controlling
+/// terminal itself, so stdin may be a pipe (`echo hi | cloak-client
+/// send_msg -`) and the question still reaches the person.
+fn can_prompt() -> bool {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(TTY)
+        .is_ok_and(|tty| tty.is_terminal())
+}
+
+/// Asks the terminal, without echo. An error names the terminal, not the
+/// key file: Ctrl-D at the prompt is not a damaged key.
+fn prompt(text: &str) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    let typed = rpassword::prompt_password(text).map_err(|source| KeyError::Io {
+        path: TTY.into(),
+        source,
+    })?;
+    let typed = Zeroizing::new(typed);
     Ok(Zeroizing::new(typed.as_bytes().to_vec()))
 }
 
@@ -39,15 +58,12 @@ pub fn passphrase(key: &Path) -> Result<Zeroizing<Vec<u8>>, KeyError> {
     if let Some(file) = passphrase_file() {
         return read_passphrase_file(&file);
     }
-    if !std::io::stdin().is_terminal() {
+    if !can_prompt() {
         return Err(KeyError::PassphraseRequired {
             path: key.to_path_buf(),
         });
     }
-    prompt(&format!("Passphrase for {}: ", key.display())).map_err(|source| KeyError::Io {
-        path: key.to_path_buf(),
-        source,
-    })
+    prompt(&format!("Passphrase for {}: ", key.display()))
 }
 
 /// A passphrase for a key about to be written at `key`: the file's, or
@@ -55,7 +71,7 @@ pub fn passphrase(key: &Path) -> Result<Zeroizing<Vec<u8>>, KeyError> {
 pub fn new_passphrase(key: &Path) -> anyhow::Result<Zeroizing<Vec<u8>>> {
     let passphrase = if let Some(file) = passphrase_file() {
         read_passphrase_file(&file)?
-    } else if std::io::stdin().is_terminal() {
+    } else if can_prompt() {
         let first = prompt(&format!("New passphrase for {}: ", key.display()))?;
         let again = prompt("The same passphrase again: ")?;
         if first != again {

@@ -419,8 +419,9 @@ impl KeyPair {
 /// mode 600, not a symbolic link). One trailing newline is not part of it.
 pub fn read_passphrase_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyError> {
     let text = read_key_file(path, Secrecy::Private).map_err(|e| passphrase_file_error(path, e))?;
+    // Exactly one "\n", as `openssl -passin file:` reads its first line
+    // (a "\r" before it stays part of the passphrase there too).
     let text = text.strip_suffix('\n').unwrap_or(&text);
-    let text = text.strip_suffix('\r').unwrap_or(text);
     Ok(Zeroizing::new(text.as_bytes().to_vec()))
 }
 

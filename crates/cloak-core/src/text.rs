@@ -16,20 +16,39 @@ pub fn printable(bytes: &[u8]) -> String {
 /// What every line of a message's text starts with when shown.
 pub const QUOTE: &str = "  | ";
 
-/// `bytes` as [`printable`] text with [`QUOTE`] before each of its lines
+/// Display columns of a message line behind [`QUOTE`]: with the margin,
+/// 76, so that on a terminal of 80 columns or more no line of a message
+/// ever wraps. A wrapped row would start at the left edge, where the
+/// programs' own lines start: a sender padding its text to the terminal's
+/// width could otherwise make a row read as "... passed.".
+pub const QUOTE_WIDTH: usize = 72;
+
+/// `bytes` as [`printable`] text with [`QUOTE`] before each of its lines,
+/// wrapped at [`QUOTE_WIDTH`] display columns with the margin repeated
 /// (an empty text is one empty quoted line), without a final newline.
 /// Every way to start a new line on a terminal is a newline here:
 /// carriage returns, vertical tabs, form feeds, NEL and the Unicode line
-/// and paragraph separators are all escaped by [`printable`].
+/// and paragraph separators are all escaped by [`printable`]; a tab is
+/// shown as four spaces, so that its width is known.
 pub fn quoted(bytes: &[u8]) -> String {
-    let text = printable(bytes);
+    let text = printable(bytes).replace('\t', "    ");
     let mut out = String::with_capacity(text.len() + QUOTE.len());
     for (i, line) in text.split('\n').enumerate() {
         if i > 0 {
             out.push('\n');
         }
         out.push_str(QUOTE);
-        out.push_str(line);
+        let mut width = 0;
+        for c in line.chars() {
+            let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+            if width + w > QUOTE_WIDTH {
+                out.push('\n');
+                out.push_str(QUOTE);
+                width = 0;
+            }
+            out.push(c);
+            width += w;
+        }
     }
     out
 }
@@ -41,16 +60,29 @@ pub fn printable_line(bytes: &[u8]) -> String {
     escaped(bytes, |_| false)
 }
 
+/// Whether `c` is a control character or one of those that change how
+/// text around them is shown without being seen (see [`printable`]): what
+/// no untrusted text may put on a terminal as is.
+pub fn is_unseen(c: char) -> bool {
+    c.is_control() || invisible(c)
+}
+
 /// Characters that change how text around them is shown without being
 /// controls: bidirectional overrides and isolates (which can make a line
 /// read in another order than it was written), zero-width characters, and
 /// line and paragraph separators.
 fn invisible(c: char) -> bool {
     matches!(c,
-        '\u{200b}'..='\u{200f}'
+        '\u{ad}'
+        | '\u{34f}'
+        | '\u{61c}'
+        | '\u{180e}'
+        | '\u{200b}'..='\u{200f}'
         | '\u{2028}'..='\u{202e}'
         | '\u{2060}'..='\u{2069}'
-        | '\u{feff}')
+        | '\u{feff}'
+        | '\u{fff9}'..='\u{fffb}'
+        | '\u{e0000}'..='\u{e007f}')
 }
 
 fn escaped(bytes: &[u8], keep: impl Fn(char) -> bool) -> String {
@@ -100,6 +132,26 @@ mod tests {
         let line = super::hex_preview(&long);
         assert!(line.ends_with("(936 bytes hidden)"), "{line}");
         assert_eq!(line.matches("ab").count(), 64);
+    }
+
+    #[test]
+    fn a_long_line_wraps_behind_the_margin_before_a_terminal_would() {
+        use super::{QUOTE, QUOTE_WIDTH, quoted};
+        use unicode_width::UnicodeWidthStr;
+        // Padding that would put a forged line at the start of a wrapped
+        // row on terminals of 80 to 132 columns, in ASCII and in wide
+        // characters, with tabs.
+        let mut text = String::new();
+        for cols in [80, 100, 120, 132] {
+            text.push_str(&" ".repeat(cols - 4));
+            text.push_str("Message integrity & sender authentication passed.");
+            text.push_str(&"界".repeat(cols / 2));
+            text.push_str("\tMessage from alice:\t\t");
+        }
+        for row in quoted(text.as_bytes()).split('\n') {
+            assert!(row.starts_with(QUOTE), "{row:?}");
+            assert!(row.width() <= QUOTE.len() + QUOTE_WIDTH, "{row:?}");
+        }
     }
 
     #[test]

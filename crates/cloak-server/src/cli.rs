@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use cloak_core::Mode;
 use cloak_core::keydir::{KeyDir, Role};
@@ -195,7 +195,17 @@ pub fn run() -> ExitCode {
     })
 }
 
+/// Options of the serving server alone: given to a command, they would be
+/// ignored, and `--hide-text read ID` would print the text after all.
+fn refuse_server_options(cli: &Cli) -> anyhow::Result<()> {
+    if cli.command.is_some() && (cli.hide_text || cli.metrics.is_some()) {
+        bail!("--hide-text and --metrics apply to the server itself, not to a command");
+    }
+    Ok(())
+}
+
 fn execute(cli: Cli) -> anyhow::Result<()> {
+    refuse_server_options(&cli)?;
     let keys = KeyDir::new(&cli.keys);
     let limits = Limits {
         max_bytes: cli.max_store_bytes,

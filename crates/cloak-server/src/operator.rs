@@ -24,8 +24,12 @@ use crate::at_rest::stored::{StoredStream, StoredStreamError};
 use crate::authorized::Authorized;
 use crate::store::{Content, Inbound, InboxQuery, MessageStore, Outbound};
 
+/// A stored time as RFC 3339. A damaged row's time past what a clock can
+/// show is shown as the latest one, never a panic.
 fn time(seconds: u64) -> String {
-    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(seconds)).to_string()
+    const LATEST: u64 = 253_402_300_799; // 9999-12-31T23:59:59Z
+    let at = UNIX_EPOCH + Duration::from_secs(seconds.min(LATEST));
+    humantime::format_rfc3339_seconds(at).to_string()
 }
 
 /// A received message's metadata, for `--json`.

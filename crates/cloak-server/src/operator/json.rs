@@ -80,8 +80,42 @@ pub(crate) enum ClientsLine {
 pub(crate) fn lines<T: Serialize>(items: impl IntoIterator<Item = T>) -> anyhow::Result<String> {
     let mut out = String::new();
     for item in items {
-        out.push_str(&serde_json::to_string(&item)?);
+        terminal_safe(&serde_json::to_string(&item)?, &mut out);
         out.push('\n');
     }
     Ok(out)
+}
+
+/// `json` with every control and format character (C1 controls such as
+/// CSI and OSC, DEL, bidirectional overrides, line separators) written as
+/// a `\uXXXX` escape: serde_json escapes only those below U+0020, and a
+/// message's text read with `--json` on a terminal must not drive it. The
+/// structure of JSON is ASCII, so such characters only occur in strings,
+/// where the escape means the same character.
+fn terminal_safe(json: &str, out: &mut String) {
+    for c in json.chars() {
+        if cloak_core::text::is_unseen(c) {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn controls_and_invisible_characters_are_escaped() {
+        let text = "a\u{1b}[2J b\u{9b}c \u{202e}d\u{2028}e \u{7f} ok ü 界";
+        let line = super::lines([serde_json::json!({ "text": text })]).unwrap();
+        assert_eq!(
+            line,
+            "{\"text\":\"a\\u001b[2J b\\u009bc \\u202ed\\u2028e \\u007f ok ü 界\"}\n"
+        );
+        let back: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(back["text"], text);
+    }
 }

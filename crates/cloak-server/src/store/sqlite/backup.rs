@@ -117,13 +117,13 @@ impl SqliteStore {
     /// one has vanished from the store since the snapshot.
     fn copy_streams(&self, names: &BTreeSet<String>, messages: &Path) -> Result<bool, StoreError> {
         for name in names {
+            // Checked before it becomes a path, as everywhere a row names a
+            // file (a name like `../x` must not even be looked at).
+            let from = self.stream_path(name)?;
             let to = messages.join(name);
             if to.exists() {
                 continue;
             }
-            // Checked before it becomes a path, as everywhere a row names a
-            // file.
-            let from = self.stream_path(name)?;
             match File::open(&from) {
                 Ok(mut source) => copy_file(&mut source, &to)?,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
