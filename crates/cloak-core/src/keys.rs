@@ -10,7 +10,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 mod encrypted;
 mod wide;
@@ -395,8 +395,13 @@ impl KeyPair {
             None => self.to_pkcs8_pem()?,
         };
         let public_pem = self.public.to_pem()?;
-        write_file(private_path, private_pem.as_bytes(), 0o600, overwrite)?;
-        write_file(public_path, public_pem.as_bytes(), 0o644, overwrite)
+        // Both files are written in full before either takes its name, so
+        // a failure (a full disk) leaves the old pair, or nothing, never a
+        // new private key beside an old public one.
+        let private = staged(private_path, private_pem.as_bytes(), 0o600)?;
+        let public = staged(public_path, public_pem.as_bytes(), 0o644)?;
+        place(private, private_path, overwrite)?;
+        place(public, public_path, overwrite)
     }
 
     /// The public half.
@@ -600,43 +605,55 @@ fn check_private(_meta: &fs::Metadata, _path: &Path) -> Result<(), KeyError> {
     Ok(())
 }
 
-fn open_options(mode: u32) -> OpenOptions {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(mode);
-    }
-    #[cfg(not(unix))]
-    let _ = mode;
-    options
+/// `contents` in a new temporary file beside `path` (created 0600, then
+/// given `mode`), synced: removed on drop unless [`place`]d.
+fn staged(path: &Path, contents: &[u8], mode: u32) -> Result<tempfile::NamedTempFile, KeyError> {
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let write = || -> std::io::Result<tempfile::NamedTempFile> {
+        let mut file = tempfile::NamedTempFile::new_in(dir)?;
+        file.write_all(contents)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            file.as_file()
+                .set_permissions(fs::Permissions::from_mode(mode))?;
+        }
+        #[cfg(not(unix))]
+        let _ = mode;
+        file.as_file().sync_all()?;
+        Ok(file)
+    };
+    write().map_err(io_err(path))
 }
 
-fn write_file(path: &Path, contents: &[u8], mode: u32, replace: bool) -> Result<(), KeyError> {
-    let target: PathBuf = if replace {
-        let mut name = path.file_name().unwrap_or_default().to_os_string();
-        name.push(format!(".tmp{}", std::process::id()));
-        path.with_file_name(name)
+/// Gives a staged file its name: over an existing one only when
+/// `replace`, and then syncs the folder so the name survives a crash.
+fn place(file: tempfile::NamedTempFile, path: &Path, replace: bool) -> Result<(), KeyError> {
+    let placed = if replace {
+        file.persist(path)
     } else {
-        path.to_path_buf()
+        file.persist_noclobber(path)
     };
-    let write = || -> std::io::Result<()> {
-        let mut file = open_options(mode).open(&target)?;
-        file.write_all(contents)?;
-        file.sync_all()
-    };
-    if let Err(e) = write() {
-        if replace {
-            let _ = fs::remove_file(&target);
+    placed.map_err(|e| {
+        if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+            KeyError::AlreadyExists {
+                path: path.to_path_buf(),
+            }
+        } else {
+            KeyError::Io {
+                path: path.to_path_buf(),
+                source: e.error,
+            }
         }
-        return Err(KeyError::Io {
-            path: path.to_path_buf(),
-            source: e,
-        });
-    }
-    if replace {
-        fs::rename(&target, path).map_err(io_err(path))?;
+    })?;
+    #[cfg(unix)]
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err(dir))?;
     }
     Ok(())
 }
