@@ -1,19 +1,23 @@
-//! RSA key pairs and public keys: generation, PEM encodings and key files.
+//! RSA key pairs and public keys: generation, PEM encodings, and the
+//! backend each is parsed for.
 //!
-//! Private keys are written as PKCS#8 PEM, created with mode 0600 from the
-//! first byte, and read back only from regular files of the user the
-//! program runs as that nobody else can read (as ssh does). A key file is
-//! opened once and checked on that open descriptor, so the file checked is
-//! the file read. PKCS#1 files, as written by `openssl genrsa -traditional`
-//! and the Python proof of concept, load unchanged. Private key material is zeroized
-//! when dropped (by `rsa::PrivateKey` itself, and by us for PEM text).
+//! Private keys are written as PKCS#8 PEM (encrypted under a passphrase
+//! when asked, see `encrypted`) with mode 0600, and read back only from
+//! regular files of the user the program runs as that nobody else can read
+//! (as ssh does; see `file`). PKCS#1 files, as written by `openssl genrsa
+//! -traditional` and the Python proof of concept, load unchanged, and so do
+//! python-rsa's keys of unequal primes (see `wide`). Private key material
+//! is zeroized when dropped (by `rsa::PrivateKey` itself, and by us for PEM
+//! text).
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
 use std::path::Path;
 
 mod encrypted;
+mod file;
 mod wide;
+
+pub use file::read_passphrase_file;
+use file::{Secrecy, place, read_key_file, staged};
 
 use rsa::pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey};
 use rsa::pkcs8::{
@@ -419,40 +423,6 @@ impl KeyPair {
     }
 }
 
-/// Reads a passphrase from a file (as named by `CLOAK_PASSPHRASE_FILE`),
-/// with the checks a private key file gets (a regular file of this user,
-/// mode 600, not a symbolic link). One trailing newline is not part of it.
-pub fn read_passphrase_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-    let text = read_key_file(path, Secrecy::Private).map_err(|e| passphrase_file_error(path, e))?;
-    // Exactly one "\n", as `openssl -passin file:` reads its first line
-    // (a "\r" before it stays part of the passphrase there too).
-    let text = text.strip_suffix('\n').unwrap_or(&text);
-    Ok(Zeroizing::new(text.as_bytes().to_vec()))
-}
-
-/// A key file's error, reworded for a passphrase file: the same checks,
-/// but "private key" would send the reader to the wrong file.
-fn passphrase_file_error(path: &Path, error: KeyError) -> KeyError {
-    let shown = path.display();
-    let reason = match error {
-        KeyError::InsecurePermissions { mode, .. } => {
-            format!("accessible by others (mode {mode:03o}); run `chmod 600 {shown}`")
-        }
-        KeyError::Symlink { .. } => "a symbolic link; name the file itself (mode 600)".into(),
-        KeyError::WrongOwner { owner, user, .. } => {
-            format!("belongs to user {owner}, not to user {user} running this program")
-        }
-        KeyError::NotRegularFile { .. } => "not a regular file".into(),
-        KeyError::Io { source, .. } => source.to_string(),
-        KeyError::Malformed { .. } => "not a text file of at most 64 KiB".into(),
-        other => other.to_string(),
-    };
-    KeyError::PassphraseFile {
-        path: path.to_path_buf(),
-        reason,
-    }
-}
-
 /// Only the supported sizes, counted in whole bytes as signatures are:
 /// a signature check costs the same for every key only because there is a
 /// stand-in key of each of these lengths (see `standin`).
@@ -469,191 +439,4 @@ fn pem_label(pem: &str) -> Option<&str> {
     let start = pem.find("-----BEGIN ")? + "-----BEGIN ".len();
     let rest = &pem[start..];
     rest.find("-----").map(|end| &rest[..end])
-}
-
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
-    move |source| KeyError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
-/// Which checks a key file gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Secrecy {
-    /// Any regular file (reached through links or not).
-    Public,
-    /// A regular file, not a link, of this user, closed to group and others.
-    Private,
-}
-
-/// Reads a key file through one open descriptor.
-///
-/// Every check is made on the descriptor (`fstat`) and the bytes are read
-/// from it, so a key cannot be swapped between the check and the read: a
-/// rename or a new link over the path after the open changes what the path
-/// names, not the file already open. (Checking the path and then reading
-/// the path, as `stat` then `open` would, can see two different files.)
-fn read_key_file(path: &Path, secrecy: Secrecy) -> Result<Zeroizing<String>, KeyError> {
-    // Key files are a few KiB; anything far larger is not a key and is not
-    // worth reading into memory.
-    const MAX_KEY_FILE: u64 = 64 * 1024;
-    let too_large = |len: u64| KeyError::Malformed {
-        path: path.to_path_buf(),
-        reason: format!("file is {len} bytes, too large for a key"),
-    };
-    let file = open_key_file(path, secrecy)?;
-    let meta = file.metadata().map_err(io_err(path))?;
-    if !meta.file_type().is_file() {
-        return Err(KeyError::NotRegularFile {
-            path: path.to_path_buf(),
-        });
-    }
-    if secrecy == Secrecy::Private {
-        check_private(&meta, path)?;
-    }
-    if meta.len() > MAX_KEY_FILE {
-        return Err(too_large(meta.len()));
-    }
-    // Room for the whole file up front: a vector that grew would leave
-    // copies of key material behind in freed memory, unzeroized.
-    let mut bytes = Zeroizing::new(Vec::with_capacity(meta.len() as usize + 1));
-    (&file)
-        .take(MAX_KEY_FILE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io_err(path))?;
-    // It may have grown since the fstat.
-    if bytes.len() as u64 > MAX_KEY_FILE {
-        return Err(too_large(bytes.len() as u64));
-    }
-    match std::str::from_utf8(&bytes) {
-        Ok(text) => Ok(Zeroizing::new(text.to_owned())),
-        Err(_) => Err(KeyError::Malformed {
-            path: path.to_path_buf(),
-            reason: "not a text (PEM) file".into(),
-        }),
-    }
-}
-
-#[cfg(unix)]
-fn open_key_file(path: &Path, secrecy: Secrecy) -> Result<File, KeyError> {
-    use rustix::fs::OFlags;
-    use std::os::unix::fs::OpenOptionsExt;
-    // O_NONBLOCK: opening a FIFO for reading would wait for a writer (for
-    // ever); with it, the open returns and the FIFO is refused as not a
-    // regular file. It changes nothing for reading a regular file.
-    let mut flags = OFlags::NONBLOCK;
-    if secrecy == Secrecy::Private {
-        // O_NOFOLLOW: a symbolic link as the last component fails to open
-        // instead of being followed to a file the checks were not meant for
-        // (ssh's rule for what it trusts). Links in the folders above are
-        // followed: they are the operator's layout.
-        flags |= OFlags::NOFOLLOW;
-    }
-    OpenOptions::new()
-        .read(true)
-        .custom_flags(flags.bits() as i32)
-        .open(path)
-        .map_err(|source| {
-            // The open failed, so this second look cannot let anything
-            // through; it only names the reason (ELOOP is not specific).
-            let is_link = fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
-            if secrecy == Secrecy::Private && is_link {
-                KeyError::Symlink {
-                    path: path.to_path_buf(),
-                }
-            } else {
-                KeyError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                }
-            }
-        })
-}
-
-#[cfg(not(unix))]
-fn open_key_file(path: &Path, _secrecy: Secrecy) -> Result<File, KeyError> {
-    File::open(path).map_err(io_err(path))
-}
-
-/// A private key file must belong to the user this program runs as (else
-/// its owner could read or replace it, whatever its mode) and be closed to
-/// group and others.
-#[cfg(unix)]
-fn check_private(meta: &fs::Metadata, path: &Path) -> Result<(), KeyError> {
-    use std::os::unix::fs::MetadataExt;
-    let user = rustix::process::geteuid().as_raw();
-    if meta.uid() != user {
-        return Err(KeyError::WrongOwner {
-            path: path.to_path_buf(),
-            owner: meta.uid(),
-            user,
-        });
-    }
-    let mode = meta.mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(KeyError::InsecurePermissions {
-            path: path.to_path_buf(),
-            mode,
-        });
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn check_private(_meta: &fs::Metadata, _path: &Path) -> Result<(), KeyError> {
-    Ok(())
-}
-
-/// `contents` in a new temporary file beside `path` (created 0600, then
-/// given `mode`), synced: removed on drop unless [`place`]d.
-fn staged(path: &Path, contents: &[u8], mode: u32) -> Result<tempfile::NamedTempFile, KeyError> {
-    let dir = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    let write = || -> std::io::Result<tempfile::NamedTempFile> {
-        let mut file = tempfile::NamedTempFile::new_in(dir)?;
-        file.write_all(contents)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            file.as_file()
-                .set_permissions(fs::Permissions::from_mode(mode))?;
-        }
-        #[cfg(not(unix))]
-        let _ = mode;
-        file.as_file().sync_all()?;
-        Ok(file)
-    };
-    write().map_err(io_err(path))
-}
-
-/// Gives a staged file its name: over an existing one only when
-/// `replace`, and then syncs the folder so the name survives a crash.
-fn place(file: tempfile::NamedTempFile, path: &Path, replace: bool) -> Result<(), KeyError> {
-    let placed = if replace {
-        file.persist(path)
-    } else {
-        file.persist_noclobber(path)
-    };
-    placed.map_err(|e| {
-        if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-            KeyError::AlreadyExists {
-                path: path.to_path_buf(),
-            }
-        } else {
-            KeyError::Io {
-                path: path.to_path_buf(),
-                source: e.error,
-            }
-        }
-    })?;
-    #[cfg(unix)]
-    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_err(dir))?;
-    }
-    Ok(())
 }
