@@ -315,7 +315,7 @@ impl Server {
 
     /// Everything printed on stdout after the first line so far.
     pub fn stdout(&self) -> String {
-        self.stdout.lock().unwrap().clone()
+        unwrapped(&self.stdout.lock().unwrap())
     }
 
     /// Everything logged on stderr so far.
@@ -631,9 +631,33 @@ pub fn client_with_timeout(keys: &Path, addr: SocketAddr, seconds: u64, args: &[
 /// The text of a client's stdout and stderr.
 pub fn texts(output: &Output) -> (String, String) {
     (
-        String::from_utf8_lossy(&output.stdout).into_owned(),
+        unwrapped(&String::from_utf8_lossy(&output.stdout)),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
+}
+
+/// `text` with the rows that [`cloak_core::text::quoted`] wrapped joined
+/// again (a row continues the previous one when that one filled the quoted
+/// width), so that a test can look for a long message line as it was sent.
+pub fn unwrapped(text: &str) -> String {
+    use cloak_core::text::{QUOTE, QUOTE_WIDTH};
+    use unicode_width::UnicodeWidthStr;
+    let mut out = String::with_capacity(text.len());
+    let mut full = false;
+    for (i, row) in text.split('\n').enumerate() {
+        let content = row.strip_prefix(QUOTE);
+        match content {
+            Some(rest) if full => out.push_str(rest),
+            _ => {
+                if i > 0 {
+                    out.push('\n');
+                }
+                out.push_str(row);
+            }
+        }
+        full = content.is_some_and(|rest| rest.width() == QUOTE_WIDTH);
+    }
+    out
 }
 
 /// A one-connection relay that records what the client sent.
@@ -991,7 +1015,7 @@ impl Tap {
 
     /// What the tap printed so far.
     pub fn stdout(&self) -> String {
-        self.stdout.lock().unwrap().clone()
+        unwrapped(&self.stdout.lock().unwrap())
     }
 
     /// Waits up to 10 s for the tap's output to contain `needle`.

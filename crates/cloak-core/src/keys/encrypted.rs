@@ -85,11 +85,14 @@ pub(super) fn decrypt(
     let wrong = || KeyError::WrongPassphrase {
         path: origin.to_path_buf(),
     };
-    // Only a failed decryption is a wrong passphrase; anything else (an
-    // unsupported PRF or cipher, a key length that does not fit) is the
-    // file's scheme, whatever the passphrase.
+    // A failed decryption, or decrypted bytes that are not a document,
+    // is a wrong passphrase; a scheme the library refuses (an unsupported
+    // PRF or cipher, a key length that does not fit) is the file's,
+    // whatever the passphrase.
     let plain = info.decrypt(passphrase).map_err(|e| match e {
-        pkcs8::Error::EncryptedPrivateKey(pkcs5::Error::DecryptFailed) => wrong(),
+        pkcs8::Error::EncryptedPrivateKey(pkcs5::Error::DecryptFailed) | pkcs8::Error::Asn1(_) => {
+            wrong()
+        }
         other => unsupported(origin, other.to_string()),
     })?;
     // CBC padding can come out right by chance under a wrong passphrase:
