@@ -156,7 +156,10 @@ fn a_hostile_scraper_neither_holds_the_metrics_port_nor_disturbs_messaging() {
     assert_eq!(get(addr, "/secrets").0, 404);
 
     // Many idle connections: the metrics port serves a few at a time and
-    // closes the rest at once; the messaging port does not notice.
+    // closes the rest at once; the messaging port does not notice. (First
+    // the answered connections above finish lingering, up to 1 s, so that
+    // the idle ones take every slot.)
+    std::thread::sleep(Duration::from_millis(1500));
     let idle: Vec<TcpStream> = (0..40).map(|_| TcpStream::connect(addr).unwrap()).collect();
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(
