@@ -224,8 +224,8 @@ impl Cipher {
 
     /// Decrypts `sealed` (ciphertext then tag) into `out`, replacing its
     /// contents and leaving `sealed` as received; `false` on any
-    /// authentication failure, leaving `out` unspecified. Nothing decrypted
-    /// is released unless the tag verified.
+    /// authentication failure, with `out` zeroed: nothing decrypted is
+    /// released unless the tag verified.
     pub fn open_into(
         &self,
         nonce: &[u8; AEAD_NONCE_LEN],
@@ -241,12 +241,19 @@ impl Cipher {
         // No `clear` first: a buffer reused for chunks of one size is not
         // re-filled with zeros each time, only overwritten.
         out.resize(ciphertext.len(), 0);
-        match self {
+        let ok = match self {
             Cipher::RustCrypto(cipher) => {
                 rust_crypto::open_into(cipher, nonce, aad, ciphertext, tag, out)
             }
             #[cfg(feature = "aws-lc")]
             Cipher::AwsLc(cipher) => aws_lc::open_into(cipher, nonce, aad, ciphertext, tag, out),
+        };
+        if !ok {
+            // aws-lc decrypts before it compares the tag: whatever the
+            // backend, never leave unauthenticated plaintext behind, even
+            // in a buffer the caller is told not to read.
+            out.fill(0);
         }
+        ok
     }
 }

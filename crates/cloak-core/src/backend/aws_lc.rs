@@ -140,16 +140,9 @@ pub(super) fn open_into(
     tag: &[u8; AEAD_TAG_LEN],
     out: &mut [u8],
 ) -> bool {
-    let ok = cipher
+    cipher
         .open_separate_gather(Nonce::from(nonce), Aad::from(aad), ciphertext, tag, out)
-        .is_ok();
-    if !ok {
-        // aws-lc decrypts before it compares the tag: never leave
-        // unauthenticated plaintext behind, even in a buffer the caller
-        // is told not to read.
-        out.fill(0);
-    }
-    ok
+        .is_ok()
 }
 
 pub(super) fn open_in_place(

@@ -10,7 +10,7 @@ use super::options::FreshnessCheck;
 use super::stream::{StreamDecrypted, StreamEnd, StreamOpened, StreamOpener, StreamSealer};
 use crate::error::{OpenError, SealError};
 use crate::keys::PublicKey;
-use crate::limits::{AEAD_TAG_LEN, HASH_LEN};
+use crate::limits::AEAD_TAG_LEN;
 
 /// A stream being re-sealed: the stored stream's opener and the new
 /// stream's sealer, in step.
@@ -30,14 +30,12 @@ impl std::fmt::Debug for Reseal<'_> {
 pub struct ResealEnd<'k> {
     stored: StreamDecrypted,
     sealer: StreamSealer<'k>,
-    digest: [u8; HASH_LEN],
 }
 
 /// The stored stream, verified: the new stream's end may now be signed.
 pub struct Verified<'k> {
     opened: StreamOpened,
     sealer: StreamSealer<'k>,
-    digest: [u8; HASH_LEN],
 }
 
 impl<'k> Reseal<'k> {
@@ -66,12 +64,9 @@ impl<'k> Reseal<'k> {
 
     /// Decrypts the stored stream's final chunk.
     pub fn finish(self, last: &[u8]) -> Result<ResealEnd<'k>, OpenError> {
-        let digest = self.opener.digest_so_far();
-        let stored = self.opener.finish(last)?;
         Ok(ResealEnd {
-            stored,
+            stored: self.opener.finish(last)?,
             sealer: self.sealer,
-            digest,
         })
     }
 }
@@ -84,13 +79,9 @@ impl<'k> ResealEnd<'k> {
         signer: &PublicKey,
         freshness: FreshnessCheck<'_>,
     ) -> Result<Verified<'k>, OpenError> {
-        let opened = self.stored.verify(signer, freshness)?;
-        // The opener's digest is what that signature was checked against.
-        debug_assert_eq!(opened.plaintext_digest, self.digest);
         Ok(Verified {
-            opened,
+            opened: self.stored.verify(signer, freshness)?,
             sealer: self.sealer,
-            digest: self.digest,
         })
     }
 }
@@ -102,8 +93,9 @@ impl Verified<'_> {
     }
 
     /// Signs the new stream's end over the plaintext the stored stream's
-    /// signature vouched for, and seals it.
+    /// signature vouched for (its digest, which the opener computed over
+    /// exactly the chunks re-sealed), and seals it.
     pub fn sign(self) -> Result<StreamEnd, SealError> {
-        self.sealer.sign_end(self.digest)
+        self.sealer.sign_end(self.opened.plaintext_digest)
     }
 }

@@ -380,11 +380,17 @@ impl StreamOpener {
             self.plaintext.zeroize();
             return Err(OpenError::Rejected);
         }
-        self.short_seen = self.plaintext.len() < STREAM_CHUNK_LEN;
         self.digest.update(&self.plaintext);
-        self.len += self.plaintext.len() as u64;
-        self.counter += 1;
+        self.counted(self.plaintext.len());
         Ok(&self.plaintext)
+    }
+
+    /// Counts a data chunk of `len` bytes that authenticated (and was
+    /// digested): only the last data chunk may be short.
+    fn counted(&mut self, len: usize) {
+        self.short_seen = len < STREAM_CHUNK_LEN;
+        self.len += len as u64;
+        self.counter += 1;
     }
 
     /// [`StreamOpener::chunk`] where the chunk lies: `sealed` (ciphertext
@@ -401,18 +407,9 @@ impl StreamOpener {
             .open_in_place(&nonce(self.counter, false), &self.aad, sealed)
             .filter(|&len| len > 0)
             .ok_or(OpenError::Rejected)?;
-        let plaintext = &sealed[..len];
-        self.short_seen = len < STREAM_CHUNK_LEN;
-        self.digest.update(plaintext);
-        self.len += len as u64;
-        self.counter += 1;
+        self.digest.update(&sealed[..len]);
+        self.counted(len);
         Ok(len)
-    }
-
-    /// The digest of every chunk decrypted so far (for a relay, which
-    /// signs it anew; see `reseal`).
-    pub(crate) fn digest_so_far(&self) -> [u8; HASH_LEN] {
-        self.digest.finalize().into()
     }
 
     /// Bytes of plaintext decrypted so far.
