@@ -58,7 +58,9 @@ impl std::fmt::Debug for PublicKey {
 }
 
 impl PublicKey {
-    fn from_rsa(key: rsa::PublicKey) -> Result<Self, KeyError> {
+    /// The checked key, for the RustCrypto backend (the rsa crate's type,
+    /// which every key has): a caller moves it to its backend once.
+    fn checked(key: rsa::PublicKey) -> Result<Self, KeyError> {
         check_size(key.size() * 8)?;
         // The public exponent sets the cost of a signature check: the one
         // everybody uses, so that every key's check costs the same.
@@ -69,31 +71,33 @@ impl PublicKey {
             .to_public_key_der()
             .map_err(|e| KeyError::Backend(e.to_string()))?;
         let fingerprint = Fingerprint(backend::sha256(der.as_bytes()));
-        let key = PublicKey {
+        Ok(PublicKey {
             key,
             fingerprint,
             #[cfg(feature = "aws-lc")]
             aws_lc: None,
-        };
-        Ok(key.with_backend(Backend::default()))
+        })
     }
 
     /// This key, with its operations run on `backend`. Keys are parsed for
     /// the default backend when read; this is for running two side by side.
     pub fn with_backend(&self, backend: Backend) -> Self {
-        let this = self.clone();
+        self.clone().into_backend(backend)
+    }
+
+    fn into_backend(self, backend: Backend) -> Self {
         match backend {
             Backend::RustCrypto => PublicKey {
                 #[cfg(feature = "aws-lc")]
                 aws_lc: None,
-                ..this
+                ..self
             },
             #[cfg(feature = "aws-lc")]
             Backend::AwsLc => {
                 let der = self.key.to_public_key_der().ok();
                 let aws_lc =
                     der.and_then(|der| backend::aws_lc::PublicKey::from_spki(der.as_bytes()));
-                PublicKey { aws_lc, ..this }
+                PublicKey { aws_lc, ..self }
             }
         }
     }
@@ -135,7 +139,7 @@ impl PublicKey {
             Some(other) => return Err(malformed(format!("unexpected PEM block `{other}`"))),
             None => return Err(malformed("no PEM `-----BEGIN ...-----` line found".into())),
         };
-        Self::from_rsa(key)
+        Ok(Self::checked(key)?.into_backend(Backend::default()))
     }
 
     /// Reads a public key file (no permission check: public keys are
@@ -202,7 +206,7 @@ impl KeyPair {
     }
 
     fn from_rsa(private: rsa::PrivateKey) -> Result<Self, KeyError> {
-        let public = PublicKey::from_rsa(private.to_public_key())?;
+        let public = PublicKey::checked(private.to_public_key())?;
         let pair = KeyPair {
             private,
             public,
@@ -210,22 +214,31 @@ impl KeyPair {
             #[cfg(feature = "aws-lc")]
             aws_lc: None,
         };
-        Ok(pair.with_backend(Backend::default()))
+        Ok(pair.into_backend(Backend::default()))
     }
 
     /// This key pair, with its operations (and its public half's) run on
     /// `backend`. Keys are parsed for the default backend when read; this
     /// is for running two side by side.
     pub fn with_backend(&self, backend: Backend) -> Self {
-        let public = self.public.with_backend(backend);
-        let (private, wide) = (self.private.clone(), self.wide);
+        let copy = KeyPair {
+            private: self.private.clone(),
+            public: self.public.clone(),
+            wide: self.wide,
+            #[cfg(feature = "aws-lc")]
+            aws_lc: None,
+        };
+        copy.into_backend(backend)
+    }
+
+    fn into_backend(self, backend: Backend) -> Self {
+        let public = self.public.into_backend(backend);
         match backend {
             Backend::RustCrypto => KeyPair {
-                private,
                 public,
-                wide,
                 #[cfg(feature = "aws-lc")]
                 aws_lc: None,
+                ..self
             },
             #[cfg(feature = "aws-lc")]
             Backend::AwsLc => {
@@ -235,10 +248,9 @@ impl KeyPair {
                 let aws_lc =
                     der.and_then(|der| backend::aws_lc::PrivateKey::from_pkcs8(der.as_bytes()));
                 KeyPair {
-                    private,
                     public,
-                    wide,
                     aws_lc,
+                    ..self
                 }
             }
         }
