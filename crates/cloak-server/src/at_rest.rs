@@ -10,7 +10,6 @@
 //! server's key) no longer opens.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
 
 use cloak_core::envelope::stream::StreamSealer;
 use cloak_core::limits::{AEAD_TAG_LEN, STREAM_CHUNK_LEN};
@@ -20,7 +19,7 @@ use cloak_core::{
 use zeroize::Zeroizing;
 
 use crate::store::MessageStore;
-use crate::store::spool::Spool;
+use crate::store::{StreamRef, StreamSink};
 use stored::{StoredStream, StoredStreamError};
 
 /// Freshness value of the first at-rest envelopes, bound to nothing:
@@ -110,7 +109,7 @@ pub fn seal_stream(
     key: &KeyPair,
     place: Place,
     source: &mut dyn Read,
-    spool: &mut Spool,
+    spool: &mut dyn StreamSink,
 ) -> anyhow::Result<u64> {
     let (mut sealer, head) =
         StreamSealer::new(key, key.public(), &place.freshness(), &place.options())?;
@@ -140,7 +139,7 @@ pub fn seal_stream(
 
 /// Re-seals, at server start, the queued messages sealed before seals were
 /// bound to their place: envelopes in place, streams chunk by chunk into a
-/// new file that replaces the old one only once the old one verified.
+/// new stream that replaces the old one only once the old one verified.
 /// Returns how many were upgraded. One that does not open is set aside
 /// (quarantined); one that cannot be rewritten now (a full store) is left
 /// as it is, logged, and set aside when a fetch finds it unopenable.
@@ -156,7 +155,7 @@ pub fn upgrade(store: &dyn MessageStore, key: &KeyPair) -> anyhow::Result<usize>
                 .map_err(anyhow::Error::from)
                 .and_then(|opened| Ok(seal(key, place, &opened.plaintext)?))
                 .map(|sealed| message.envelope = sealed.bytes),
-            Some(path) => reseal_stream(store, key, place, path).map(|new| {
+            Some(stream) => reseal_stream(store, key, place, stream).map(|new| {
                 message.stream = Some(new);
             }),
         };
@@ -184,14 +183,15 @@ pub fn upgrade(store: &dyn MessageStore, key: &KeyPair) -> anyhow::Result<usize>
 }
 
 /// A stream sealed the old way, re-sealed for `place` into a new committed
-/// file.
+/// stream.
 fn reseal_stream(
     store: &dyn MessageStore,
     key: &KeyPair,
     place: Place,
-    path: &Path,
-) -> anyhow::Result<PathBuf> {
-    let mut stored = StoredStream::open(key, path).map_err(StoredStreamError::into_anyhow)?;
+    stream: &StreamRef,
+) -> anyhow::Result<StreamRef> {
+    let mut stored =
+        StoredStream::open(key, store, stream).map_err(StoredStreamError::into_anyhow)?;
     let mut spool = store.begin_stream()?;
     let (mut sealer, new_head) =
         StreamSealer::new(key, key.public(), &place.freshness(), &place.options())?;

@@ -6,7 +6,7 @@ mod json;
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::Path;
 
 use anyhow::{Context, anyhow, bail};
@@ -114,6 +114,7 @@ impl Payload<'_> {
 /// Opens and re-verifies a stored message into `sink` (its text, without
 /// the receipt key); its sender, mode, id and time of sending.
 fn open_content(
+    store: &dyn MessageStore,
     message: &Inbound,
     key: &KeyPair,
     sender_key: &PublicKey,
@@ -152,7 +153,7 @@ fn open_content(
                 StoredStreamError::Store(e) => anyhow::Error::from(e),
                 _ => damaged(),
             };
-            let mut stream = StoredStream::open(key, path).map_err(failed)?;
+            let mut stream = StoredStream::open(key, store, path).map_err(failed)?;
             while let Some(plaintext) = stream.next_chunk().map_err(failed)? {
                 payload.feed(plaintext)?;
             }
@@ -198,7 +199,7 @@ pub fn read(
     })?;
     let mut sink = sink(out)?;
     let (sender, mode, message_id, timestamp) =
-        open_content(&message, key, &client.key, &mut sink)?;
+        open_content(store, &message, key, &client.key, &mut sink)?;
     if json {
         let mut line = json::Message {
             sender: client.name.clone(),
@@ -270,7 +271,7 @@ pub fn post(
     } else {
         let mut spool = store.begin_stream()?;
         let mut whole = start.as_slice().chain(source);
-        let size = crate::at_rest::seal_stream(key, place, &mut whole, &mut spool)
+        let size = crate::at_rest::seal_stream(key, place, &mut whole, spool.as_mut())
             .context("sealing the message")?;
         (size, Vec::new(), Some(spool.commit()?))
     };
@@ -392,6 +393,23 @@ pub fn delete(store: &dyn MessageStore, ids: &[String]) -> anyhow::Result<String
     Ok(parsed.iter().map(|id| format!("Deleted {id}.\n")).collect())
 }
 
+/// Writes a stored stream's frames to `out` as the embedded store keeps
+/// them: each frame's length (4 bytes, big-endian), then the frame.
+fn export_stream(
+    store: &dyn MessageStore,
+    stream: &crate::store::StreamRef,
+    out: &Path,
+) -> anyhow::Result<()> {
+    let mut frames = store.open_stream(stream)?;
+    let mut file = std::io::BufWriter::new(std::fs::File::create(out)?);
+    while let Some(frame) = frames.next_frame()? {
+        file.write_all(&(frame.len() as u32).to_be_bytes())?;
+        file.write_all(&frame)?;
+    }
+    file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    Ok(())
+}
+
 /// Writes a queued message's sealed bytes, as stored, to `out`.
 pub fn export(store: &dyn MessageStore, id: &str, out: &Path) -> anyhow::Result<String> {
     let wanted = id.to_ascii_lowercase();
@@ -401,8 +419,9 @@ pub fn export(store: &dyn MessageStore, id: &str, out: &Path) -> anyhow::Result<
         .find(|m| m.message_id.to_string() == wanted)
         .ok_or_else(|| anyhow!("no message set aside with id `{id}` (see `clients`)"))?;
     match &message.stream {
-        Some(file) => {
-            std::fs::copy(file, out).with_context(|| format!("writing {}", out.display()))?;
+        Some(stream) => {
+            export_stream(store, stream, out)
+                .with_context(|| format!("writing {}", out.display()))?;
         }
         None => std::fs::write(out, &message.envelope)
             .with_context(|| format!("writing {}", out.display()))?,

@@ -1,53 +1,53 @@
-//! Reading a stored stream file back: its head, read first; its key,
+//! Reading a stored stream back: its head, read first; its key,
 //! unwrapped with the server key when the caller is ready to spend that
 //! private-key operation; then its chunks' plaintext one by one; and its
 //! final chunk, whose signature the caller verifies for the message's
 //! place. Memory stays at a chunk or two.
 
-use std::path::Path;
-
 use cloak_core::envelope::stream::{StreamDecrypted, StreamOpener};
 use cloak_core::{KeyPair, OpenError, OpenOptions};
 
-use crate::store::StoreError;
-use crate::store::spool::FrameReader;
+use crate::store::{FrameSource, MessageStore, StoreError, StreamRef};
 
 /// Why a stored stream does not open.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoredStreamError {
-    /// The file could not be read, or its framing is damaged.
+    /// The stream could not be read, or its framing is damaged.
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A chunk does not decrypt, or the end does not.
     #[error(transparent)]
     Open(#[from] OpenError),
     /// The file holds no head.
-    #[error("an empty stream file")]
+    #[error("an empty stored stream")]
     Empty,
-    /// The file ends before its final chunk.
+    /// The stream ends before its final chunk.
     #[error("no final chunk")]
     NoFinalChunk,
 }
 
 /// A stored stream whose head was read but not yet unwrapped.
 pub struct StoredHead {
-    frames: FrameReader,
+    frames: Box<dyn FrameSource>,
     head: Vec<u8>,
 }
 
 /// A stored stream being read.
 pub struct StoredStream {
-    frames: FrameReader,
+    frames: Box<dyn FrameSource>,
     opener: StreamOpener,
-    /// The last frame read: the final chunk once the file ends.
+    /// The last frame read: the final chunk once the stream ends.
     pending: Option<Vec<u8>>,
 }
 
 impl StoredHead {
-    /// Opens `path` and reads its head.
-    pub fn read(path: &Path) -> Result<StoredHead, StoredStreamError> {
-        let mut frames = FrameReader::open(path)?;
+    /// Opens `stream` in `store` and reads its head.
+    pub fn read(
+        store: &dyn MessageStore,
+        stream: &StreamRef,
+    ) -> Result<StoredHead, StoredStreamError> {
+        let mut frames = store.open_stream(stream)?;
         let head = frames.next_frame()?.ok_or(StoredStreamError::Empty)?;
         Ok(StoredHead { frames, head })
     }
@@ -65,21 +65,25 @@ impl StoredHead {
 
 impl StoredHead {
     /// Unwraps the stream's key with `key` (one private-key operation) and
-    /// hands back the file's remaining frames with the opener, for a relay
+    /// hands back the stream's remaining frames with the opener, for a relay
     /// that reads each chunk into its own buffer (see `fetch_stream`).
     pub fn unwrap_for_relay(
         self,
         key: &KeyPair,
-    ) -> Result<(FrameReader, StreamOpener), StoredStreamError> {
+    ) -> Result<(Box<dyn FrameSource>, StreamOpener), StoredStreamError> {
         let opener = StreamOpener::new(key, &self.head, &OpenOptions::default())?;
         Ok((self.frames, opener))
     }
 }
 
 impl StoredStream {
-    /// Opens `path` and unwraps its key with `key`.
-    pub fn open(key: &KeyPair, path: &Path) -> Result<StoredStream, StoredStreamError> {
-        StoredHead::read(path)?.unwrap(key)
+    /// Opens `stream` in `store` and unwraps its key with `key`.
+    pub fn open(
+        key: &KeyPair,
+        store: &dyn MessageStore,
+        stream: &StreamRef,
+    ) -> Result<StoredStream, StoredStreamError> {
+        StoredHead::read(store, stream)?.unwrap(key)
     }
 
     fn pending(&mut self) -> Result<Vec<u8>, StoredStreamError> {

@@ -94,10 +94,14 @@ impl Place {
     }
 }
 
-/// The plaintext of the stream file at `path` if it opens as sealed for
+/// The plaintext of the stored stream `stream` if it opens as sealed for
 /// `at`.
-fn open_stream_file(path: &std::path::Path, at: Place) -> Option<Vec<u8>> {
-    let mut stream = super::stored::StoredStream::open(key(), path).ok()?;
+fn open_stream_file(
+    store: &SqliteStore,
+    stream: &crate::store::StreamRef,
+    at: Place,
+) -> Option<Vec<u8>> {
+    let mut stream = super::stored::StoredStream::open(key(), store, stream).ok()?;
     let mut plaintext = Vec::new();
     while let Some(chunk) = stream.next_chunk().ok()? {
         plaintext.extend_from_slice(chunk);
@@ -126,16 +130,16 @@ fn a_sealed_stream_opens_in_its_place_to_what_was_read() {
     ] {
         let text: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
         let mut spool = store.begin_stream().unwrap();
-        let sealed = seal_stream(key(), here, &mut &text[..], &mut spool).unwrap();
+        let sealed = seal_stream(key(), here, &mut &text[..], spool.as_mut()).unwrap();
         assert_eq!(sealed, len as u64);
         let path = spool.commit().unwrap();
         assert_eq!(
-            open_stream_file(&path, here).as_deref(),
+            open_stream_file(&store, &path, here).as_deref(),
             Some(&text[..]),
             "{len}"
         );
-        assert!(open_stream_file(&path, place(3, 5)).is_none());
-        assert!(open_stream_file(&path, place(2, 4)).is_none());
+        assert!(open_stream_file(&store, &path, place(3, 5)).is_none());
+        assert!(open_stream_file(&store, &path, place(2, 4)).is_none());
     }
 }
 
@@ -163,7 +167,10 @@ fn an_old_stream_is_resealed_for_its_place() {
         spool.write_frame(chunk).unwrap();
     }
     let old = spool.commit().unwrap();
-    assert!(open_stream_file(&old, here).is_none(), "not bound yet");
+    assert!(
+        open_stream_file(&store, &old, here).is_none(),
+        "not bound yet"
+    );
     let mut message = queued(here, Vec::new());
     message.stream = Some(old.clone());
     store.enqueue(&message).unwrap();
@@ -173,5 +180,5 @@ fn an_old_stream_is_resealed_for_its_place() {
     let (pending, _) = store.pending(&here.recipient, 10).unwrap();
     let new = pending[0].stream.clone().expect("still a stream");
     assert_ne!(new, old);
-    assert_eq!(open_stream_file(&new, here), Some(text));
+    assert_eq!(open_stream_file(&store, &new, here), Some(text));
 }

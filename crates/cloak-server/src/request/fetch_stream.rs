@@ -27,7 +27,7 @@ use crate::pool::Admitted;
 use crate::refusal::Refusal;
 use crate::report::Report;
 use crate::state::State;
-use crate::store::spool::FrameReader;
+use crate::store::FrameSource;
 
 /// Why a delivery stopped.
 enum Stop {
@@ -94,7 +94,7 @@ async fn stream(
         .stream
         .as_ref()
         .expect("a stream delivery has a file");
-    let stored = StoredHead::read(path).map_err(|e| damaged(&e))?;
+    let stored = StoredHead::read(state.store.as_ref(), path).map_err(|e| damaged(&e))?;
     // The two private-key operations (unwrap here, sign at the end) take
     // a slot of the pool like any other, in this client's turn.
     let admitted = state.pool.admit(peer.ip()).map_err(|_| Stop::Busy)?;
@@ -123,7 +123,7 @@ async fn stream(
     .await
     .map_err(network)?;
     let mut reseal = Reseal::new(opener, sealer);
-    let last = relay(conn, &mut frames, &mut reseal).await?;
+    let last = relay(conn, frames.as_mut(), &mut reseal).await?;
     let end = reseal.finish(&last).map_err(|e| damaged(&e))?;
     let verified = verify_stored(state, delivery, end)?;
     finish(conn, &admitted, verified).await
@@ -143,7 +143,7 @@ fn network(e: cloak_core::session::ConnectionError) -> Stop {
 const DATA_AT: usize = MAX_CHUNK_FRAME_PREFIX;
 
 /// Reads the next stored frame into `buf` after its prefix room.
-fn read_into(frames: &mut FrameReader, buf: &mut [u8]) -> Result<Option<usize>, Stop> {
+fn read_into(frames: &mut dyn FrameSource, buf: &mut [u8]) -> Result<Option<usize>, Stop> {
     frames
         .next_frame_into(&mut buf[DATA_AT..])
         .map_err(|e| damaged(&e))
@@ -154,7 +154,7 @@ fn read_into(frames: &mut FrameReader, buf: &mut [u8]) -> Result<Option<usize>, 
 /// only the end of the file tells which frame is the final chunk.
 async fn relay(
     conn: &mut Connection,
-    frames: &mut FrameReader,
+    frames: &mut dyn FrameSource,
     reseal: &mut Reseal<'_>,
 ) -> Result<Vec<u8>, Stop> {
     let frame_len = DATA_AT + MAX_SEALED_CHUNK;

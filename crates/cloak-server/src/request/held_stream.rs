@@ -10,8 +10,7 @@ use std::sync::Arc;
 
 use cloak_core::envelope::stream;
 
-use crate::store::spool::Spool;
-use crate::store::{Content, MessageStore, StoreError};
+use crate::store::{Content, MessageStore, StoreError, StreamSink};
 
 /// Sealed bytes (head and chunks) a stream may hold in memory before it
 /// goes to a spool file: every text message fits, and a server holding
@@ -33,7 +32,7 @@ pub(crate) enum HeldStream {
         bytes: usize,
     },
     /// Longer: appended to a spool file.
-    Spooled(Spool),
+    Spooled(Box<dyn StreamSink>),
 }
 
 impl HeldStream {
@@ -101,7 +100,7 @@ mod tests {
     use cloak_core::{FreshnessCheck, KeyPair, OpenOptions, SealOptions};
 
     use super::*;
-    use crate::store::spool::{FrameReader, SPOOL_DIR};
+    use crate::store::sqlite::spool::SPOOL_DIR;
     use crate::store::{Limits, sqlite::SqliteStore};
     use crate::test_key::key;
 
@@ -160,7 +159,7 @@ mod tests {
         let Content::Stream(path) = content else {
             panic!("a long stream is kept as a file")
         };
-        let mut reader = FrameReader::open(&path).unwrap();
+        let mut reader = store.open_stream(&path).unwrap();
         let mut frames = Vec::new();
         while let Some(frame) = reader.next_frame().unwrap() {
             frames.push(frame);

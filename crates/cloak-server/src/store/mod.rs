@@ -10,8 +10,8 @@
 
 mod error;
 mod room;
-pub mod spool;
 pub mod sqlite;
+pub mod stream;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -20,6 +20,7 @@ use std::path::PathBuf;
 use cloak_core::{Fingerprint, MessageId, Mode};
 
 pub use error::StoreError;
+pub use stream::{FrameSource, StreamRef, StreamSink};
 
 /// A received, verified message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,8 +56,9 @@ pub fn text_digest() -> blake3::Hasher {
 pub enum Content {
     /// An asymmetric-mode envelope, kept in the database.
     Envelope(Vec<u8>),
-    /// A hybrid stream, kept as a file of frames (head, chunks, final chunk).
-    Stream(PathBuf),
+    /// A hybrid stream's frames (head, chunks, final chunk), kept by the
+    /// store under this name.
+    Stream(StreamRef),
     /// Not loaded (listings).
     Unloaded,
 }
@@ -77,9 +79,9 @@ pub struct Outbound {
     /// The text sealed by the server to itself: one envelope (empty when
     /// the message is a stream file).
     pub envelope: Vec<u8>,
-    /// A message too large for one envelope: a committed stream file
-    /// sealed by the server to itself, delivered as a stream.
-    pub stream: Option<PathBuf>,
+    /// A message too large for one envelope: a committed stream sealed by
+    /// the server to itself, delivered as a stream.
+    pub stream: Option<StreamRef>,
 }
 
 /// Whether a message was new.
@@ -203,23 +205,29 @@ pub trait Queue {
 
 /// The operations the server and its operator commands need.
 pub trait MessageStore: Queue + Send + Sync {
-    /// Starts spooling an incoming stream; nothing is stored until it is
-    /// committed with [`MessageStore::store_inbound`].
-    fn begin_stream(&self) -> Result<spool::Spool, StoreError> {
+    /// Starts writing an incoming stream; nothing is stored until it is
+    /// committed and then named by [`MessageStore::store_inbound`] or
+    /// [`MessageStore::enqueue`].
+    fn begin_stream(&self) -> Result<Box<dyn StreamSink>, StoreError> {
         self.begin_stream_from(None)
     }
     /// [`MessageStore::begin_stream`] for a stream from the network, not
     /// yet verified: its room counts against its sender address's share.
-    fn begin_stream_from(&self, sender: Option<IpAddr>) -> Result<spool::Spool, StoreError>;
+    fn begin_stream_from(&self, sender: Option<IpAddr>) -> Result<Box<dyn StreamSink>, StoreError>;
+    /// Reads a committed stream of this store back.
+    fn open_stream(&self, stream: &StreamRef) -> Result<Box<dyn FrameSource>, StoreError>;
     /// Durably stores a received message (committed before returning), once
-    /// per (sender, id). A `Content::Stream` must be a committed spool file.
+    /// per (sender, id). A `Content::Stream` must be a committed stream of
+    /// this store, which the store removes again when it does not take it
+    /// (a duplicate, a conflict or an error).
     fn store_inbound(&self, message: &Inbound) -> Result<Insert, StoreError>;
     /// The received messages `query` asks for, oldest first, without the
     /// envelopes.
     fn inbox(&self, query: &InboxQuery) -> Result<Vec<Inbound>, StoreError>;
     /// The received message whose hex id starts with `prefix`.
     fn find_inbound(&self, prefix: &str) -> Result<Inbound, StoreError>;
-    /// Queues a message for a client.
+    /// Queues a message for a client (a committed stream it names is
+    /// removed again when the message is refused).
     fn enqueue(&self, message: &Outbound) -> Result<(), StoreError>;
     /// Up to `limit` queued messages for `recipient`, oldest first, and how
     /// many are queued in all.

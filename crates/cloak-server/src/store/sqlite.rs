@@ -13,14 +13,16 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, pa
 mod backup;
 mod folder;
 mod queue;
+pub mod spool;
 
 use folder::{create_data_dir, create_private_dir, create_private_file, take_lock};
 
 use super::room::Room;
-use super::spool::{MESSAGES_DIR, SPOOL_DIR, Spool};
 use super::{
-    Content, Inbound, InboxQuery, Insert, Limits, MessageStore, Outbound, StoreError, Usage,
+    Content, FrameSource, Inbound, InboxQuery, Insert, Limits, MessageStore, Outbound, StoreError,
+    StreamRef, StreamSink, Usage,
 };
+use spool::{FrameReader, MESSAGES_DIR, SPOOL_DIR, Spool};
 
 pub use folder::{DB_FILE, LOCK_FILE};
 
@@ -169,18 +171,6 @@ fn fingerprint(bytes: Vec<u8>) -> Result<Fingerprint, StoreError> {
         .try_into()
         .map_err(|_| StoreError::Damaged("bad stored fingerprint".into()))?;
     Ok(Fingerprint(array))
-}
-
-/// A committed stream file's name (as rows keep it) and length.
-fn stream_file(file: &Path) -> Result<(String, u64), StoreError> {
-    let name = file
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| StoreError::Damaged("bad stream file name".into()))?;
-    let len = std::fs::metadata(file)
-        .map_err(|e| StoreError::io(file, e))?
-        .len();
-    Ok((name.to_owned(), len))
 }
 
 fn mode(text: &str) -> Result<Mode, StoreError> {
@@ -341,10 +331,7 @@ impl SqliteStore {
         }
         let (path, bytes) = match &m.stream {
             None => (None, m.envelope.len() as u64),
-            Some(file) => {
-                let (name, len) = stream_file(file)?;
-                (Some(name), len)
-            }
+            Some(stream) => (Some(stream.name()), self.stream_len(stream)?),
         };
         // A stream file's bytes were counted as it was spooled; the row is
         // what makes them count for good.
@@ -511,30 +498,39 @@ impl SqliteStore {
 }
 
 impl MessageStore for SqliteStore {
-    fn begin_stream_from(&self, sender: Option<std::net::IpAddr>) -> Result<Spool, StoreError> {
+    fn begin_stream_from(
+        &self,
+        sender: Option<std::net::IpAddr>,
+    ) -> Result<Box<dyn StreamSink>, StoreError> {
         // Refresh the stored bytes the stream's reservation is checked
         // against (operator commands may have stored more meanwhile).
         self.room.check(self.used(&self.conn())?, 0)?;
-        Spool::create(&self.dir, self.room.reservation(sender))
+        Ok(Box::new(Spool::create(
+            &self.dir,
+            self.room.reservation(sender),
+        )?))
+    }
+
+    fn open_stream(&self, stream: &StreamRef) -> Result<Box<dyn FrameSource>, StoreError> {
+        Ok(Box::new(FrameReader::open(
+            &self.stream_path(stream.name())?,
+        )?))
     }
 
     fn store_inbound(&self, m: &Inbound) -> Result<Insert, StoreError> {
-        let (envelope, path, bytes): (&[u8], Option<String>, u64) = match &m.content {
+        let (envelope, path, bytes): (&[u8], Option<&str>, u64) = match &m.content {
             Content::Envelope(envelope) => (envelope, None, envelope.len() as u64),
-            Content::Stream(file) => {
-                let (name, len) = stream_file(file)?;
-                (&[], Some(name), len)
-            }
+            Content::Stream(stream) => (&[], Some(stream.name()), self.stream_len(stream)?),
             Content::Unloaded => {
                 return Err(StoreError::Damaged("no content to store".into()));
             }
         };
-        let result = self.insert_inbound(m, envelope, path.as_deref(), bytes);
+        let result = self.insert_inbound(m, envelope, path, bytes);
         // A stream file the database did not take is removed again.
-        if let (Content::Stream(file), Ok(Insert::Duplicate | Insert::Conflict) | Err(_)) =
+        if let (Content::Stream(stream), Ok(Insert::Duplicate | Insert::Conflict) | Err(_)) =
             (&m.content, &result)
         {
-            let _ = std::fs::remove_file(file);
+            self.remove_stream(stream);
         }
         result
     }
@@ -589,7 +585,7 @@ impl MessageStore for SqliteStore {
             1 => {
                 let (row, envelope, path) = found.remove(0);
                 let content = match path {
-                    Some(name) => Content::Stream(self.stream_path(&name)?),
+                    Some(name) => Content::Stream(self.stream_ref(name)?),
                     None => Content::Envelope(envelope),
                 };
                 row.into_inbound(content)
@@ -601,8 +597,8 @@ impl MessageStore for SqliteStore {
     fn enqueue(&self, m: &Outbound) -> Result<(), StoreError> {
         let result = self.insert_outbound(m);
         // A stream file the database did not take is removed again.
-        if let (Some(file), Err(_)) = (&m.stream, &result) {
-            let _ = std::fs::remove_file(file);
+        if let (Some(stream), Err(_)) = (&m.stream, &result) {
+            self.remove_stream(stream);
         }
         result
     }
@@ -652,7 +648,7 @@ impl MessageStore for SqliteStore {
                     created_at: created_at as u64,
                     size: size as u64,
                     envelope,
-                    stream: path.map(|name| self.stream_path(&name)).transpose()?,
+                    stream: path.map(|name| self.stream_ref(name)).transpose()?,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;

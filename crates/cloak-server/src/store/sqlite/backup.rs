@@ -27,8 +27,8 @@ use rusqlite::Connection;
 use rusqlite::backup::{Backup, StepResult};
 
 use super::folder::{DB_FILE, create_private_dir, create_private_file};
+use super::spool::{MESSAGES_DIR, SPOOL_DIR};
 use super::{SqliteStore, backend};
-use crate::store::spool::{MESSAGES_DIR, SPOOL_DIR};
 use crate::store::{BackupSummary, StoreError};
 
 /// Snapshots taken at most, when stream files keep vanishing under the

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use cloak_core::MessageId;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
-use super::{SEAL_BOUND, SqliteStore, backend, fingerprint, parse_id, stream_file, write_error};
-use crate::store::spool::MESSAGES_DIR;
-use crate::store::{Outbound, Queue, StoreError};
+use super::spool::MESSAGES_DIR;
+use super::{SEAL_BOUND, SqliteStore, backend, fingerprint, parse_id, write_error};
+use crate::store::{Outbound, Queue, StoreError, StreamRef};
 
 impl SqliteStore {
     /// The file a stream row names, once the name is one the store itself
@@ -24,6 +24,29 @@ impl SqliteStore {
             )));
         }
         Ok(self.dir.join(MESSAGES_DIR).join(name))
+    }
+
+    /// A stream row's name as a stream of this store, checked as
+    /// [`SqliteStore::stream_path`] checks it.
+    pub(super) fn stream_ref(&self, name: String) -> Result<StreamRef, StoreError> {
+        self.stream_path(&name)?;
+        Ok(StreamRef::new(name))
+    }
+
+    /// A committed stream file's length, as its row counts it.
+    pub(super) fn stream_len(&self, stream: &StreamRef) -> Result<u64, StoreError> {
+        let path = self.stream_path(stream.name())?;
+        Ok(std::fs::metadata(&path)
+            .map_err(|e| StoreError::io(&path, e))?
+            .len())
+    }
+
+    /// Removes a committed stream file no row refers to (a refused or
+    /// deleted message); one left behind by a crash is swept at start-up.
+    pub(super) fn remove_stream(&self, stream: &StreamRef) {
+        if let Ok(path) = self.stream_path(stream.name()) {
+            let _ = std::fs::remove_file(path);
+        }
     }
 
     /// Queued messages matching `filter` (an SQL condition), with
@@ -59,7 +82,7 @@ impl SqliteStore {
                 created_at: created_at as u64,
                 size: size as u64,
                 envelope,
-                stream: path.map(|name| self.stream_path(&name)).transpose()?,
+                stream: path.map(|name| self.stream_ref(name)).transpose()?,
             })
         })
         .collect()
@@ -84,10 +107,7 @@ impl Queue for SqliteStore {
     fn resealed(&self, message: &Outbound) -> Result<(), StoreError> {
         let (path, bytes) = match &message.stream {
             None => (None, message.envelope.len() as u64),
-            Some(file) => {
-                let (name, len) = stream_file(file)?;
-                (Some(name), len)
-            }
+            Some(stream) => (Some(stream.name()), self.stream_len(stream)?),
         };
         let mut conn = self.conn();
         let tx = conn
@@ -114,10 +134,9 @@ impl Queue for SqliteStore {
         .map_err(write_error)?;
         tx.commit().map_err(write_error)?;
         if let Some(Some(old)) = old
-            && Some(&old) != path.as_ref()
-            && let Ok(old) = self.stream_path(&old)
+            && Some(old.as_str()) != path
         {
-            let _ = std::fs::remove_file(old);
+            self.remove_stream(&StreamRef::new(old));
         }
         Ok(())
     }

@@ -155,7 +155,7 @@ fn streams_commit_to_files_and_leftovers_are_swept() {
     assert_eq!(store.store_inbound(&message).unwrap(), Insert::Stored);
     let found = store.find_inbound("0909").unwrap();
     assert_eq!(found.content, Content::Stream(path.clone()));
-    let mut reader = crate::store::spool::FrameReader::open(&path).unwrap();
+    let mut reader = store.open_stream(&path).unwrap();
     assert_eq!(reader.next_frame().unwrap().unwrap(), b"head");
     assert_eq!(reader.next_frame().unwrap().unwrap(), vec![7u8; 1000]);
     assert!(reader.next_frame().unwrap().is_none());
@@ -166,7 +166,7 @@ fn streams_commit_to_files_and_leftovers_are_swept() {
     let second = again.commit().unwrap();
     message.content = Content::Stream(second.clone());
     assert_eq!(store.store_inbound(&message).unwrap(), Insert::Duplicate);
-    assert!(!second.exists() && path.exists());
+    assert!(!file(&store, &second).exists() && file(&store, &path).exists());
 
     // An abandoned spool leaves nothing; a crash's leftovers are swept.
     let abandoned = store.begin_stream().unwrap();
@@ -179,8 +179,8 @@ fn streams_commit_to_files_and_leftovers_are_swept() {
     let operator = SqliteStore::open(dir.path(), Limits::default()).unwrap();
     assert!(orphan.exists());
     drop(operator);
-    let _store = SqliteStore::open_as_server(dir.path(), Limits::default()).unwrap();
-    assert!(!orphan.exists() && path.exists());
+    let store = SqliteStore::open_as_server(dir.path(), Limits::default()).unwrap();
+    assert!(!orphan.exists() && file(&store, &path).exists());
     assert_eq!(
         std::fs::read_dir(dir.path().join(SPOOL_DIR))
             .unwrap()
@@ -354,9 +354,9 @@ fn queued_stream_files_survive_restarts_and_go_with_their_acknowledgement() {
 
     // Start-up sweeps unreferenced files, not queued ones.
     let store = SqliteStore::open(dir.path(), Limits::default()).unwrap();
-    assert!(path.exists());
+    assert!(file(&store, &path).exists());
     let (queued, _) = store.pending(&Fingerprint([7; 32]), 10).unwrap();
-    assert_eq!(queued[0].stream.as_deref(), Some(path.as_path()));
+    assert_eq!(queued[0].stream.as_ref(), Some(&path));
     assert_eq!(
         usage_and_sum(&store),
         (5004, 5004),
@@ -366,7 +366,7 @@ fn queued_stream_files_survive_restarts_and_go_with_their_acknowledgement() {
     store
         .acknowledge(&Fingerprint([7; 32]), &[MessageId([1; 16])])
         .unwrap();
-    assert!(!path.exists(), "removed with its row");
+    assert!(!file(&store, &path).exists(), "removed with its row");
     assert_eq!(usage_and_sum(&store), (0, 0));
 
     // A stream the store refuses (mailbox full) is removed at once.
@@ -380,7 +380,7 @@ fn queued_stream_files_survive_restarts_and_go_with_their_acknowledgement() {
     let refused = spool.commit().unwrap();
     message.stream = Some(refused.clone());
     assert!(store.enqueue(&message).is_err());
-    assert!(!refused.exists());
+    assert!(!file(&store, &refused).exists());
 }
 
 #[test]
@@ -456,4 +456,9 @@ fn an_inbox_query_reads_only_the_rows_it_returns() {
         limit: None,
     };
     assert!(store.inbox(&none).unwrap().is_empty());
+}
+
+/// The file a committed stream of `store` is kept in.
+fn file(store: &SqliteStore, stream: &crate::store::StreamRef) -> std::path::PathBuf {
+    store.stream_path(stream.name()).unwrap()
 }

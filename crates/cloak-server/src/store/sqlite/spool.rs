@@ -1,4 +1,4 @@
-//! Spooling a hybrid stream to disk while it arrives: frames are appended
+//! The embedded store's streams: spooling a hybrid stream to disk while it arrives: frames are appended
 //! to a temporary file in `DATA/spool/`; only after the stream verified is
 //! the file flushed, fsync'd and renamed into `DATA/messages/` (then the
 //! folder fsync'd), and only then is the database row written. An abandoned
@@ -14,8 +14,8 @@ use cloak_core::session::frame;
 use cloak_core::session::frame_reader::{ReadFrameError, read_frame, read_frame_into};
 use tempfile::NamedTempFile;
 
-use super::StoreError;
-use super::room::Reservation;
+use crate::store::room::Reservation;
+use crate::store::{FrameSource, StoreError, StreamRef, StreamSink};
 
 /// Subfolder for streams being received.
 pub const SPOOL_DIR: &str = "spool";
@@ -70,9 +70,10 @@ impl Spool {
             writeback: None,
         })
     }
+}
 
-    /// Appends one frame (a head, chunk or final chunk as received).
-    pub fn write_frame(&mut self, payload: &[u8]) -> Result<(), StoreError> {
+impl StreamSink for Spool {
+    fn write_frame(&mut self, payload: &[u8]) -> Result<(), StoreError> {
         let added = (frame::HEADER_LEN + payload.len()) as u64;
         self.room.grow(added)?;
         let file = self.file.as_mut().expect("spool is open until committed");
@@ -89,6 +90,35 @@ impl Spool {
         Ok(())
     }
 
+    fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Makes the stream durable under a final name and returns it. The
+    /// database row must be written afterwards; a crash in between leaves
+    /// an unreferenced file that start-up sweeps away.
+    fn commit(mut self: Box<Self>) -> Result<StreamRef, StoreError> {
+        self.finish_writeback()?;
+        let writer = self.file.take().expect("spool is open until committed");
+        let file = writer
+            .into_inner()
+            .map_err(|e| io(&self.temp)(e.into_error()))?;
+        file.as_file().sync_all().map_err(io(&self.temp))?;
+        // A random name (32 hex digits, as the store checks) stays unique:
+        // a retried message is a new file, removed again if the database
+        // already holds the message. Names only need to be unique, not
+        // secret.
+        let name = format!("{}.stream", cloak_core::MessageId::random());
+        let target = self.messages.join(&name);
+        file.persist(&target).map_err(|e| io(&target)(e.error))?;
+        File::open(&self.messages)
+            .and_then(|dir| dir.sync_all())
+            .map_err(io(&self.messages))?;
+        Ok(StreamRef::new(name))
+    }
+}
+
+impl Spool {
     /// Flushes what is written so far in a background thread, unless the
     /// previous flush is still running.
     fn start_writeback(&mut self) -> Result<(), StoreError> {
@@ -117,34 +147,6 @@ impl Spool {
         }
         Ok(())
     }
-
-    /// Bytes spooled so far.
-    pub fn bytes(&self) -> u64 {
-        self.bytes
-    }
-
-    /// Makes the stream durable under a final name and returns it. The
-    /// database row must be written afterwards; a crash in between leaves
-    /// an unreferenced file that start-up sweeps away.
-    pub fn commit(mut self) -> Result<PathBuf, StoreError> {
-        self.finish_writeback()?;
-        let writer = self.file.take().expect("spool is open until committed");
-        let file = writer
-            .into_inner()
-            .map_err(|e| io(&self.temp)(e.into_error()))?;
-        file.as_file().sync_all().map_err(io(&self.temp))?;
-        // A random name (32 hex digits, as the store checks) stays unique:
-        // a retried message is a new file, removed again if the database
-        // already holds the message. Names only need to be unique, not
-        // secret.
-        let name = format!("{}.stream", cloak_core::MessageId::random());
-        let target = self.messages.join(name);
-        file.persist(&target).map_err(|e| io(&target)(e.error))?;
-        File::open(&self.messages)
-            .and_then(|dir| dir.sync_all())
-            .map_err(io(&self.messages))?;
-        Ok(target)
-    }
 }
 
 /// Reads a stored stream back, frame by frame.
@@ -163,12 +165,6 @@ impl FrameReader {
         })
     }
 
-    /// The next frame's payload read into `buf` (at most its length): the
-    /// payload's length, or `None` at the end of the file.
-    pub fn next_frame_into(&mut self, buf: &mut [u8]) -> Result<Option<usize>, StoreError> {
-        read_frame_into(&mut self.reader, buf).map_err(|e| self.damaged(e))
-    }
-
     fn damaged(&self, e: ReadFrameError) -> StoreError {
         match e {
             ReadFrameError::Io(e) => StoreError::io(&self.path, e),
@@ -178,9 +174,14 @@ impl FrameReader {
             _ => StoreError::Damaged("stored stream is truncated".into()),
         }
     }
+}
 
-    /// The next frame's payload, or `None` at the end of the file.
-    pub fn next_frame(&mut self) -> Result<Option<Vec<u8>>, StoreError> {
+impl FrameSource for FrameReader {
+    fn next_frame_into(&mut self, buf: &mut [u8]) -> Result<Option<usize>, StoreError> {
+        read_frame_into(&mut self.reader, buf).map_err(|e| self.damaged(e))
+    }
+
+    fn next_frame(&mut self) -> Result<Option<Vec<u8>>, StoreError> {
         read_frame(&mut self.reader, MAX_FRAME_LEN).map_err(|e| self.damaged(e))
     }
 }
