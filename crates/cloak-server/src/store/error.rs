@@ -57,6 +57,13 @@ pub enum StoreError {
     /// The database failed.
     #[error("message store failed: {0}")]
     Database(#[from] rusqlite::Error),
+    /// PostgreSQL failed (the shared store).
+    #[error("message store failed: {0}")]
+    Postgres(#[source] postgres::Error),
+    /// No connection to PostgreSQL could be had in time (the database is
+    /// down or every pooled connection is busy).
+    #[error("message store unavailable: {0}")]
+    Unavailable(String),
     /// A file or folder of the store could not be read or written.
     #[error("message store failed: {}: {source}", path.display())]
     Io {

@@ -10,6 +10,8 @@
 
 mod error;
 mod room;
+mod rows;
+pub mod postgres;
 pub mod sqlite;
 pub mod stream;
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cloak_core::{Fingerprint, MessageId, Mode};
+use cloak_core::{Fingerprint, MessageId};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
 
 mod backup;
@@ -161,21 +161,7 @@ fn backend(e: rusqlite::Error) -> StoreError {
     StoreError::Database(e)
 }
 
-fn parse_id(hex: &str) -> Result<MessageId, StoreError> {
-    hex.parse()
-        .map_err(|_| StoreError::Damaged(format!("bad stored id `{hex}`")))
-}
-
-fn fingerprint(bytes: Vec<u8>) -> Result<Fingerprint, StoreError> {
-    let array: [u8; 32] = bytes
-        .try_into()
-        .map_err(|_| StoreError::Damaged("bad stored fingerprint".into()))?;
-    Ok(Fingerprint(array))
-}
-
-fn mode(text: &str) -> Result<Mode, StoreError> {
-    text.parse().map_err(StoreError::Damaged)
-}
+pub(super) use super::rows::{fingerprint, mode, parse_id};
 
 impl SqliteStore {
     /// Opens (creating if needed) the store in `dir`: the folder mode
@@ -558,10 +544,7 @@ impl MessageStore for SqliteStore {
     }
 
     fn find_inbound(&self, prefix: &str) -> Result<Inbound, StoreError> {
-        let wanted = prefix.to_ascii_lowercase();
-        if wanted.is_empty() || !wanted.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(StoreError::NotFound(prefix.to_owned()));
-        }
+        let wanted = super::rows::id_prefix(prefix)?;
         let conn = self.conn();
         let mut stmt = conn
             .prepare(&format!(
