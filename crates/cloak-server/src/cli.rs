@@ -21,6 +21,7 @@ use crate::config::{
     DEFAULT_ADDR, DEFAULT_DEADLINE, DEFAULT_GREETING, DEFAULT_IO_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
     ServerConfig,
 };
+use crate::opened::{Opened, StoreChoice};
 use crate::operator;
 use crate::store::sqlite::{DB_FILE, SqliteStore};
 use crate::store::{DEFAULT_MAX_BYTES, DEFAULT_MAX_MAILBOX, InboxQuery, Limits, MessageStore};
@@ -38,6 +39,12 @@ pub struct Cli {
     /// Data folder (the message store).
     #[arg(long, global = true, env = "CLOAK_DATA", default_value = "data")]
     data: PathBuf,
+    /// Keep messages in PostgreSQL instead of the data folder, shared by
+    /// several server instances: postgres://USER@HOST:PORT/DB (the password
+    /// from PGPASSWORD or a PGPASSFILE, never in the URL; see
+    /// docs/SCALING.md).
+    #[arg(long, global = true, env = "CLOAK_STORE", value_name = "URL")]
+    store: Option<String>,
     /// Largest total size of stored messages, in bytes.
     #[arg(long, global = true, default_value_t = DEFAULT_MAX_BYTES)]
     max_store_bytes: u64,
@@ -170,6 +177,16 @@ enum Operator {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Move the data folder's messages into the (empty) PostgreSQL store
+    /// at URL, each read back and compared; stop the server first.
+    Migrate {
+        /// The data folder to move.
+        #[arg(long, value_name = "DIR")]
+        from_data: PathBuf,
+        /// The PostgreSQL store to move it to.
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
     /// Copy the data folder to DIR while the server runs: the database as
     /// one snapshot, and every stream file it names. DIR must not exist,
     /// or be empty; it appears only once the copy is complete.
@@ -214,14 +231,11 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
     };
     // The server holds the data folder; operator commands open it beside
     // a running server and never sweep (see `SqliteStore::open`).
-    let data = cli.data.clone();
-    let open_store = |as_server: bool| -> anyhow::Result<SqliteStore> {
-        let opened = if as_server {
-            SqliteStore::open_as_server(&data, limits)
-        } else {
-            SqliteStore::open(&data, limits)
-        };
-        opened.with_context(|| format!("opening the message store in {}", data.display()))
+    let choice = StoreChoice {
+        data: cli.data.clone(),
+        url: cli.store.clone(),
+        limits,
+        pool: crate::opened::pool_size(cli.max_connections.max(1)),
     };
     let command = match cli.command {
         Some(Command::GenerateKeyPair {
@@ -257,21 +271,47 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             config.log_every_refusal = cli.log_every_refusal;
             config.metrics = cli.metrics;
             config.hide_text = cli.hide_text;
-            return serve(&keys, config, || open_store(true));
+            return serve(&keys, config, || choice.open(true));
         }
     };
     // Opening the store may make its files private, with a logged line.
     init_logging();
-    if matches!(command, Operator::Backup { .. }) && !cli.data.join(DB_FILE).exists() {
+    if let Operator::Migrate { from_data, to } = &command {
+        print!("{}", migrate(from_data, to, &choice)?);
+        return Ok(());
+    }
+    if matches!(command, Operator::Backup { .. })
+        && choice.url.is_none()
+        && !cli.data.join(DB_FILE).exists()
+    {
         anyhow::bail!("no message store in {} to back up", cli.data.display());
     }
-    let store = open_store(false)?;
-    print!("{}", operate(&store, &keys, command)?);
+    let opened = choice.open(false)?;
+    if let (Operator::Backup { .. }, Opened::Postgres(_)) = (&command, &opened) {
+        anyhow::bail!(
+            "backup copies a data folder; back a PostgreSQL store up with PostgreSQL's own tools \
+             (pg_dump, base backups; see docs/SCALING.md)"
+        );
+    }
+    print!("{}", operate(&opened, &keys, command)?);
     Ok(())
 }
 
+/// Moves the data folder `from` into PostgreSQL at `to`.
+fn migrate(from: &std::path::Path, to: &str, choice: &StoreChoice) -> anyhow::Result<String> {
+    if !from.join(DB_FILE).exists() {
+        anyhow::bail!("no message store in {} to migrate", from.display());
+    }
+    // Held as its server holds it: refused while a server runs on it.
+    let source = SqliteStore::open_as_server(from, Limits::default())
+        .with_context(|| format!("opening the message store in {}", from.display()))?;
+    let target = crate::store::postgres::PgStore::open(to, choice.limits, choice.pool, false)?;
+    Ok(crate::migrate::migrate(&source, &target)?.to_string())
+}
+
 /// Runs an operator command; what to print.
-fn operate(store: &SqliteStore, keys: &KeyDir, command: Operator) -> anyhow::Result<String> {
+fn operate(opened: &Opened, keys: &KeyDir, command: Operator) -> anyhow::Result<String> {
+    let store = opened.store();
     Ok(match command {
         Operator::Inbox { json, limit, since } => {
             operator::inbox(store, &InboxQuery { since, limit }, json)?
@@ -294,14 +334,18 @@ fn operate(store: &SqliteStore, keys: &KeyDir, command: Operator) -> anyhow::Res
         Operator::Clients { json } => operator::clients(store, &Authorized::load(keys)?, json)?,
         Operator::Export { id, out } => operator::export(store, &id, &out)?,
         Operator::Delete { ids } => operator::delete(store, &ids)?,
-        Operator::Backup { dir } => store.backup(&dir)?.to_string(),
+        Operator::Backup { dir } => match opened {
+            Opened::Sqlite(store) => store.backup(&dir)?.to_string(),
+            Opened::Postgres(_) => unreachable!("refused before opening"),
+        },
+        Operator::Migrate { .. } => unreachable!("run before opening"),
     })
 }
 
 fn serve(
     keys: &KeyDir,
     config: ServerConfig,
-    open_store: impl FnOnce() -> anyhow::Result<SqliteStore>,
+    open_store: impl FnOnce() -> anyhow::Result<Opened>,
 ) -> anyhow::Result<()> {
     // Before the store, which may log while it opens.
     init_logging();
@@ -310,13 +354,13 @@ fn serve(
     // Re-read while the server runs: a key file added or removed takes
     // effect without a restart.
     let authorized = Live::start(keys.clone())?;
-    let store = open_store()?;
-    info!("message store {}", store.path().display());
-    let upgraded = crate::at_rest::upgrade(&store, &key)?;
+    let opened = open_store()?;
+    info!("message store {}", opened.describe());
+    let upgraded = crate::at_rest::upgrade(opened.store(), &key)?;
     if upgraded > 0 {
         info!("re-sealed {upgraded} queued message(s) to their mailboxes");
     }
-    let store: Arc<dyn MessageStore> = Arc::new(store);
+    let store: Arc<dyn MessageStore> = opened.shared();
     if authorized.current().is_empty() {
         warn!(
             "no authorized clients: put client_public.pem or authorized/NAME.pem in {}",

@@ -12,6 +12,8 @@ mod connection;
 mod fd_limit;
 mod log_limit;
 mod metrics;
+mod migrate;
+mod opened;
 pub mod operator;
 mod pool;
 mod refusal;

@@ -94,7 +94,8 @@ async fn stream(
         .stream
         .as_ref()
         .expect("a stream delivery has a file");
-    let stored = StoredHead::read(state.store.as_ref(), path).map_err(|e| damaged(&e))?;
+    let stored =
+        block_in_place(|| StoredHead::read(state.store.as_ref(), path)).map_err(|e| damaged(&e))?;
     // The two private-key operations (unwrap here, sign at the end) take
     // a slot of the pool like any other, in this client's turn.
     let admitted = state.pool.admit(peer.ip()).map_err(|_| Stop::Busy)?;
@@ -143,10 +144,9 @@ fn network(e: cloak_core::session::ConnectionError) -> Stop {
 const DATA_AT: usize = MAX_CHUNK_FRAME_PREFIX;
 
 /// Reads the next stored frame into `buf` after its prefix room.
+/// Off the async worker: the store may read from a disk or a database.
 fn read_into(frames: &mut dyn FrameSource, buf: &mut [u8]) -> Result<Option<usize>, Stop> {
-    frames
-        .next_frame_into(&mut buf[DATA_AT..])
-        .map_err(|e| damaged(&e))
+    block_in_place(|| frames.next_frame_into(&mut buf[DATA_AT..])).map_err(|e| damaged(&e))
 }
 
 /// Re-seals and sends every stored chunk but the final one, which it

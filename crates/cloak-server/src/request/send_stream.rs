@@ -224,10 +224,10 @@ impl Receiving<'_> {
     }
 
     /// One data chunk: its length and tag are checked (by decrypting it)
-    /// before a byte of it is kept. Inline rather than `block_in_place`:
-    /// one chunk is a fraction of a millisecond of work (decrypt, digest,
-    /// append), short enough for an async task, and it spares handing the
-    /// worker thread over and back for every chunk.
+    /// before a byte of it is kept. The decryption runs inline: one chunk
+    /// is a fraction of a millisecond of work (decrypt, digest), short
+    /// enough for an async task. Keeping it is not: it may wait on a disk
+    /// or a database.
     fn chunk(
         &mut self,
         opener: &mut StreamOpener,
@@ -246,7 +246,8 @@ impl Receiving<'_> {
         let wanted = (RECEIPT_KEY_LEN + PREVIEW_LEN).saturating_sub(kept.start.len());
         kept.start
             .extend_from_slice(&plaintext[..wanted.min(plaintext.len())]);
-        held.push(&self.state.store, data).map_err(|e| {
+        // Off the async worker: storing may wait on a disk or a database.
+        block_in_place(|| held.push(&self.state.store, data)).map_err(|e| {
             // Refused as any other stream would be (a full store is the
             // common case): rate-limited with the report.
             self.report.log(format!("spooling failed: {e}"));

@@ -9,9 +9,9 @@
 //! embedded default.
 
 mod error;
+pub mod postgres;
 mod room;
 mod rows;
-pub mod postgres;
 pub mod sqlite;
 pub mod stream;
 

@@ -21,6 +21,8 @@ mod queue;
 mod room;
 mod schema;
 mod streams;
+#[cfg(test)]
+mod tests;
 
 use connect::{Conn, Pool, Target};
 use liveness::Liveness;
@@ -76,10 +78,28 @@ impl PgStore {
         pool_size: u32,
         as_server: bool,
     ) -> Result<PgStore, StoreError> {
-        let target = Target::parse(url)?;
-        let unreachable = |e: StoreError| {
-            StoreError::Unfit(format!("cannot reach PostgreSQL at {target}: {e}"))
-        };
+        Self::open_with(Target::parse(url, None)?, limits, pool_size, as_server)
+    }
+
+    /// [`PgStore::open`] with the password given, for tests.
+    #[cfg(test)]
+    pub(crate) fn open_with_password(
+        url: &str,
+        password: &str,
+        limits: Limits,
+        as_server: bool,
+    ) -> Result<PgStore, StoreError> {
+        Self::open_with(Target::parse(url, Some(password))?, limits, 8, as_server)
+    }
+
+    fn open_with(
+        target: Target,
+        limits: Limits,
+        pool_size: u32,
+        as_server: bool,
+    ) -> Result<PgStore, StoreError> {
+        let unreachable =
+            |e: StoreError| StoreError::Unfit(format!("cannot reach PostgreSQL at {target}: {e}"));
         let mut client = target.connect().map_err(unreachable)?;
         schema::migrate(&mut client, &target.to_string())?;
         let live = Liveness::take(client)?;

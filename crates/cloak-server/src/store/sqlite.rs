@@ -13,6 +13,7 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, pa
 mod backup;
 mod folder;
 mod queue;
+mod read_out;
 pub mod spool;
 
 use folder::{create_data_dir, create_private_dir, create_private_file, take_lock};

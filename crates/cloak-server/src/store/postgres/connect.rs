@@ -62,8 +62,11 @@ fn unfit(why: impl Into<String>) -> StoreError {
 }
 
 impl Target {
-    /// Parses and checks `url` (`postgres://USER@HOST:PORT/DB?sslmode=…`).
-    pub(crate) fn parse(url: &str) -> Result<Target, StoreError> {
+    /// Parses and checks `url` (`postgres://USER@HOST:PORT/DB?sslmode=…`),
+    /// with the password from the environment or a password file, or
+    /// `password` when given (tests, which must not change the
+    /// environment of their process).
+    pub(crate) fn parse(url: &str, password: Option<&str>) -> Result<Target, StoreError> {
         let (rest, ssl) = take_tls_params(url)?;
         let mut config =
             Config::from_str(&rest).map_err(|e| unfit(format!("bad store URL: {e}")))?;
@@ -74,7 +77,9 @@ impl Target {
             ));
         }
         if config.get_user().is_none() {
-            return Err(unfit("the store URL names no user (postgres://USER@HOST/DB)"));
+            return Err(unfit(
+                "the store URL names no user (postgres://USER@HOST/DB)",
+            ));
         }
         let mode = ssl.mode.unwrap_or_else(|| default_tls(&config));
         let tls = tls_config(mode, ssl.root_cert.as_deref())?;
@@ -83,7 +88,11 @@ impl Target {
         } else {
             SslMode::Require
         });
-        if let Some(password) = password_for(&config)? {
+        let password = match password {
+            Some(given) => Some(given.to_owned()),
+            None => password_for(&config)?,
+        };
+        if let Some(password) = password {
             config.password(password);
         }
         harden(&mut config);
@@ -171,7 +180,10 @@ fn tls_mode(value: &str) -> Result<Tls, StoreError> {
 fn default_tls(config: &Config) -> Tls {
     let local = config.get_hosts().iter().all(|host| match host {
         Host::Tcp(name) => {
-            name == "localhost" || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+            name == "localhost"
+                || name
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
         }
         Host::Unix(_) => true,
     });
@@ -251,7 +263,11 @@ fn shown(config: &Config, mode: Tls) -> String {
         hosts.join(","),
         ports.join(","),
         config.get_dbname().unwrap_or_default(),
-        if mode == Tls::Off { "no TLS" } else { "TLS, verify-full" }
+        if mode == Tls::Off {
+            "no TLS"
+        } else {
+            "TLS, verify-full"
+        }
     )
 }
 
@@ -263,12 +279,18 @@ fn password_for(config: &Config) -> Result<Option<String>, StoreError> {
         return Ok(Some(password.to_string_lossy().into_owned()));
     }
     let explicit = std::env::var_os("PGPASSFILE").map(PathBuf::from);
-    let Some(file) = explicit.clone().or_else(|| home().map(|h| h.join(".pgpass"))) else {
+    let Some(file) = explicit
+        .clone()
+        .or_else(|| home().map(|h| h.join(".pgpass")))
+    else {
         return Ok(None);
     };
     let Ok(meta) = std::fs::metadata(&file) else {
         return match explicit {
-            Some(_) => Err(unfit(format!("PGPASSFILE {} cannot be read", file.display()))),
+            Some(_) => Err(unfit(format!(
+                "PGPASSFILE {} cannot be read",
+                file.display()
+            ))),
             None => Ok(None),
         };
     };

@@ -53,7 +53,10 @@ impl Liveness {
 
     /// Registers a stream as being written, while its row is inserted: a
     /// sweep in between would otherwise take it for abandoned.
-    pub(super) fn begin<T>(&self, insert: impl FnOnce() -> Result<(T, i64), StoreError>) -> Result<T, StoreError> {
+    pub(super) fn begin<T>(
+        &self,
+        insert: impl FnOnce() -> Result<(T, i64), StoreError>,
+    ) -> Result<T, StoreError> {
         let mut writing = self.writing_set();
         let (value, id) = insert()?;
         writing.insert(id);
@@ -76,10 +79,14 @@ impl Liveness {
         let mut fresh = target.connect()?;
         let owner = self.owner();
         let again: bool = fresh
-            .query_one("SELECT pg_try_advisory_lock($1, $2)", &[&LOCK_SPACE, &owner])?
+            .query_one(
+                "SELECT pg_try_advisory_lock($1, $2)",
+                &[&LOCK_SPACE, &owner],
+            )?
             .get(0);
         if !again {
-            self.owner.store(lock_some_key(&mut fresh)?, Ordering::Relaxed);
+            self.owner
+                .store(lock_some_key(&mut fresh)?, Ordering::Relaxed);
         }
         *client = fresh;
         Ok(())
@@ -124,7 +131,10 @@ pub(super) fn sweep(inner: &Inner, target: &Target) -> Result<u64, StoreError> {
         .collect();
     for owner in owners {
         let dead: bool = conn
-            .query_one("SELECT pg_try_advisory_lock($1, $2)", &[&LOCK_SPACE, &owner])?
+            .query_one(
+                "SELECT pg_try_advisory_lock($1, $2)",
+                &[&LOCK_SPACE, &owner],
+            )?
             .get(0);
         if dead {
             let deleted = conn.execute("DELETE FROM streams WHERE owner = $1", &[&owner]);

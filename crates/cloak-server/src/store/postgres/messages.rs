@@ -53,7 +53,9 @@ impl Inner {
             &[&id, &self.live.owner()],
         )?;
         let row = row.ok_or_else(|| {
-            StoreError::Damaged(format!("stream {id} is not a committed stream of this instance"))
+            StoreError::Damaged(format!(
+                "stream {id} is not a committed stream of this instance"
+            ))
         })?;
         Ok(row.get::<_, i64>(0).max(0) as u64)
     }
@@ -199,7 +201,10 @@ fn stream_of(content: Option<&StreamRef>) -> Result<Option<i64>, StoreError> {
 }
 
 impl MessageStore for PgStore {
-    fn begin_stream_from(&self, _sender: Option<IpAddr>) -> Result<Box<dyn StreamSink>, StoreError> {
+    fn begin_stream_from(
+        &self,
+        _sender: Option<IpAddr>,
+    ) -> Result<Box<dyn StreamSink>, StoreError> {
         Ok(Box::new(RowSink::begin(self.inner.clone())?))
     }
 
@@ -220,7 +225,9 @@ impl MessageStore for PgStore {
     }
 
     fn inbox(&self, query: &InboxQuery) -> Result<Vec<Inbound>, StoreError> {
-        let since = query.since.map_or(0, |t| i64::try_from(t).unwrap_or(i64::MAX));
+        let since = query
+            .since
+            .map_or(0, |t| i64::try_from(t).unwrap_or(i64::MAX));
         let limit = query.limit.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
         let rows = self.inner.conn()?.query(
             &format!(
@@ -245,13 +252,7 @@ impl MessageStore for PgStore {
         )?;
         match rows.as_slice() {
             [] => Err(StoreError::NotFound(prefix.to_owned())),
-            [row] => {
-                let content = match row.get::<_, Option<i64>>(8) {
-                    Some(id) => Content::Stream(StreamRef::new(id.to_string())),
-                    None => Content::Envelope(row.get(7)),
-                };
-                inbound_row(row, content)
-            }
+            [row] => inbound_row(row, row_content(row)),
             _ => Err(StoreError::Ambiguous(prefix.to_owned())),
         }
     }
@@ -277,7 +278,9 @@ impl MessageStore for PgStore {
             )?
             .get(0);
         let rows = conn.query(
-            &format!("{OUTBOUND_SELECT} WHERE recipient = $1 AND NOT quarantined ORDER BY seq LIMIT $2"),
+            &format!(
+                "{OUTBOUND_SELECT} WHERE recipient = $1 AND NOT quarantined ORDER BY seq LIMIT $2"
+            ),
             &[&key, &(limit.min(i64::MAX as usize) as i64)],
         )?;
         let messages = rows.iter().map(outbound_row).collect::<Result<_, _>>()?;
@@ -301,7 +304,12 @@ impl MessageStore for PgStore {
             &[],
         )?;
         rows.iter()
-            .map(|row| Ok((fingerprint(row.get(0))?, row.get::<_, i64>(1).max(0) as usize)))
+            .map(|row| {
+                Ok((
+                    fingerprint(row.get(0))?,
+                    row.get::<_, i64>(1).max(0) as usize,
+                ))
+            })
             .collect()
     }
 
@@ -323,6 +331,33 @@ impl MessageStore for PgStore {
             received: row.get::<_, i64>(2).max(0) as u64,
             queued: row.get::<_, i64>(3).max(0) as u64,
         })
+    }
+}
+
+impl PgStore {
+    /// The received message from `sender` with id `id`, content loaded.
+    pub fn find_inbound_exact(
+        &self,
+        sender: &Fingerprint,
+        id: &MessageId,
+    ) -> Result<Inbound, StoreError> {
+        let row = self.inner.conn()?.query_opt(
+            &format!(
+                "SELECT {INBOUND_COLUMNS}, envelope, stream FROM inbound
+                 WHERE sender = $1 AND id = $2"
+            ),
+            &[&sender.as_bytes().as_slice(), &id.to_string()],
+        )?;
+        let row = row.ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+        inbound_row(&row, row_content(&row))
+    }
+}
+
+/// A row's content: its stream, or its envelope (columns 7 and 8).
+fn row_content(row: &postgres::Row) -> Content {
+    match row.get::<_, Option<i64>>(8) {
+        Some(id) => Content::Stream(StreamRef::new(id.to_string())),
+        None => Content::Envelope(row.get(7)),
     }
 }
 

@@ -13,7 +13,12 @@ pub(super) fn find(text: &str, config: &Config) -> Option<String> {
         // libpq matches a socket connection as `localhost`.
         Some(Host::Unix(_)) | None => "localhost".to_owned(),
     };
-    let port = config.get_ports().first().copied().unwrap_or(5432).to_string();
+    let port = config
+        .get_ports()
+        .first()
+        .copied()
+        .unwrap_or(5432)
+        .to_string();
     let user = config.get_user().unwrap_or_default();
     let db = config.get_dbname().unwrap_or(user);
     let wanted = [host.as_str(), port.as_str(), db, user];

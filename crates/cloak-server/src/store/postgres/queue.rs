@@ -16,14 +16,19 @@ const SEAL_BOUND: i32 = 2;
 
 impl PgStore {
     fn outbound_where(&self, filter: &str) -> Result<Vec<Outbound>, StoreError> {
-        let rows = self
-            .inner
-            .conn()?
-            .query(&format!("{OUTBOUND_SELECT} WHERE {filter} ORDER BY seq"), &[])?;
+        let rows = self.inner.conn()?.query(
+            &format!("{OUTBOUND_SELECT} WHERE {filter} ORDER BY seq"),
+            &[],
+        )?;
         rows.iter().map(outbound_row).collect()
     }
 
-    fn delete_where(&self, table: &str, condition: &str, value: &(dyn postgres::types::ToSql + Sync)) -> Result<Vec<MessageId>, StoreError> {
+    fn delete_where(
+        &self,
+        table: &str,
+        condition: &str,
+        value: &(dyn postgres::types::ToSql + Sync),
+    ) -> Result<Vec<MessageId>, StoreError> {
         let rows = self.inner.transaction(|tx| {
             Ok(tx.query(
                 &format!("DELETE FROM {table} WHERE {condition} RETURNING id"),
@@ -105,6 +110,19 @@ impl Queue for PgStore {
 
     fn expire(&self, before: u64) -> Result<usize, StoreError> {
         let before = before.min(i64::MAX as u64) as i64;
-        Ok(self.delete_where("inbound", "received_at < $1", &before)?.len())
+        Ok(self
+            .delete_where("inbound", "received_at < $1", &before)?
+            .len())
+    }
+}
+
+impl PgStore {
+    /// The queued message with this id, set aside or not.
+    pub fn queued_message(&self, id: &MessageId) -> Result<Option<Outbound>, StoreError> {
+        let row = self.inner.conn()?.query_opt(
+            &format!("{OUTBOUND_SELECT} WHERE id = $1"),
+            &[&id.to_string()],
+        )?;
+        row.as_ref().map(outbound_row).transpose()
     }
 }

@@ -117,7 +117,10 @@ const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1];
 
 /// Brings the database to [`SCHEMA_VERSION`], or refuses a newer one.
 pub(super) fn migrate(client: &mut Client, shown: &str) -> Result<(), StoreError> {
-    client.execute("SELECT pg_advisory_lock($1, $2)", &[&LOCK_SPACE, &MIGRATION_LOCK])?;
+    client.execute(
+        "SELECT pg_advisory_lock($1, $2)",
+        &[&LOCK_SPACE, &MIGRATION_LOCK],
+    )?;
     let result = migrate_locked(client, shown);
     let unlocked = client.execute(
         "SELECT pg_advisory_unlock($1, $2)",

@@ -203,10 +203,9 @@ impl RowFrames {
     /// not found.
     pub(super) fn open(inner: Arc<Inner>, stream: &StreamRef) -> Result<RowFrames, StoreError> {
         let id = stream_id(stream)?;
-        let found = inner.conn()?.query_opt(
-            "SELECT 1 FROM streams WHERE id = $1 AND committed",
-            &[&id],
-        )?;
+        let found = inner
+            .conn()?
+            .query_opt("SELECT 1 FROM streams WHERE id = $1 AND committed", &[&id])?;
         if found.is_none() {
             return Err(StoreError::NotFound(format!("stream {id}")));
         }
@@ -231,7 +230,11 @@ impl RowFrames {
         }
         let rest = &self.row[self.at..];
         let truncated = || StoreError::Damaged("stored stream is truncated".into());
-        let prefix: [u8; 4] = rest.get(..4).ok_or_else(truncated)?.try_into().unwrap_or_default();
+        let prefix: [u8; 4] = rest
+            .get(..4)
+            .ok_or_else(truncated)?
+            .try_into()
+            .unwrap_or_default();
         let len = u32::from_be_bytes(prefix) as usize;
         if len > MAX_FRAME_LEN {
             return Err(StoreError::Damaged("stored stream is damaged".into()));

@@ -51,7 +51,7 @@ impl SqliteStore {
 
     /// Queued messages matching `filter` (an SQL condition), with
     /// everything needed to open them.
-    fn outbound_where(&self, filter: &str) -> Result<Vec<Outbound>, StoreError> {
+    pub(super) fn outbound_where(&self, filter: &str) -> Result<Vec<Outbound>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn
             .prepare(&format!(

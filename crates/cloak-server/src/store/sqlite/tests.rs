@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::store::Queue;
+use cloak_core::Mode;
 
 fn inbound(sender: u8, id: u8, at: u64, bytes: usize) -> Inbound {
     Inbound {

@@ -1,0 +1,154 @@
+//! The PostgreSQL store's own behaviour on a real, throwaway cluster:
+//! what the contract suite cannot see from one store alone (two instances
+//! racing, a dead instance's streams, the schema version, the URL checks).
+
+use cloak_core::{Fingerprint, MessageId, Mode};
+use cloak_pgtest::PgCluster;
+
+use super::PgStore;
+use crate::store::{Content, Inbound, Insert, Limits, MessageStore, StoreError};
+
+fn open(pg: &PgCluster, url: &str, limits: Limits, as_server: bool) -> PgStore {
+    PgStore::open_with_password(url, pg.password(), limits, as_server).unwrap()
+}
+
+fn inbound(sender: u8, id: u8, bytes: usize) -> Inbound {
+    Inbound {
+        message_id: MessageId([id; 16]),
+        sender: Fingerprint([sender; 32]),
+        sender_name: format!("c{sender}"),
+        received_at: 1,
+        mode: Mode::Hybrid,
+        size: 5,
+        text_digest: Some([id; 32]),
+        content: Content::Envelope(vec![0xee; bytes]),
+    }
+}
+
+#[test]
+fn a_stream_round_trips_and_a_duplicate_from_another_instance_is_discarded() {
+    let pg = cloak_pgtest::cluster_or_skip!();
+    let url = pg.fresh_database();
+    let one = open(pg, &url, Limits::default(), true);
+    let two = open(pg, &url, Limits::default(), true);
+    let frames: Vec<Vec<u8>> = (0..40u32)
+        .map(|i| vec![i as u8; 100_000 + i as usize])
+        .collect();
+    let write = |store: &PgStore| {
+        let mut sink = store.begin_stream().unwrap();
+        for frame in &frames {
+            sink.write_frame(frame).unwrap();
+        }
+        sink.commit().unwrap()
+    };
+    let mut message = inbound(1, 1, 0);
+    message.content = Content::Stream(write(&one));
+    assert_eq!(one.store_inbound(&message).unwrap(), Insert::Stored);
+    let mut retry = message.clone();
+    let lost = write(&two);
+    retry.content = Content::Stream(lost.clone());
+    assert_eq!(two.store_inbound(&retry).unwrap(), Insert::Duplicate);
+    assert!(matches!(
+        two.open_stream(&lost),
+        Err(StoreError::NotFound(_))
+    ));
+
+    let found = two.find_inbound("0101").unwrap();
+    let Content::Stream(stream) = found.content else {
+        panic!("a stream")
+    };
+    let mut reader = two.open_stream(&stream).unwrap();
+    for frame in &frames {
+        assert_eq!(&reader.next_frame().unwrap().unwrap(), frame);
+    }
+    assert!(reader.next_frame().unwrap().is_none());
+    let in_flight = pg.psql(&url, "SELECT count(*) FROM streams WHERE owner IS NOT NULL");
+    assert_eq!(in_flight.trim(), "0");
+}
+
+#[test]
+fn the_size_limit_holds_across_instances() {
+    let pg = cloak_pgtest::cluster_or_skip!();
+    let url = pg.fresh_database();
+    let limits = Limits {
+        max_bytes: 10_000,
+        ..Limits::default()
+    };
+    let stores: Vec<PgStore> = (0..2).map(|_| open(pg, &url, limits, true)).collect();
+    let stored = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for (n, store) in stores.iter().enumerate() {
+            let stored = &stored;
+            scope.spawn(move || {
+                for id in 0..60u8 {
+                    match store.store_inbound(&inbound(n as u8, id, 300)) {
+                        Ok(Insert::Stored) => {
+                            stored.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        Err(StoreError::Full { .. }) => {}
+                        other => panic!("{other:?}"),
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(
+        stored.into_inner(),
+        33,
+        "exactly what fits: 33 × 300 ≤ 10,000"
+    );
+    assert_eq!(stores[0].usage().unwrap().used_bytes, 9_900);
+}
+
+#[test]
+fn a_dead_instances_streams_are_swept_and_a_live_ones_kept() {
+    let pg = cloak_pgtest::cluster_or_skip!();
+    let url = pg.fresh_database();
+    let live = open(pg, &url, Limits::default(), true);
+    let mut writing = live.begin_stream().unwrap();
+    writing.write_frame(&[1; 300_000]).unwrap();
+    // What a killed instance leaves: a stream whose owner's liveness lock
+    // nobody holds, with its chunks and its room.
+    pg.psql(
+        &url,
+        "INSERT INTO streams (owner) VALUES (424242);
+         INSERT INTO stream_chunks SELECT id, 0, '\\x00' FROM streams WHERE owner = 424242;
+         UPDATE room SET used = used + 1000 WHERE shard = 3;
+         INSERT INTO stream_room SELECT id, 3, 1000 FROM streams WHERE owner = 424242;",
+    );
+    let owners = |pg: &PgCluster| {
+        pg.psql(
+            &url,
+            "SELECT count(DISTINCT owner) FROM streams WHERE owner IS NOT NULL",
+        )
+    };
+    assert_eq!(owners(pg).trim(), "2");
+    let _restarted = open(pg, &url, Limits::default(), true);
+    assert_eq!(owners(pg).trim(), "1", "the dead one's stream is gone");
+    writing.write_frame(&[3; 10]).unwrap();
+    let kept = writing.commit().unwrap();
+    assert!(live.open_stream(&kept).is_ok());
+    let usage = live.usage().unwrap();
+    assert_eq!(usage.reserved_bytes, 300_004 + 14);
+    assert_eq!(usage.used_bytes, 0, "the dead stream's room is given back");
+}
+
+#[test]
+fn a_newer_schema_is_refused_and_a_password_in_the_url_too() {
+    let pg = cloak_pgtest::cluster_or_skip!();
+    let url = pg.fresh_database();
+    drop(open(pg, &url, Limits::default(), true));
+    pg.psql(&url, "UPDATE cloak_schema SET version = 99");
+    let refused = PgStore::open_with_password(&url, pg.password(), Limits::default(), true);
+    let Err(StoreError::Unfit(why)) = refused else {
+        panic!("refused")
+    };
+    assert!(why.contains("schema version 99"), "{why}");
+
+    let with_password = url.replacen("cloak@", "cloak:secret@", 1);
+    let Err(StoreError::Unfit(why)) = PgStore::open(&with_password, Limits::default(), 2, false)
+    else {
+        panic!("refused")
+    };
+    assert!(why.contains("PGPASSWORD"), "{why}");
+}
