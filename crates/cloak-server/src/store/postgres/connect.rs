@@ -234,7 +234,8 @@ fn harden(config: &mut Config) {
     config.keepalives_idle(Duration::from_secs(30));
     let ours = format!(
         "-c statement_timeout={STATEMENT_TIMEOUT_MS} \
-         -c idle_in_transaction_session_timeout={STATEMENT_TIMEOUT_MS}"
+         -c idle_in_transaction_session_timeout={STATEMENT_TIMEOUT_MS} \
+         -c client_min_messages=warning"
     );
     let options = match config.get_options() {
         Some(theirs) => format!("{theirs} {ours}"),
