@@ -18,6 +18,7 @@
 //! own methods. What only one backend does (its files, its schema, its
 //! locks) is tested beside that backend.
 
+mod beside;
 mod fixture;
 mod inbound;
 mod limits;
@@ -28,6 +29,7 @@ mod restart;
 mod sample;
 mod streams;
 
+pub(crate) use beside::*;
 pub(crate) use fixture::Fixture;
 pub(crate) use inbound::*;
 pub(crate) use limits::*;
@@ -81,6 +83,11 @@ macro_rules! contract_tests {
             queued_messages_survive_a_restart,
             a_stream_no_row_names_is_gone_after_a_restart,
             a_restart_takes_the_limits_it_is_opened_with,
+            two_handles_see_each_others_messages,
+            a_stream_written_through_one_handle_opens_through_the_other,
+            an_acknowledgement_through_another_handle_is_seen_by_pending,
+            stored_bytes_from_another_handle_count_against_the_limit,
+            opening_beside_leaves_streams_in_flight_alone,
         );
     };
     ($fixture:expr; $($name:ident),* $(,)?) => {

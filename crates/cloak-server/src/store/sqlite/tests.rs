@@ -23,6 +23,10 @@ impl Fixture for SqliteFixture {
     fn open(&self, limits: Limits) -> Box<dyn MessageStore> {
         Box::new(SqliteStore::open_as_server(self.dir.path(), limits).unwrap())
     }
+
+    fn open_beside(&self, limits: Limits) -> Box<dyn MessageStore> {
+        Box::new(SqliteStore::open(self.dir.path(), limits).unwrap())
+    }
 }
 
 contract_tests!(Some(SqliteFixture::new()));
