@@ -326,3 +326,29 @@ fn a_stream_no_row_keeps_leaves_no_file() {
 fn file(store: &SqliteStore, stream: &crate::store::StreamRef) -> std::path::PathBuf {
     store.stream_path(stream.name()).unwrap()
 }
+
+#[test]
+fn a_stream_name_that_is_not_the_stores_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path(), Limits::default()).unwrap();
+    let mut message = inbound(1, 9, 5, 0);
+    message.content = Content::Stream(commit(&store, &[b"head"]));
+    store.store_inbound(&message).unwrap();
+    // Written into the database by someone else, a name must not lead
+    // outside `messages/`.
+    store
+        .conn()
+        .execute("UPDATE inbound SET path = '../cloakroom.db'", [])
+        .unwrap();
+    assert!(matches!(
+        store.find_inbound("09"),
+        Err(StoreError::Damaged(_))
+    ));
+    let foreign = crate::store::StreamRef::new("../cloakroom.db");
+    assert!(matches!(
+        store.open_stream(&foreign),
+        Err(StoreError::Damaged(_))
+    ));
+    assert_eq!(store.delete(&[MessageId([9; 16])]).unwrap().len(), 1);
+    assert!(dir.path().join(DB_FILE).exists(), "nothing outside removed");
+}
