@@ -352,3 +352,23 @@ fn a_stream_name_that_is_not_the_stores_is_refused() {
     assert_eq!(store.delete(&[MessageId([9; 16])]).unwrap().len(), 1);
     assert!(dir.path().join(DB_FILE).exists(), "nothing outside removed");
 }
+
+#[test]
+#[ignore = "known bug: the room checked for a message that then fails to be written stays counted until the next check"]
+fn a_message_that_fails_after_its_room_was_checked_gives_the_room_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits {
+        max_bytes: 100,
+        ..Limits::default()
+    };
+    let store = SqliteStore::open(dir.path(), limits).unwrap();
+    store.enqueue(&outbound(7, 1)).unwrap();
+    let mut sink = store.begin_stream().unwrap();
+    // Its room fits; its row does not (the id is taken), after the check.
+    assert!(matches!(
+        store.enqueue(&outbound(8, 1)),
+        Err(StoreError::Database(_))
+    ));
+    // 10 stored: the 90 left are the sink's.
+    sink.write_frame(&[0u8; 86]).unwrap();
+}
