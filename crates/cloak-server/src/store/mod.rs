@@ -8,6 +8,8 @@
 //! database for several server instances); [`sqlite::SqliteStore`] is the
 //! embedded default.
 
+#[cfg(test)]
+pub(crate) mod contract;
 mod error;
 pub mod postgres;
 mod room;

@@ -1,8 +1,36 @@
-//! The SQLite store on real files in a temporary folder.
+//! The SQLite store on real files in a temporary folder: the contract
+//! every store keeps, and what is SQLite's own (its pragmas, schema
+//! upgrades, files, sweeping and the data folder's lock).
 
 use super::*;
 use crate::store::Queue;
 use cloak_core::Mode;
+use crate::store::contract::{Fixture, contract_tests};
+
+/// A data folder of its own, opened as the server opens it.
+struct SqliteFixture {
+    dir: tempfile::TempDir,
+}
+
+impl SqliteFixture {
+    fn new() -> Self {
+        SqliteFixture {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+}
+
+impl Fixture for SqliteFixture {
+    fn open(&self, limits: Limits) -> Box<dyn MessageStore> {
+        Box::new(SqliteStore::open_as_server(self.dir.path(), limits).unwrap())
+    }
+
+    fn open_beside(&self, limits: Limits) -> Box<dyn MessageStore> {
+        Box::new(SqliteStore::open(self.dir.path(), limits).unwrap())
+    }
+}
+
+contract_tests!(Some(SqliteFixture::new()));
 
 fn inbound(sender: u8, id: u8, at: u64, bytes: usize) -> Inbound {
     Inbound {
@@ -30,105 +58,6 @@ fn outbound(to: u8, id: u8) -> Outbound {
 }
 
 #[test]
-fn inbound_is_stored_once_survives_reopen_and_is_found_by_prefix() {
-    let dir = tempfile::tempdir().unwrap();
-    {
-        let store = SqliteStore::open(dir.path(), Limits::default()).unwrap();
-        assert_eq!(
-            store.store_inbound(&inbound(1, 0xab, 20, 10)).unwrap(),
-            Insert::Stored
-        );
-        assert_eq!(
-            store.store_inbound(&inbound(1, 0xab, 21, 10)).unwrap(),
-            Insert::Duplicate
-        );
-        // Same id from another sender is another message.
-        assert_eq!(
-            store.store_inbound(&inbound(2, 0xab, 10, 10)).unwrap(),
-            Insert::Stored
-        );
-        assert_eq!(
-            store.store_inbound(&inbound(2, 0xcd, 30, 10)).unwrap(),
-            Insert::Stored
-        );
-    }
-    let store = SqliteStore::open(dir.path(), Limits::default()).unwrap();
-    let inbox = store.inbox(&InboxQuery::default()).unwrap();
-    let order: Vec<_> = inbox.iter().map(|m| m.received_at).collect();
-    assert_eq!(order, [10, 20, 30], "oldest first");
-    assert!(inbox.iter().all(|m| m.content == Content::Unloaded));
-
-    let found = store.find_inbound("CDCD").unwrap();
-    assert_eq!(found, inbound(2, 0xcd, 30, 10));
-    assert!(matches!(
-        store.find_inbound("abab"),
-        Err(StoreError::Ambiguous(_))
-    ));
-    assert!(matches!(
-        store.find_inbound("ffff"),
-        Err(StoreError::NotFound(_))
-    ));
-    assert!(matches!(
-        store.find_inbound("' OR 1=1 --"),
-        Err(StoreError::NotFound(_))
-    ));
-}
-
-#[test]
-fn mailboxes_are_ordered_acknowledged_per_recipient_and_bounded() {
-    let dir = tempfile::tempdir().unwrap();
-    let limits = Limits {
-        max_mailbox: 3,
-        ..Limits::default()
-    };
-    let store = SqliteStore::open(dir.path(), limits).unwrap();
-    for id in [3, 1, 2] {
-        store.enqueue(&outbound(7, id)).unwrap();
-    }
-    store.enqueue(&outbound(8, 9)).unwrap();
-    assert!(matches!(
-        store.enqueue(&outbound(7, 4)),
-        Err(StoreError::MailboxFull { max: 3, .. })
-    ));
-
-    let (first, total) = store.pending(&Fingerprint([7; 32]), 2).unwrap();
-    assert_eq!(total, 3);
-    let ids: Vec<_> = first.iter().map(|m| m.message_id.0[0]).collect();
-    assert_eq!(ids, [3, 1], "in queue order, limited");
-
-    // Client 8 cannot remove client 7's messages.
-    let ids = [MessageId([3; 16]), MessageId([1; 16])];
-    assert_eq!(store.acknowledge(&Fingerprint([8; 32]), &ids).unwrap(), 0);
-    assert_eq!(store.acknowledge(&Fingerprint([7; 32]), &ids).unwrap(), 2);
-    assert_eq!(store.acknowledge(&Fingerprint([7; 32]), &ids).unwrap(), 0);
-    let counts = store.queued_counts().unwrap();
-    assert_eq!(counts[&Fingerprint([7; 32])], 1);
-    assert_eq!(counts[&Fingerprint([8; 32])], 1);
-}
-
-#[test]
-fn total_size_is_bounded() {
-    let dir = tempfile::tempdir().unwrap();
-    let limits = Limits {
-        max_bytes: 100,
-        ..Limits::default()
-    };
-    let store = SqliteStore::open(dir.path(), limits).unwrap();
-    store.store_inbound(&inbound(1, 1, 1, 60)).unwrap();
-    let err = store.store_inbound(&inbound(1, 2, 2, 60)).unwrap_err();
-    assert!(
-        matches!(err, StoreError::Full { used: 60, max: 100 }),
-        "{err}"
-    );
-    assert_eq!(
-        store.inbox(&InboxQuery::default()).unwrap().len(),
-        1,
-        "nothing partial"
-    );
-    store.store_inbound(&inbound(1, 3, 3, 40)).unwrap();
-}
-
-#[test]
 fn wal_and_full_sync_are_in_force() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path(), Limits::default()).unwrap();
@@ -141,111 +70,6 @@ fn wal_and_full_sync_are_in_force() {
         .unwrap();
     assert_eq!(journal, "wal");
     assert_eq!(sync, 2, "FULL");
-}
-
-#[test]
-fn streams_commit_to_files_and_leftovers_are_swept() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path(), Limits::default()).unwrap();
-    let mut spool = store.begin_stream().unwrap();
-    spool.write_frame(b"head").unwrap();
-    spool.write_frame(&[7u8; 1000]).unwrap();
-    let path = spool.commit().unwrap();
-    let mut message = inbound(1, 9, 5, 0);
-    message.content = Content::Stream(path.clone());
-    assert_eq!(store.store_inbound(&message).unwrap(), Insert::Stored);
-    let found = store.find_inbound("0909").unwrap();
-    assert_eq!(found.content, Content::Stream(path.clone()));
-    let mut reader = store.open_stream(&path).unwrap();
-    assert_eq!(reader.next_frame().unwrap().unwrap(), b"head");
-    assert_eq!(reader.next_frame().unwrap().unwrap(), vec![7u8; 1000]);
-    assert!(reader.next_frame().unwrap().is_none());
-
-    // A retry of the same message: its new file is removed, the old kept.
-    let mut again = store.begin_stream().unwrap();
-    again.write_frame(b"head").unwrap();
-    let second = again.commit().unwrap();
-    message.content = Content::Stream(second.clone());
-    assert_eq!(store.store_inbound(&message).unwrap(), Insert::Duplicate);
-    assert!(!file(&store, &second).exists() && file(&store, &path).exists());
-
-    // An abandoned spool leaves nothing; a crash's leftovers are swept.
-    let abandoned = store.begin_stream().unwrap();
-    drop(abandoned);
-    let orphan = dir.path().join(MESSAGES_DIR).join("orphan.stream");
-    std::fs::write(&orphan, b"x").unwrap();
-    std::fs::write(dir.path().join(SPOOL_DIR).join("crashed.part"), b"x").unwrap();
-    drop(store);
-    // An operator's open leaves them: a server may be writing them.
-    let operator = SqliteStore::open(dir.path(), Limits::default()).unwrap();
-    assert!(orphan.exists());
-    drop(operator);
-    let store = SqliteStore::open_as_server(dir.path(), Limits::default()).unwrap();
-    assert!(!orphan.exists() && file(&store, &path).exists());
-    assert_eq!(
-        std::fs::read_dir(dir.path().join(SPOOL_DIR))
-            .unwrap()
-            .count(),
-        0
-    );
-}
-
-#[test]
-fn spool_is_bounded_by_the_room_left() {
-    let dir = tempfile::tempdir().unwrap();
-    let limits = Limits {
-        max_bytes: 100,
-        ..Limits::default()
-    };
-    let store = SqliteStore::open(dir.path(), limits).unwrap();
-    store.store_inbound(&inbound(1, 1, 1, 40)).unwrap();
-    let mut spool = store.begin_stream().unwrap();
-    spool.write_frame(&[0u8; 50]).unwrap();
-    assert!(matches!(
-        spool.write_frame(&[0u8; 10]),
-        Err(StoreError::Full { .. })
-    ));
-}
-
-#[test]
-fn concurrent_spools_and_stored_messages_share_one_limit() {
-    let dir = tempfile::tempdir().unwrap();
-    let limits = Limits {
-        max_bytes: 200,
-        ..Limits::default()
-    };
-    let store = SqliteStore::open(dir.path(), limits).unwrap();
-    store.store_inbound(&inbound(1, 1, 1, 40)).unwrap();
-    let (mut one, mut two) = (store.begin_stream().unwrap(), store.begin_stream().unwrap());
-    // 40 stored + 4 + 96 spooled: the second stream gets the 60 left, not
-    // the 160 that were left when it began.
-    one.write_frame(&[0u8; 96]).unwrap();
-    assert!(matches!(
-        two.write_frame(&[0u8; 57]),
-        Err(StoreError::Full {
-            used: 140,
-            max: 200
-        })
-    ));
-    two.write_frame(&[0u8; 56]).unwrap();
-    assert!(matches!(
-        store.store_inbound(&inbound(2, 1, 1, 1)),
-        Err(StoreError::Full { .. })
-    ));
-    drop(two);
-    store.store_inbound(&inbound(2, 1, 1, 60)).unwrap();
-    // A committed stream's bytes count through its row.
-    let path = one.commit().unwrap();
-    let mut stream = inbound(3, 1, 1, 0);
-    stream.content = Content::Stream(path);
-    store.store_inbound(&stream).unwrap();
-    assert!(matches!(
-        store.begin_stream().unwrap().write_frame(&[0u8; 1]),
-        Err(StoreError::Full {
-            used: 200,
-            max: 200
-        })
-    ));
 }
 
 /// The bytes in store as the triggers keep them, and as a full sum says.
@@ -341,71 +165,6 @@ fn older_schemas_are_upgraded_with_their_usage_counted() {
 }
 
 #[test]
-fn queued_stream_files_survive_restarts_and_go_with_their_acknowledgement() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path(), Limits::default()).unwrap();
-    let mut spool = store.begin_stream().unwrap();
-    spool.write_frame(&[9u8; 5000]).unwrap();
-    let path = spool.commit().unwrap();
-    let mut message = outbound(7, 1);
-    message.envelope = Vec::new();
-    message.stream = Some(path.clone());
-    store.enqueue(&message).unwrap();
-    drop(store);
-
-    // Start-up sweeps unreferenced files, not queued ones.
-    let store = SqliteStore::open(dir.path(), Limits::default()).unwrap();
-    assert!(file(&store, &path).exists());
-    let (queued, _) = store.pending(&Fingerprint([7; 32]), 10).unwrap();
-    assert_eq!(queued[0].stream.as_ref(), Some(&path));
-    assert_eq!(
-        usage_and_sum(&store),
-        (5004, 5004),
-        "the file's bytes count"
-    );
-
-    store
-        .acknowledge(&Fingerprint([7; 32]), &[MessageId([1; 16])])
-        .unwrap();
-    assert!(!file(&store, &path).exists(), "removed with its row");
-    assert_eq!(usage_and_sum(&store), (0, 0));
-
-    // A stream the store refuses (mailbox full) is removed at once.
-    let limits = Limits {
-        max_mailbox: 0,
-        ..Limits::default()
-    };
-    let store = SqliteStore::open(dir.path(), limits).unwrap();
-    let mut spool = store.begin_stream().unwrap();
-    spool.write_frame(b"x").unwrap();
-    let refused = spool.commit().unwrap();
-    message.stream = Some(refused.clone());
-    assert!(store.enqueue(&message).is_err());
-    assert!(!file(&store, &refused).exists());
-}
-
-#[test]
-fn a_retry_is_a_duplicate_and_another_text_a_conflict() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path(), Limits::default()).unwrap();
-    let first = inbound(1, 1, 1, 10);
-    assert_eq!(store.store_inbound(&first).unwrap(), Insert::Stored);
-    assert_eq!(store.store_inbound(&first).unwrap(), Insert::Duplicate);
-    let mut other = first.clone();
-    other.text_digest = Some([0xaa; 32]);
-    other.content = Content::Envelope(vec![0xbb; 10]);
-    assert_eq!(store.store_inbound(&other).unwrap(), Insert::Conflict);
-    let kept = store.find_inbound(&first.message_id.to_string()).unwrap();
-    assert_eq!(kept.content, first.content, "the first text stays");
-    // A row from before digests were kept: taken as a retry, as then.
-    store
-        .conn()
-        .execute("UPDATE inbound SET text_digest = NULL", [])
-        .unwrap();
-    assert_eq!(store.store_inbound(&other).unwrap(), Insert::Duplicate);
-}
-
-#[test]
 fn one_server_per_data_folder() {
     let dir = tempfile::tempdir().unwrap();
     let first = SqliteStore::open_as_server(dir.path(), Limits::default()).unwrap();
@@ -459,7 +218,158 @@ fn an_inbox_query_reads_only_the_rows_it_returns() {
     assert!(store.inbox(&none).unwrap().is_empty());
 }
 
+#[test]
+fn a_row_from_before_digests_is_taken_as_a_retry() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path(), Limits::default()).unwrap();
+    let first = inbound(1, 1, 1, 10);
+    assert_eq!(store.store_inbound(&first).unwrap(), Insert::Stored);
+    store
+        .conn()
+        .execute("UPDATE inbound SET text_digest = NULL", [])
+        .unwrap();
+    let mut other = first.clone();
+    other.text_digest = Some([0xaa; 32]);
+    other.content = Content::Envelope(vec![0xbb; 10]);
+    // Such a row cannot tell another text from a retry: taken as a retry,
+    // as it was when it was written.
+    assert_eq!(store.store_inbound(&other).unwrap(), Insert::Duplicate);
+}
+
+/// Commits a stream of `frames` in `store`.
+fn commit(store: &SqliteStore, frames: &[&[u8]]) -> crate::store::StreamRef {
+    let mut spool = store.begin_stream().unwrap();
+    for frame in frames {
+        spool.write_frame(frame).unwrap();
+    }
+    spool.commit().unwrap()
+}
+
+#[test]
+fn leftovers_are_swept_by_the_server_not_by_an_operator() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path(), Limits::default()).unwrap();
+    let kept = commit(&store, &[b"head", &[7u8; 1000]]);
+    let mut message = inbound(1, 9, 5, 0);
+    message.content = Content::Stream(kept.clone());
+    store.store_inbound(&message).unwrap();
+    drop(store);
+    let orphan = dir.path().join(MESSAGES_DIR).join("orphan.stream");
+    std::fs::write(&orphan, b"x").unwrap();
+    std::fs::write(dir.path().join(SPOOL_DIR).join("crashed.part"), b"x").unwrap();
+    // An operator's open leaves them: a server may be writing them.
+    let operator = SqliteStore::open(dir.path(), Limits::default()).unwrap();
+    assert!(orphan.exists());
+    drop(operator);
+    let store = SqliteStore::open_as_server(dir.path(), Limits::default()).unwrap();
+    assert!(!orphan.exists() && file(&store, &kept).exists());
+    assert_eq!(
+        std::fs::read_dir(dir.path().join(SPOOL_DIR))
+            .unwrap()
+            .count(),
+        0
+    );
+}
+
+/// The names of the files in the data folder's `sub` folder.
+fn files_in(dir: &std::path::Path, sub: &str) -> Vec<String> {
+    std::fs::read_dir(dir.join(sub))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn a_stream_no_row_keeps_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits {
+        max_mailbox: 1,
+        ..Limits::default()
+    };
+    let store = SqliteStore::open(dir.path(), limits).unwrap();
+    let mut abandoned = store.begin_stream().unwrap();
+    abandoned.write_frame(b"head").unwrap();
+    assert_eq!(files_in(dir.path(), SPOOL_DIR).len(), 1);
+    drop(abandoned);
+    assert!(files_in(dir.path(), SPOOL_DIR).is_empty(), "abandoned");
+
+    let mut message = inbound(1, 9, 5, 0);
+    message.content = Content::Stream(commit(&store, &[b"head"]));
+    store.store_inbound(&message).unwrap();
+    let retried = commit(&store, &[b"head"]);
+    message.content = Content::Stream(retried.clone());
+    assert_eq!(store.store_inbound(&message).unwrap(), Insert::Duplicate);
+    assert!(!file(&store, &retried).exists(), "retried");
+
+    let mut queued = outbound(7, 1);
+    queued.envelope = Vec::new();
+    queued.stream = Some(commit(&store, &[&[9u8; 5000]]));
+    store.enqueue(&queued).unwrap();
+    // The file's length is what its row counts.
+    assert_eq!(usage_and_sum(&store), (4 + 4 + 5004, 4 + 4 + 5004));
+    let refused = commit(&store, &[b"x"]);
+    queued.message_id = MessageId([2; 16]);
+    queued.stream = Some(refused.clone());
+    assert!(store.enqueue(&queued).is_err());
+    assert!(!file(&store, &refused).exists(), "refused");
+
+    store
+        .acknowledge(&Fingerprint([7; 32]), &[MessageId([1; 16])])
+        .unwrap();
+    store.delete(&[MessageId([9; 16])]).unwrap();
+    assert!(
+        files_in(dir.path(), MESSAGES_DIR).is_empty(),
+        "removed with rows"
+    );
+}
+
 /// The file a committed stream of `store` is kept in.
 fn file(store: &SqliteStore, stream: &crate::store::StreamRef) -> std::path::PathBuf {
     store.stream_path(stream.name()).unwrap()
+}
+
+#[test]
+fn a_stream_name_that_is_not_the_stores_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path(), Limits::default()).unwrap();
+    let mut message = inbound(1, 9, 5, 0);
+    message.content = Content::Stream(commit(&store, &[b"head"]));
+    store.store_inbound(&message).unwrap();
+    // Written into the database by someone else, a name must not lead
+    // outside `messages/`.
+    store
+        .conn()
+        .execute("UPDATE inbound SET path = '../cloakroom.db'", [])
+        .unwrap();
+    assert!(matches!(
+        store.find_inbound("09"),
+        Err(StoreError::Damaged(_))
+    ));
+    let foreign = crate::store::StreamRef::new("../cloakroom.db");
+    assert!(matches!(
+        store.open_stream(&foreign),
+        Err(StoreError::Damaged(_))
+    ));
+    assert_eq!(store.delete(&[MessageId([9; 16])]).unwrap().len(), 1);
+    assert!(dir.path().join(DB_FILE).exists(), "nothing outside removed");
+}
+
+#[test]
+#[ignore = "known bug: the room checked for a message that then fails to be written stays counted until the next check"]
+fn a_message_that_fails_after_its_room_was_checked_gives_the_room_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits {
+        max_bytes: 100,
+        ..Limits::default()
+    };
+    let store = SqliteStore::open(dir.path(), limits).unwrap();
+    store.enqueue(&outbound(7, 1)).unwrap();
+    let mut sink = store.begin_stream().unwrap();
+    // Its room fits; its row does not (the id is taken), after the check.
+    assert!(matches!(
+        store.enqueue(&outbound(8, 1)),
+        Err(StoreError::Database(_))
+    ));
+    // 10 stored: the 90 left are the sink's.
+    sink.write_frame(&[0u8; 86]).unwrap();
 }
