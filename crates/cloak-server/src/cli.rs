@@ -276,15 +276,20 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
     };
     // Opening the store may make its files private, with a logged line.
     init_logging();
+    print!("{}", run_operator(&choice, &keys, command)?);
+    Ok(())
+}
+
+/// Opens the store an operator command needs and runs it; what to print.
+fn run_operator(choice: &StoreChoice, keys: &KeyDir, command: Operator) -> anyhow::Result<String> {
     if let Operator::Migrate { from_data, to } = &command {
-        print!("{}", migrate(from_data, to, &choice)?);
-        return Ok(());
+        return migrate(from_data, to, choice);
     }
     if matches!(command, Operator::Backup { .. })
         && choice.url.is_none()
-        && !cli.data.join(DB_FILE).exists()
+        && !choice.data.join(DB_FILE).exists()
     {
-        anyhow::bail!("no message store in {} to back up", cli.data.display());
+        anyhow::bail!("no message store in {} to back up", choice.data.display());
     }
     let opened = choice.open(false)?;
     if let (Operator::Backup { .. }, Opened::Postgres(_)) = (&command, &opened) {
@@ -293,8 +298,7 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
              (pg_dump, base backups; see docs/SCALING.md)"
         );
     }
-    print!("{}", operate(&opened, &keys, command)?);
-    Ok(())
+    operate(&opened, keys, command)
 }
 
 /// Moves the data folder `from` into PostgreSQL at `to`.

@@ -354,6 +354,16 @@ impl SqliteStore {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Counts the stored bytes again after a write that failed after its
+    /// room was checked (which counted it as stored already), so that a
+    /// stream in flight is not refused room that is free.
+    fn recount_room(&self) {
+        if let Ok(used) = self.used(&self.conn()) {
+            // Only the recount matters here, not whether anything fits.
+            let _ = self.room.check(used, 0);
+        }
+    }
+
     /// Whether `adding` bytes fit beside those stored (read in `tx`) and
     /// those reserved by streams in flight.
     fn check_room(&self, tx: &rusqlite::Transaction<'_>, adding: u64) -> Result<(), StoreError> {
@@ -513,6 +523,9 @@ impl MessageStore for SqliteStore {
             }
         };
         let result = self.insert_inbound(m, envelope, path, bytes);
+        if result.is_err() {
+            self.recount_room();
+        }
         // A stream file the database did not take is removed again.
         if let (Content::Stream(stream), Ok(Insert::Duplicate | Insert::Conflict) | Err(_)) =
             (&m.content, &result)
@@ -580,6 +593,9 @@ impl MessageStore for SqliteStore {
 
     fn enqueue(&self, m: &Outbound) -> Result<(), StoreError> {
         let result = self.insert_outbound(m);
+        if result.is_err() {
+            self.recount_room();
+        }
         // A stream file the database did not take is removed again.
         if let (Some(stream), Err(_)) = (&m.stream, &result) {
             self.remove_stream(stream);

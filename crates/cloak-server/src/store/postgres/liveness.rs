@@ -16,7 +16,7 @@ use postgres::Client;
 use rand::RngExt;
 
 use super::connect::Target;
-use super::{Inner, LOCK_SPACE};
+use super::locks::LOCK_SPACE;
 use crate::store::StoreError;
 
 /// How often streams of dead instances are looked for.
@@ -47,7 +47,7 @@ impl Liveness {
         self.owner.load(Ordering::Relaxed)
     }
 
-    fn writing_set(&self) -> std::sync::MutexGuard<'_, HashSet<i64>> {
+    pub(super) fn writing_set(&self) -> std::sync::MutexGuard<'_, HashSet<i64>> {
         self.writing.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -71,7 +71,7 @@ impl Liveness {
     /// Takes the lock again on a new connection when the old one is gone
     /// (the database restarted): under a new key if another instance took
     /// the old one meanwhile, whose streams are then swept as dead.
-    fn renew(&self, target: &Target) -> Result<(), StoreError> {
+    pub(super) fn renew(&self, target: &Target) -> Result<(), StoreError> {
         let mut client = self.client.lock().unwrap_or_else(|e| e.into_inner());
         if !client.is_closed() && client.simple_query("").is_ok() {
             return Ok(());
@@ -104,45 +104,4 @@ fn lock_some_key(client: &mut Client) -> Result<i32, StoreError> {
             return Ok(key);
         }
     }
-}
-
-/// Deletes the streams nobody is writing: this instance's own that it
-/// abandoned while the database was out of reach, and those of instances
-/// whose liveness lock is free. Returns how many.
-pub(super) fn sweep(inner: &Inner, target: &Target) -> Result<u64, StoreError> {
-    inner.live.renew(target)?;
-    let me = inner.live.owner();
-    let mut swept = {
-        let writing = inner.live.writing_set();
-        let keep: Vec<i64> = writing.iter().copied().collect();
-        inner.conn()?.execute(
-            "DELETE FROM streams WHERE owner = $1 AND NOT (id = ANY($2))",
-            &[&me, &keep],
-        )?
-    };
-    let mut conn = inner.conn()?;
-    let owners: Vec<i32> = conn
-        .query(
-            "SELECT DISTINCT owner FROM streams WHERE owner IS NOT NULL AND owner <> $1",
-            &[&me],
-        )?
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
-    for owner in owners {
-        let dead: bool = conn
-            .query_one(
-                "SELECT pg_try_advisory_lock($1, $2)",
-                &[&LOCK_SPACE, &owner],
-            )?
-            .get(0);
-        if dead {
-            let deleted = conn.execute("DELETE FROM streams WHERE owner = $1", &[&owner]);
-            // Unlocked whatever the delete did: the connection goes back
-            // to the pool.
-            conn.execute("SELECT pg_advisory_unlock($1, $2)", &[&LOCK_SPACE, &owner])?;
-            swept += deleted?;
-        }
-    }
-    Ok(swept)
 }

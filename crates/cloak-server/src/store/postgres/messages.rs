@@ -10,8 +10,10 @@ use std::net::IpAddr;
 use cloak_core::{Fingerprint, MessageId};
 use postgres::Transaction;
 
+use super::inner::{Inner, PgStore};
+use super::locks::{MAILBOX_LOCKS, SENDER_LOCKS};
+use super::room;
 use super::streams::{RowFrames, RowSink, stream_id};
-use super::{Inner, MAILBOX_LOCKS, PgStore, SENDER_LOCKS, room};
 use crate::store::rows::{fingerprint, id_prefix, mode, parse_id};
 use crate::store::{
     Content, FrameSource, Inbound, InboxQuery, Insert, MessageStore, Outbound, StoreError,

@@ -5,9 +5,10 @@
 
 use cloak_core::MessageId;
 
+use super::inner::PgStore;
 use super::messages::{OUTBOUND_SELECT, outbound_row};
+use super::room;
 use super::streams::stream_id;
-use super::{PgStore, room};
 use crate::store::rows::parse_id;
 use crate::store::{Outbound, Queue, StoreError};
 

@@ -9,7 +9,7 @@
 
 use postgres::Client;
 
-use super::LOCK_SPACE;
+use super::locks::LOCK_SPACE;
 use crate::store::StoreError;
 
 /// The schema version this server writes.

@@ -19,7 +19,8 @@ use std::sync::Arc;
 use cloak_core::limits::MAX_FRAME_LEN;
 use cloak_core::session::frame;
 
-use super::{Inner, room};
+use super::inner::Inner;
+use super::room;
 use crate::store::{FrameSource, StoreError, StreamRef, StreamSink};
 
 /// Rows are cut once they hold this much: a chunk's frame (256 KiB of

@@ -6,7 +6,38 @@ use cloak_core::{Fingerprint, MessageId, Mode};
 use cloak_pgtest::PgCluster;
 
 use super::PgStore;
+use crate::store::contract::{Fixture, contract_tests};
 use crate::store::{Content, Inbound, Insert, Limits, MessageStore, StoreError};
+
+/// A database of its own on the throwaway cluster: every open is another
+/// instance on it (as the server opens it, sweeping dead instances'
+/// streams), which is what a restart is too.
+struct PgFixture {
+    cluster: &'static PgCluster,
+    url: String,
+}
+
+impl PgFixture {
+    fn new() -> Option<Self> {
+        let cluster = PgCluster::shared()?;
+        Some(PgFixture {
+            cluster,
+            url: cluster.fresh_database(),
+        })
+    }
+}
+
+impl Fixture for PgFixture {
+    fn open(&self, limits: Limits) -> Box<dyn MessageStore> {
+        Box::new(open(self.cluster, &self.url, limits, true))
+    }
+
+    fn open_beside(&self, limits: Limits) -> Box<dyn MessageStore> {
+        Box::new(open(self.cluster, &self.url, limits, false))
+    }
+}
+
+contract_tests!(PgFixture::new());
 
 fn open(pg: &PgCluster, url: &str, limits: Limits, as_server: bool) -> PgStore {
     PgStore::open_with_password(url, pg.password(), limits, as_server).unwrap()
