@@ -1,6 +1,7 @@
 //! The metrics listener (`--metrics ADDR`): Prometheus text on `/metrics`,
 //! and `/health` for a load balancer to probe (200 while the server takes
-//! connections, 503 once it is stopping).
+//! connections and its store answers, 503 once it is stopping or while
+//! its store does not answer).
 //!
 //! A port of its own, hardened like the messaging port and kept apart from
 //! it: at most [`MAX_SCRAPERS`] connections at once (more are closed as
@@ -46,7 +47,9 @@ const STORE_EVERY: Duration = Duration::from_secs(1);
 struct Endpoint {
     shared: Arc<Shared>,
     stopping: watch::Receiver<bool>,
-    usage: Mutex<Option<(Instant, Usage)>>,
+    /// When the store was last read, whether that read succeeded, and the
+    /// last usage read.
+    usage: Mutex<Option<(Instant, bool, Option<Usage>)>>,
 }
 
 /// Serves `listener` for as long as the runtime runs; `/health` answers
@@ -243,7 +246,12 @@ impl Endpoint {
     async fn serve(&self, route: Route) -> Response {
         match route {
             Route::Health if *self.stopping.borrow() => Response::text(503, "stopping\n"),
-            Route::Health => Response::text(200, "ok\n"),
+            Route::Health => match self.usage().await {
+                (true, _) => Response::text(200, "ok\n"),
+                // An instance that cannot reach its store (PostgreSQL
+                // down) can store nothing: send clients elsewhere.
+                (false, _) => Response::text(503, "store unavailable\n"),
+            },
             Route::Metrics => Response {
                 status: 200,
                 content_type: prometheus_text::CONTENT_TYPE,
@@ -260,7 +268,7 @@ impl Endpoint {
         metrics.pool_waiting.set(gauge(depth.waiting as u64));
         metrics.pool_running.set(gauge(depth.running as u64));
         metrics.pool_admitted.set(gauge(depth.admitted as u64));
-        if let Some(usage) = self.usage().await {
+        if let (_, Some(usage)) = self.usage().await {
             metrics.store_bytes.set(gauge(usage.used_bytes));
             metrics.store_limit_bytes.set(gauge(usage.limit_bytes));
             metrics
@@ -280,29 +288,31 @@ impl Endpoint {
         out
     }
 
-    /// The store's usage, read at most once every [`STORE_EVERY`].
-    async fn usage(&self) -> Option<Usage> {
+    /// Whether the store answered, and its usage (the last known one when
+    /// it did not), read at most once every [`STORE_EVERY`].
+    async fn usage(&self) -> (bool, Option<Usage>) {
         let mut cached = self.usage.lock().await;
-        if let Some((at, usage)) = *cached
+        if let Some((at, ok, usage)) = *cached
             && at.elapsed() < STORE_EVERY
         {
-            return Some(usage);
+            return (ok, usage);
         }
+        let last = cached.and_then(|(_, _, usage)| usage);
         let store = Arc::clone(&self.shared.store);
-        match tokio::task::spawn_blocking(move || store.usage()).await {
-            Ok(Ok(usage)) => {
-                *cached = Some((Instant::now(), usage));
-                Some(usage)
-            }
+        let read = match tokio::task::spawn_blocking(move || store.usage()).await {
+            Ok(Ok(usage)) => Some(usage),
             Ok(Err(e)) => {
                 warn!("metrics: reading the store's usage: {e}");
-                cached.map(|(_, usage)| usage)
+                None
             }
             Err(e) => {
                 warn!("metrics: reading the store's usage: {e}");
                 None
             }
-        }
+        };
+        let answer = (read.is_some(), read.or(last));
+        *cached = Some((Instant::now(), answer.0, answer.1));
+        answer
     }
 }
 

@@ -4,9 +4,11 @@
 //! queued messages sealed by the server to itself until delivery re-seals
 //! them to the client.
 //!
-//! [`MessageStore`] is the seam for another backend (a shared networked
-//! database for several server instances); [`sqlite::SqliteStore`] is the
-//! embedded default.
+//! [`MessageStore`] is the seam between the server and where it keeps
+//! messages: [`sqlite::SqliteStore`], the embedded default, or
+//! [`postgres::PgStore`], one database shared by several server instances.
+//! Streams are the store's own too (see [`stream`]): files beside SQLite,
+//! rows in PostgreSQL. Both run the same contract tests (`contract`).
 
 #[cfg(test)]
 pub(crate) mod contract;
@@ -136,7 +138,8 @@ pub struct Usage {
     pub used_bytes: u64,
     /// The limit.
     pub limit_bytes: u64,
-    /// Bytes reserved by streams being received (by this process).
+    /// Bytes reserved by streams being received: by this process for the
+    /// embedded store, by every instance for PostgreSQL.
     pub reserved_bytes: u64,
     /// Received messages.
     pub received: u64,
