@@ -16,11 +16,14 @@
 #     unauthenticated request for the worst requests `cloak-bench attack`
 #     builds in each mode, as a ratio to an honest hybrid send's in the same
 #     run; and an honest client's p50/p99 send latency unloaded and while
-#     one other address floods the server.
+#     one other address floods the server;
+#  6. the stores side by side: SQLite, and PostgreSQL with one and two
+#     server instances (scripts/bench-stores.sh, which runs it alone too).
 #
 # Usage: scripts/bench.sh            (BENCH_MB=1024, BENCH_SECONDS=5, BENCH_REPEAT=3)
 #        BENCH_MB=256 BENCH_SECONDS=2 BENCH_REPEAT=1 scripts/bench.sh   (a quicker run)
 #        scripts/bench.sh hostile    (section 5 alone)
+#        scripts/bench-stores.sh     (section 6 alone)
 # BENCH_DISK_DIR chooses the on-disk folder (default: target/).
 # BENCH_SERVER is the server binary section 5 measures (default: this
 # tree's default release build), e.g. one built from an older commit; every
@@ -390,3 +393,6 @@ stop_server
 
 echo
 hostile_section
+
+echo
+scripts/bench-stores.sh
