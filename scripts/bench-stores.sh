@@ -41,7 +41,12 @@ cleanup() {
 trap cleanup EXIT
 
 mkdir -p "$WORK/pg"
-[ "$(id -u)" = 0 ] && chown postgres "$WORK/pg"
+if [ "$(id -u)" = 0 ]; then
+    # The cluster's own folder is private to `postgres`, which only needs
+    # to pass through ours.
+    chmod 0711 "$WORK"
+    chown postgres "$WORK/pg"
+fi
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 as_pg "$PG/initdb" -D "$WORK/pg/data" -U cloak --auth=trust >/dev/null
 as_pg "$PG/pg_ctl" -D "$WORK/pg/data" -l "$WORK/pg/log" -w start \
