@@ -58,7 +58,7 @@ pub enum StoreError {
     #[error("message store failed: {0}")]
     Database(#[from] rusqlite::Error),
     /// PostgreSQL failed (the shared store).
-    #[error("message store failed: {0}")]
+    #[error("message store failed: {}", causes(.0))]
     Postgres(#[source] postgres::Error),
     /// No connection to PostgreSQL could be had in time (the database is
     /// down or every pooled connection is busy).
@@ -84,6 +84,23 @@ pub enum StoreError {
     /// this server, it cannot use WAL, every user may write to it).
     #[error("message store failed: {0}")]
     Unfit(String),
+}
+
+/// An error and its causes, as one line: the client library's own words
+/// are often only the first ("invalid configuration"), the reason follows
+/// ("password missing").
+pub(crate) fn causes(e: &dyn std::error::Error) -> String {
+    let mut line = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let said = cause.to_string();
+        if !line.contains(&said) {
+            line.push_str(": ");
+            line.push_str(&said);
+        }
+        next = cause.source();
+    }
+    line
 }
 
 impl StoreError {

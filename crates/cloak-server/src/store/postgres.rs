@@ -73,8 +73,13 @@ impl PgStore {
         pool_size: u32,
         as_server: bool,
     ) -> Result<PgStore, StoreError> {
-        let unreachable =
-            |e: StoreError| StoreError::Unfit(format!("cannot reach PostgreSQL at {target}: {e}"));
+        let unreachable = |e: StoreError| {
+            let why = match &e {
+                StoreError::Postgres(e) => super::error::causes(e),
+                other => other.to_string(),
+            };
+            StoreError::Unfit(format!("cannot reach PostgreSQL at {target}: {why}"))
+        };
         let mut client = target.connect().map_err(unreachable)?;
         schema::migrate(&mut client, &target.to_string())?;
         let live = Liveness::take(client)?;
