@@ -69,10 +69,12 @@ impl PgStore {
 
     fn open_with(
         target: Target,
-        limits: Limits,
+        mut limits: Limits,
         pool_size: u32,
         as_server: bool,
     ) -> Result<PgStore, StoreError> {
+        // The database counts in bigint.
+        limits.max_bytes = limits.max_bytes.min(i64::MAX as u64);
         let unreachable = |e: StoreError| {
             let why = match &e {
                 StoreError::Postgres(e) => super::error::causes(e),

@@ -114,7 +114,7 @@ fn retry(e: &postgres::Error) -> bool {
 /// abandoned while the database was out of reach, and those of instances
 /// whose liveness lock is free. Returns how many.
 pub(super) fn sweep(inner: &Inner) -> Result<u64, StoreError> {
-    inner.live.renew(&inner.target)?;
+    inner.live.renew(&inner.target, true)?;
     let me = inner.live.owner();
     let mut swept = {
         let writing = inner.live.writing_set();

@@ -70,10 +70,12 @@ impl Liveness {
 
     /// Takes the lock again on a new connection when the old one is gone
     /// (the database restarted): under a new key if another instance took
-    /// the old one meanwhile, whose streams are then swept as dead.
-    pub(super) fn renew(&self, target: &Target) -> Result<(), StoreError> {
+    /// the old one meanwhile, whose streams are then swept as dead. With
+    /// `probe`, a connection not known to be closed is asked whether it
+    /// still answers (a round trip); without, it is taken at its word.
+    pub(super) fn renew(&self, target: &Target, probe: bool) -> Result<(), StoreError> {
         let mut client = self.client.lock().unwrap_or_else(|e| e.into_inner());
-        if !client.is_closed() && client.simple_query("").is_ok() {
+        if !client.is_closed() && (!probe || client.simple_query("").is_ok()) {
             return Ok(());
         }
         let mut fresh = target.connect()?;

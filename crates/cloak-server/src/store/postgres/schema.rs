@@ -40,6 +40,7 @@ CREATE TABLE streams (
     id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     owner     integer,
     bytes     bigint NOT NULL DEFAULT 0,
+    rows      integer NOT NULL DEFAULT 0,
     committed boolean NOT NULL DEFAULT false
 );
 CREATE INDEX streams_owner ON streams (owner) WHERE owner IS NOT NULL;

@@ -57,6 +57,9 @@ pub(super) struct RowSink {
 impl RowSink {
     /// A new stream row owned by this instance.
     pub(super) fn begin(inner: Arc<Inner>) -> Result<RowSink, StoreError> {
+        // A stream written under a lock this instance lost (the database
+        // restarted) would be swept by another instance as dead.
+        inner.live.renew(&inner.target, false)?;
         let id = inner.live.begin(|| {
             let id: i64 = inner
                 .conn()?
@@ -150,13 +153,14 @@ impl StreamSink for RowSink {
 
     fn commit(mut self: Box<Self>) -> Result<StreamRef, StoreError> {
         self.flush()?;
-        let (id, bytes, owner) = (self.id, self.bytes, self.inner.live.owner());
+        let (id, bytes, owner, rows) = (self.id, self.bytes, self.inner.live.owner(), self.seq);
         let unused = self.granted - self.bytes;
         let shard = self.last_shard;
         self.inner.transaction(|tx| {
             let marked = tx.execute(
-                "UPDATE streams SET committed = true, bytes = $2 WHERE id = $1 AND owner = $3",
-                &[&id, &(bytes as i64), &owner],
+                "UPDATE streams SET committed = true, bytes = $2, rows = $4
+                 WHERE id = $1 AND owner = $3",
+                &[&id, &(bytes as i64), &owner, &rows],
             )?;
             if marked != 1 {
                 // Only when this instance lost its liveness lock (the
@@ -194,6 +198,9 @@ pub(super) struct RowFrames {
     inner: Arc<Inner>,
     id: i64,
     seq: i32,
+    /// Rows the stream was committed with: one missing before the last is
+    /// a stream deleted while it was read, not its end.
+    rows: i32,
     row: Vec<u8>,
     at: usize,
     ended: bool,
@@ -204,16 +211,18 @@ impl RowFrames {
     /// not found.
     pub(super) fn open(inner: Arc<Inner>, stream: &StreamRef) -> Result<RowFrames, StoreError> {
         let id = stream_id(stream)?;
-        let found = inner
-            .conn()?
-            .query_opt("SELECT 1 FROM streams WHERE id = $1 AND committed", &[&id])?;
-        if found.is_none() {
+        let found = inner.conn()?.query_opt(
+            "SELECT rows FROM streams WHERE id = $1 AND committed",
+            &[&id],
+        )?;
+        let Some(found) = found else {
             return Err(StoreError::NotFound(format!("stream {id}")));
-        }
+        };
         Ok(RowFrames {
             inner,
             id,
             seq: 0,
+            rows: found.get(0),
             row: Vec::new(),
             at: 0,
             ended: false,
@@ -254,6 +263,12 @@ impl RowFrames {
             &[&self.id, &self.seq],
         )?;
         let Some(row) = row else {
+            if self.seq < self.rows {
+                return Err(StoreError::NotFound(format!(
+                    "stream {} (removed while it was read)",
+                    self.id
+                )));
+            }
             return Ok(false);
         };
         self.row = row.get(0);
