@@ -183,3 +183,139 @@ fn a_newer_schema_is_refused_and_a_password_in_the_url_too() {
     };
     assert!(why.contains("PGPASSWORD"), "{why}");
 }
+
+/// Runs openssl with `args` in `dir`.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA (`NAME-ca.pem`) and, signed by it, a server certificate for the IP
+/// address 127.0.0.1 only (`NAME-server.pem`, `NAME-server.key`).
+fn certificates(dir: &std::path::Path, name: &str) {
+    let (ca, ca_key) = (format!("{name}-ca.pem"), format!("{name}-ca.key"));
+    let (cert, key, csr) = (
+        format!("{name}-server.pem"),
+        format!("{name}-server.key"),
+        format!("{name}.csr"),
+    );
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    let ca_args = [
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+    ];
+    openssl(
+        dir,
+        &[
+            &ca_args[..],
+            &["-keyout", &ca_key, "-out", &ca, "-subj", "/CN=ca"],
+        ]
+        .concat(),
+    );
+    let req = [
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+    ];
+    openssl(dir, &[&req[..], &["-keyout", &key, "-out", &csr]].concat());
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            &cert,
+        ],
+    );
+}
+
+/// Gives the cluster `NAME-server.pem` and its key, and turns TLS on.
+fn serve_tls(pg: &PgCluster, dir: &std::path::Path, name: &str) {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let data = std::path::PathBuf::from(pg.psql("postgres", "SHOW data_directory").trim());
+    let owner = std::fs::metadata(&data).unwrap();
+    for file in [format!("{name}-server.pem"), format!("{name}-server.key")] {
+        let target = data.join(&file);
+        std::fs::copy(dir.join(&file), &target).unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::os::unix::fs::chown(&target, Some(owner.uid()), Some(owner.gid())).unwrap();
+    }
+    pg.psql(
+        "postgres",
+        &format!(
+            "ALTER SYSTEM SET ssl_cert_file = '{name}-server.pem';
+             ALTER SYSTEM SET ssl_key_file = '{name}-server.key';
+             ALTER SYSTEM SET ssl = on;
+             SELECT pg_reload_conf();"
+        ),
+    );
+    for _ in 0..100 {
+        if pg.psql("postgres", "SHOW ssl").trim() == "on" {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("TLS did not come on");
+}
+
+#[test]
+fn verify_full_checks_the_certificate_chain_and_the_name() {
+    let pg = cloak_pgtest::cluster_or_skip!();
+    let dir = tempfile::tempdir().unwrap();
+    certificates(dir.path(), "real");
+    certificates(dir.path(), "other");
+    serve_tls(pg, dir.path(), "real");
+    let url = pg.fresh_database();
+    let with = |url: &str, ca: &str| {
+        let root = dir.path().join(format!("{ca}-ca.pem"));
+        let url = format!("{url}?sslmode=verify-full&sslrootcert={}", root.display());
+        PgStore::open_with_password(&url, pg.password(), Limits::default(), false)
+    };
+    let store = with(&url, "real").unwrap();
+    let ssl: bool = (store.inner.conn().unwrap())
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(ssl, "the connection is encrypted");
+    // Another CA: the chain does not verify.
+    let Err(StoreError::Unfit(why)) = with(&url, "other") else {
+        panic!("refused")
+    };
+    assert!(why.contains("certificate"), "{why}");
+    // The right CA, another name than the certificate's.
+    let Err(StoreError::Unfit(why)) = with(&url.replacen("127.0.0.1", "localhost", 1), "real")
+    else {
+        panic!("refused")
+    };
+    assert!(why.contains("not valid for name"), "{why}");
+    // A mode that may fall back to plain text is refused outright.
+    let prefer = format!("{url}?sslmode=prefer");
+    let Err(StoreError::Unfit(why)) = PgStore::open(&prefer, Limits::default(), 2, false) else {
+        panic!("refused")
+    };
+    assert!(why.contains("verify-full"), "{why}");
+}
