@@ -309,7 +309,22 @@ fn migrate(from: &std::path::Path, to: &str, choice: &StoreChoice) -> anyhow::Re
     // Held as its server holds it: refused while a server runs on it.
     let source = SqliteStore::open_as_server(from, Limits::default())
         .with_context(|| format!("opening the message store in {}", from.display()))?;
-    let target = crate::store::postgres::PgStore::open(to, choice.limits, choice.pool, false)?;
+    // Everything the folder holds is moved, whatever the limits: they are
+    // the servers' to enforce on what comes next (the first server to start
+    // on the database sets its own).
+    let unlimited = Limits {
+        max_bytes: u64::MAX,
+        max_mailbox: usize::MAX,
+        sender_share: None,
+    };
+    let target = StoreChoice {
+        url: Some(to.to_owned()),
+        limits: unlimited,
+        ..choice.clone()
+    };
+    let Opened::Postgres(target) = target.open(false)? else {
+        unreachable!("a URL opens PostgreSQL")
+    };
     Ok(crate::migrate::migrate(&source, &target)?.to_string())
 }
 
@@ -375,7 +390,10 @@ fn serve(
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(async move {
+    // The store is dropped last, here, outside the runtime: closing a
+    // PostgreSQL client blocks, which on an async worker would panic.
+    let last = Arc::clone(&store);
+    let ran = runtime.block_on(async move {
         let (listener, metrics) = listen(&config)?;
         info!(
             "server key {}, {} authorized client(s), modes {:?}, crypto backend {}",
@@ -395,7 +413,10 @@ fn serve(
         crate::server::run(listener, metrics, key, authorized, config, store, stop).await;
         info!("stopped");
         Ok(())
-    })
+    });
+    drop(runtime);
+    drop(last);
+    ran
 }
 
 /// Binds the messaging port and, with `--metrics`, the metrics port, and

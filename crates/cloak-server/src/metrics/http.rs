@@ -47,9 +47,10 @@ const STORE_EVERY: Duration = Duration::from_secs(1);
 struct Endpoint {
     shared: Arc<Shared>,
     stopping: watch::Receiver<bool>,
-    /// When the store was last read, whether that read succeeded, and the
-    /// last usage read.
-    usage: Mutex<Option<(Instant, bool, Option<Usage>)>>,
+    /// When the store was last read, and the last usage read.
+    usage: Mutex<Option<(Instant, Option<Usage>)>>,
+    /// When the store was last asked whether it answers, and its answer.
+    health: Mutex<Option<(Instant, bool)>>,
 }
 
 /// Serves `listener` for as long as the runtime runs; `/health` answers
@@ -72,6 +73,7 @@ pub(crate) async fn serve(
         shared,
         stopping,
         usage: Mutex::new(None),
+        health: Mutex::new(None),
     });
     let slots = Arc::new(Semaphore::new(MAX_SCRAPERS));
     loop {
@@ -246,12 +248,10 @@ impl Endpoint {
     async fn serve(&self, route: Route) -> Response {
         match route {
             Route::Health if *self.stopping.borrow() => Response::text(503, "stopping\n"),
-            Route::Health => match self.usage().await {
-                (true, _) => Response::text(200, "ok\n"),
-                // An instance that cannot reach its store (PostgreSQL
-                // down) can store nothing: send clients elsewhere.
-                (false, _) => Response::text(503, "store unavailable\n"),
-            },
+            Route::Health if self.healthy().await => Response::text(200, "ok\n"),
+            // An instance that cannot reach its store (PostgreSQL down)
+            // can store nothing: send clients elsewhere.
+            Route::Health => Response::text(503, "store unavailable\n"),
             Route::Metrics => Response {
                 status: 200,
                 content_type: prometheus_text::CONTENT_TYPE,
@@ -268,7 +268,7 @@ impl Endpoint {
         metrics.pool_waiting.set(gauge(depth.waiting as u64));
         metrics.pool_running.set(gauge(depth.running as u64));
         metrics.pool_admitted.set(gauge(depth.admitted as u64));
-        if let (_, Some(usage)) = self.usage().await {
+        if let Some(usage) = self.usage().await {
             metrics.store_bytes.set(gauge(usage.used_bytes));
             metrics.store_limit_bytes.set(gauge(usage.limit_bytes));
             metrics
@@ -288,16 +288,16 @@ impl Endpoint {
         out
     }
 
-    /// Whether the store answered, and its usage (the last known one when
-    /// it did not), read at most once every [`STORE_EVERY`].
-    async fn usage(&self) -> (bool, Option<Usage>) {
+    /// The store's usage (the last known one when it does not answer),
+    /// read at most once every [`STORE_EVERY`].
+    async fn usage(&self) -> Option<Usage> {
         let mut cached = self.usage.lock().await;
-        if let Some((at, ok, usage)) = *cached
+        if let Some((at, usage)) = *cached
             && at.elapsed() < STORE_EVERY
         {
-            return (ok, usage);
+            return usage;
         }
-        let last = cached.and_then(|(_, _, usage)| usage);
+        let last = cached.and_then(|(_, usage)| usage);
         let store = Arc::clone(&self.shared.store);
         let read = match tokio::task::spawn_blocking(move || store.usage()).await {
             Ok(Ok(usage)) => Some(usage),
@@ -310,9 +310,31 @@ impl Endpoint {
                 None
             }
         };
-        let answer = (read.is_some(), read.or(last));
-        *cached = Some((Instant::now(), answer.0, answer.1));
-        answer
+        let usage = read.or(last);
+        *cached = Some((Instant::now(), usage));
+        usage
+    }
+
+    /// Whether the store answers, asked at most once every
+    /// [`STORE_EVERY`].
+    async fn healthy(&self) -> bool {
+        let mut cached = self.health.lock().await;
+        if let Some((at, healthy)) = *cached
+            && at.elapsed() < STORE_EVERY
+        {
+            return healthy;
+        }
+        let store = Arc::clone(&self.shared.store);
+        let healthy = match tokio::task::spawn_blocking(move || store.check()).await {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => {
+                warn!("health: the store does not answer: {e}");
+                false
+            }
+            Err(_) => false,
+        };
+        *cached = Some((Instant::now(), healthy));
+        healthy
     }
 }
 

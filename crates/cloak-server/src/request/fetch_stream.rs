@@ -22,12 +22,12 @@ use zeroize::Zeroizing;
 
 use super::fetch::StreamDelivery;
 use crate::at_rest::Place;
-use crate::at_rest::stored::StoredHead;
+use crate::at_rest::stored::{StoredHead, StoredStreamError};
 use crate::pool::Admitted;
 use crate::refusal::Refusal;
 use crate::report::Report;
 use crate::state::State;
-use crate::store::FrameSource;
+use crate::store::{FrameSource, StoreError};
 
 /// Why a delivery stopped.
 enum Stop {
@@ -37,6 +37,10 @@ enum Stop {
     Network(String),
     /// The pool had no room for the private-key work.
     Busy,
+    /// The store could not be read now (PostgreSQL away, the stream
+    /// removed by another instance's acknowledgement meanwhile): nothing
+    /// is wrong with the message, which a later fetch delivers.
+    Unavailable(String),
 }
 
 /// Sends `delivery` as a stream; whether it all went out (the caller then
@@ -74,6 +78,13 @@ pub(crate) async fn send(
             warn!(%peer, "delivery of {} broke off: {why}", message.message_id);
             false
         }
+        Err(Stop::Unavailable(why)) => {
+            warn!(%peer, "delivery of {} stopped: {why}", message.message_id);
+            let _ = conn
+                .write_message(&ServerMessage::from(&Refusal::Busy))
+                .await;
+            false
+        }
         Err(Stop::Busy) => {
             let _ = conn
                 .write_message(&ServerMessage::from(&Refusal::Busy))
@@ -94,14 +105,14 @@ async fn stream(
         .stream
         .as_ref()
         .expect("a stream delivery has a file");
-    let stored =
-        block_in_place(|| StoredHead::read(state.store.as_ref(), path)).map_err(|e| damaged(&e))?;
+    let stored = block_in_place(|| StoredHead::read(state.store.as_ref(), path))
+        .map_err(|e| stored_error(&e))?;
     // The two private-key operations (unwrap here, sign at the end) take
     // a slot of the pool like any other, in this client's turn.
     let admitted = state.pool.admit(peer.ip()).map_err(|_| Stop::Busy)?;
     let slot = admitted.slot().await.map_err(|_| Stop::Busy)?;
     let (mut frames, opener) =
-        block_in_place(|| stored.unwrap_for_relay(&state.key)).map_err(|e| damaged(&e))?;
+        block_in_place(|| stored.unwrap_for_relay(&state.key)).map_err(|e| stored_error(&e))?;
     drop(slot);
     let options = SealOptions {
         message_id: Some(message.message_id),
@@ -134,6 +145,22 @@ fn damaged(e: &dyn std::fmt::Display) -> Stop {
     Stop::Damaged(e.to_string())
 }
 
+/// A store failure: damage only when the store read something wrong.
+fn store(e: &StoreError) -> Stop {
+    match e {
+        StoreError::Damaged(_) => damaged(e),
+        other => Stop::Unavailable(other.to_string()),
+    }
+}
+
+/// A stored stream that does not open: damage, unless the store failed.
+fn stored_error(e: &StoredStreamError) -> Stop {
+    match e {
+        StoredStreamError::Store(e) => store(e),
+        other => damaged(other),
+    }
+}
+
 fn network(e: cloak_core::session::ConnectionError) -> Stop {
     Stop::Network(e.to_string())
 }
@@ -146,7 +173,7 @@ const DATA_AT: usize = MAX_CHUNK_FRAME_PREFIX;
 /// Reads the next stored frame into `buf` after its prefix room.
 /// Off the async worker: the store may read from a disk or a database.
 fn read_into(frames: &mut dyn FrameSource, buf: &mut [u8]) -> Result<Option<usize>, Stop> {
-    block_in_place(|| frames.next_frame_into(&mut buf[DATA_AT..])).map_err(|e| damaged(&e))
+    block_in_place(|| frames.next_frame_into(&mut buf[DATA_AT..])).map_err(|e| store(&e))
 }
 
 /// Re-seals and sends every stored chunk but the final one, which it

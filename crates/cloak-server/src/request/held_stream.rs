@@ -47,6 +47,11 @@ impl HeldStream {
         }
     }
 
+    /// Whether a chunk of `len` bytes stays in memory (no store I/O).
+    pub(crate) fn keeps_in_memory(&self, len: usize) -> bool {
+        matches!(self, HeldStream::Memory { bytes, .. } if *bytes + len <= INLINE_MAX)
+    }
+
     /// Keeps one sealed data chunk, moving everything to a spool file when
     /// the stream outgrows memory.
     pub(crate) fn push(

@@ -246,8 +246,15 @@ impl Receiving<'_> {
         let wanted = (RECEIPT_KEY_LEN + PREVIEW_LEN).saturating_sub(kept.start.len());
         kept.start
             .extend_from_slice(&plaintext[..wanted.min(plaintext.len())]);
-        // Off the async worker: storing may wait on a disk or a database.
-        block_in_place(|| held.push(&self.state.store, data)).map_err(|e| {
+        // Off the async worker when it goes to the store, which may wait on
+        // a disk or a database; kept in memory, it is only a copy.
+        let store = &self.state.store;
+        let kept = if held.keeps_in_memory(data.len()) {
+            held.push(store, data)
+        } else {
+            block_in_place(|| held.push(store, data))
+        };
+        kept.map_err(|e| {
             // Refused as any other stream would be (a full store is the
             // common case): rate-limited with the report.
             self.report.log(format!("spooling failed: {e}"));

@@ -250,4 +250,9 @@ pub trait MessageStore: Queue + Send + Sync {
     fn queued_counts(&self) -> Result<HashMap<Fingerprint, usize>, StoreError>;
     /// What the store holds.
     fn usage(&self) -> Result<Usage, StoreError>;
+    /// Whether the store answers now, cheaply (for health checks): an
+    /// embedded store always does.
+    fn check(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }

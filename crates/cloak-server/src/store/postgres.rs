@@ -86,14 +86,18 @@ impl PgStore {
         schema::migrate(&mut client, &target.to_string())?;
         let live = Liveness::take(client)?;
         let pool = target.pool(pool_size)?;
+        let discarder = inner::Discarder::start(pool.clone());
         let inner = Arc::new(Inner {
             pool,
             limits,
             live,
             target,
+            discarder,
         });
-        inner.transaction(|tx| room::set_limit(tx, limits.max_bytes))?;
         if as_server {
+            // Only a server sets the shared limit: an operator command's
+            // default must not replace the one the instances run with.
+            inner.transaction(|tx| room::set_limit(tx, limits.max_bytes))?;
             inner::sweep(&inner)?;
             inner::spawn_sweeper(Arc::downgrade(&inner));
         }

@@ -148,9 +148,18 @@ fn take_tls_params(url: &str) -> Result<(String, TlsParams), StoreError> {
     };
     let mut kept = Vec::new();
     for pair in query.split('&') {
+        let repeated = |name: &str| unfit(format!("{name} is given twice in the store URL"));
         match pair.split_once('=') {
-            Some(("sslmode", value)) => params.mode = Some(tls_mode(value)?),
-            Some(("sslrootcert", value)) => params.root_cert = Some(PathBuf::from(value)),
+            Some(("sslmode", value)) => {
+                if params.mode.replace(tls_mode(value)?).is_some() {
+                    return Err(repeated("sslmode"));
+                }
+            }
+            Some(("sslrootcert", value)) => {
+                if params.root_cert.replace(PathBuf::from(value)).is_some() {
+                    return Err(repeated("sslrootcert"));
+                }
+            }
             _ => kept.push(pair),
         }
     }
@@ -176,9 +185,10 @@ fn tls_mode(value: &str) -> Result<Tls, StoreError> {
 }
 
 /// Without `sslmode`: plain text to this machine only, TLS verified
-/// anywhere else.
+/// anywhere else. The addresses connected to are the `hostaddr`s when
+/// given, whatever the host names say.
 fn default_tls(config: &Config) -> Tls {
-    let local = config.get_hosts().iter().all(|host| match host {
+    let named = config.get_hosts().iter().all(|host| match host {
         Host::Tcp(name) => {
             name == "localhost"
                 || name
@@ -187,6 +197,8 @@ fn default_tls(config: &Config) -> Tls {
         }
         Host::Unix(_) => true,
     });
+    let addressed = config.get_hostaddrs().iter().all(|ip| ip.is_loopback());
+    let local = !config.get_hosts().is_empty() && named && addressed;
     if local { Tls::Off } else { Tls::VerifyFull }
 }
 
@@ -232,9 +244,15 @@ fn harden(config: &mut Config) {
     config.tcp_user_timeout(TCP_USER_TIMEOUT);
     config.keepalives(true);
     config.keepalives_idle(Duration::from_secs(30));
+    // The server side's keepalives too: an instance whose machine was lost
+    // gives up its liveness lock in about a minute, not after the
+    // kernel's two hours. And an idle session is never ended, which would
+    // drop the liveness lock of a quiet instance.
     let ours = format!(
         "-c statement_timeout={STATEMENT_TIMEOUT_MS} \
          -c idle_in_transaction_session_timeout={STATEMENT_TIMEOUT_MS} \
+         -c idle_session_timeout=0 \
+         -c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3 \
          -c client_min_messages=warning"
     );
     let options = match config.get_options() {
@@ -276,7 +294,8 @@ fn shown(config: &Config, mode: Tls) -> String {
 /// password file (`PGPASSFILE`, else `~/.pgpass`), which like libpq is
 /// ignored when others may read it.
 fn password_for(config: &Config) -> Result<Option<String>, StoreError> {
-    if let Some(password) = std::env::var_os("PGPASSWORD") {
+    // As libpq: an empty PGPASSWORD is none, and the file is read.
+    if let Some(password) = std::env::var_os("PGPASSWORD").filter(|p| !p.is_empty()) {
         return Ok(Some(password.to_string_lossy().into_owned()));
     }
     let explicit = std::env::var_os("PGPASSFILE").map(PathBuf::from);
@@ -304,4 +323,44 @@ fn password_for(config: &Config) -> Result<Option<String>, StoreError> {
     }
     let text = std::fs::read_to_string(&file).map_err(|e| StoreError::io(&file, e))?;
     Ok(super::pgpass::find(&text, config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tls_of(url: &str) -> Tls {
+        default_tls(&Config::from_str(url).unwrap())
+    }
+
+    #[test]
+    fn only_loopback_goes_without_tls_by_default() {
+        assert_eq!(tls_of("postgres://u@127.0.0.1/db"), Tls::Off);
+        assert_eq!(tls_of("postgres://u@localhost:5433/db"), Tls::Off);
+        assert_eq!(tls_of("postgres://u@db.example/db"), Tls::VerifyFull);
+        // The address connected to decides, not the name beside it.
+        let disguised = "postgres://u@localhost/db?hostaddr=203.0.113.5";
+        assert_eq!(tls_of(disguised), Tls::VerifyFull);
+        assert_eq!(
+            tls_of("postgres://u@/db?hostaddr=203.0.113.5"),
+            Tls::VerifyFull
+        );
+    }
+
+    #[test]
+    fn tls_settings_given_twice_or_falling_back_are_refused() {
+        for url in [
+            "postgres://u@db.example/db?sslmode=verify-full&sslmode=disable",
+            "postgres://u@db.example/db?sslrootcert=a&sslrootcert=b",
+            "postgres://u@db.example/db?sslmode=prefer",
+            "postgres://u@db.example/db?sslmode=allow",
+            "postgres://u:secret@db.example/db?sslmode=disable",
+            "postgres://u@db.example/db?sslmode=disable&password=secret",
+        ] {
+            assert!(
+                matches!(Target::parse(url, None), Err(StoreError::Unfit(_))),
+                "{url}"
+            );
+        }
+    }
 }

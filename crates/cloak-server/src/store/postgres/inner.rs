@@ -2,7 +2,9 @@
 //! its streams hold too; transactions with retries; and the sweep of
 //! streams nobody is writing.
 
-use std::sync::{Arc, Weak};
+use std::sync::mpsc::RecvTimeoutError;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
 use postgres::Transaction;
 use postgres::error::SqlState;
@@ -28,6 +30,7 @@ pub(crate) struct Inner {
     pub(super) limits: Limits,
     pub(super) live: Liveness,
     pub(super) target: Target,
+    pub(super) discarder: Discarder,
 }
 
 /// Sweeps the streams of dead instances every minute, for as long as the
@@ -37,7 +40,10 @@ pub(super) fn spawn_sweeper(inner: Weak<Inner>) {
         loop {
             std::thread::sleep(liveness::SWEEP_EVERY);
             let Some(inner) = inner.upgrade() else { return };
-            match sweep(&inner) {
+            // A panic here (a damaged row) must not end every later sweep.
+            let swept = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sweep(&inner)))
+                .unwrap_or_else(|_| Err(StoreError::Damaged("the sweep panicked".into())));
+            match swept {
                 Ok(0) => {}
                 Ok(n) => tracing::info!("removed {n} stream(s) abandoned by dead instances"),
                 Err(e) => tracing::warn!("sweeping abandoned streams: {e}"),
@@ -88,18 +94,64 @@ impl Inner {
         }
     }
 
-    /// Deletes a stream of this instance's that no message took; failing
-    /// that (the database is away), the next sweep does, since the stream
-    /// is no longer one being written.
+    /// Deletes a stream of this instance's that no message took. Only from
+    /// a blocking context; failing that (the database is away), the
+    /// discarder retries.
     pub(super) fn discard(&self, id: i64) {
-        self.live.done(id);
         let owner = self.live.owner();
-        if let Ok(mut conn) = self.conn() {
-            let _ = conn.execute(
-                "DELETE FROM streams WHERE id = $1 AND owner = $2",
-                &[&id, &owner],
-            );
+        if delete_stream(&self.pool, id, owner).is_err() {
+            self.discarder.later(id, owner);
         }
+    }
+}
+
+/// Deletes stream `id` if `owner` still owns it (not one a message took).
+fn delete_stream(pool: &Pool, id: i64, owner: i32) -> Result<(), StoreError> {
+    let mut conn = pool
+        .get()
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    conn.execute(
+        "DELETE FROM streams WHERE id = $1 AND owner = $2",
+        &[&id, &owner],
+    )?;
+    Ok(())
+}
+
+/// Deletes abandoned streams on a thread of its own: a stream is abandoned
+/// when its sink is dropped, which may happen on an async worker, where
+/// the blocking client must not run (it would panic, and abort the server
+/// while unwinding). Deletions that fail are retried until they succeed.
+pub(super) struct Discarder {
+    queue: Mutex<std::sync::mpsc::Sender<(i64, i32)>>,
+}
+
+/// How often failed deletions are retried.
+const RETRY_EVERY: Duration = Duration::from_secs(10);
+
+impl Discarder {
+    pub(super) fn start(pool: Pool) -> Discarder {
+        let (queue, work) = std::sync::mpsc::channel::<(i64, i32)>();
+        std::thread::spawn(move || {
+            let mut failed = Vec::new();
+            loop {
+                match work.recv_timeout(RETRY_EVERY) {
+                    Ok(stream) => failed.push(stream),
+                    Err(RecvTimeoutError::Timeout) => {}
+                    // The store is gone: its streams are its restart's.
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+                failed.retain(|&(id, owner)| delete_stream(&pool, id, owner).is_err());
+            }
+        });
+        Discarder {
+            queue: Mutex::new(queue),
+        }
+    }
+
+    /// Deletes stream `id` soon, without blocking.
+    pub(super) fn later(&self, id: i64, owner: i32) {
+        let queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = queue.send((id, owner));
     }
 }
 
@@ -110,22 +162,14 @@ fn retry(e: &postgres::Error) -> bool {
     )
 }
 
-/// Deletes the streams nobody is writing: this instance's own that it
-/// abandoned while the database was out of reach, and those of instances
-/// whose liveness lock is free. Returns how many.
+/// Deletes the streams of instances whose liveness lock is free (dead
+/// ones), each owner in a transaction holding that lock, so that an
+/// instance cannot take the key back meanwhile. Returns how many.
 pub(super) fn sweep(inner: &Inner) -> Result<u64, StoreError> {
-    inner.live.renew(&inner.target, true)?;
+    inner.live.renew(&inner.target)?;
     let me = inner.live.owner();
-    let mut swept = {
-        let writing = inner.live.writing_set();
-        let keep: Vec<i64> = writing.iter().copied().collect();
-        inner.conn()?.execute(
-            "DELETE FROM streams WHERE owner = $1 AND NOT (id = ANY($2))",
-            &[&me, &keep],
-        )?
-    };
-    let mut conn = inner.conn()?;
-    let owners: Vec<i32> = conn
+    let owners: Vec<i32> = inner
+        .conn()?
         .query(
             "SELECT DISTINCT owner FROM streams WHERE owner IS NOT NULL AND owner <> $1",
             &[&me],
@@ -133,20 +177,20 @@ pub(super) fn sweep(inner: &Inner) -> Result<u64, StoreError> {
         .iter()
         .map(|row| row.get(0))
         .collect();
+    let mut swept = 0;
     for owner in owners {
-        let dead: bool = conn
-            .query_one(
-                "SELECT pg_try_advisory_lock($1, $2)",
-                &[&LOCK_SPACE, &owner],
-            )?
-            .get(0);
-        if dead {
-            let deleted = conn.execute("DELETE FROM streams WHERE owner = $1", &[&owner]);
-            // Unlocked whatever the delete did: the connection goes back
-            // to the pool.
-            conn.execute("SELECT pg_advisory_unlock($1, $2)", &[&LOCK_SPACE, &owner])?;
-            swept += deleted?;
-        }
+        swept += inner.transaction(|tx| {
+            let dead: bool = tx
+                .query_one(
+                    "SELECT pg_try_advisory_xact_lock($1, $2)",
+                    &[&LOCK_SPACE, &owner],
+                )?
+                .get(0);
+            if !dead {
+                return Ok(0);
+            }
+            Ok(tx.execute("DELETE FROM streams WHERE owner = $1", &[&owner])?)
+        })?;
     }
     Ok(swept)
 }

@@ -1,13 +1,16 @@
 //! How an instance's streams in flight are known to belong to a live
 //! instance. Each store holds, on a connection of its own, a session
 //! advisory lock on a key of its own (its `owner`); PostgreSQL releases it
-//! when the session ends, however the instance died (`kill -9`, a lost
-//! machine: the server notices the connection gone). So a stream whose
-//! owner's lock can be taken is one nobody is writing: any instance may
-//! then delete it, and does, at start and every [`SWEEP_EVERY`]. A stream
-//! a live instance is writing is never touched by another.
+//! when the session ends, however the instance died (`kill -9`; a lost
+//! machine once TCP keepalives give its connection up, about a minute,
+//! see `connect`). So a stream whose owner's lock can be taken is one
+//! nobody is writing: any instance may then delete it, and does, at start
+//! and every [`SWEEP_EVERY`]. An instance asks its session whether it still
+//! holds its lock before each stream it begins (and on every health check),
+//! so a live instance that lost its session (the database restarted)
+//! takes it again before it writes; a stream it was writing meanwhile may
+//! be swept, and its upload then fails without a receipt.
 
-use std::collections::HashSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
@@ -22,13 +25,12 @@ use crate::store::StoreError;
 /// How often streams of dead instances are looked for.
 pub(super) const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
-/// This instance's liveness lock and the streams it is writing.
+/// This instance's liveness lock.
 pub(super) struct Liveness {
+    /// Used for nothing but holding the lock and asking whether it still
+    /// holds it.
     client: Mutex<Client>,
     owner: AtomicI32,
-    /// Streams begun and neither abandoned nor named by a message yet:
-    /// the only ones of this owner that a sweep keeps.
-    writing: Mutex<HashSet<i64>>,
 }
 
 impl Liveness {
@@ -38,7 +40,6 @@ impl Liveness {
         Ok(Liveness {
             client: Mutex::new(client),
             owner: AtomicI32::new(owner),
-            writing: Mutex::default(),
         })
     }
 
@@ -47,35 +48,15 @@ impl Liveness {
         self.owner.load(Ordering::Relaxed)
     }
 
-    pub(super) fn writing_set(&self) -> std::sync::MutexGuard<'_, HashSet<i64>> {
-        self.writing.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Registers a stream as being written, while its row is inserted: a
-    /// sweep in between would otherwise take it for abandoned.
-    pub(super) fn begin<T>(
-        &self,
-        insert: impl FnOnce() -> Result<(T, i64), StoreError>,
-    ) -> Result<T, StoreError> {
-        let mut writing = self.writing_set();
-        let (value, id) = insert()?;
-        writing.insert(id);
-        Ok(value)
-    }
-
-    /// A stream is named by a message now, or gone.
-    pub(super) fn done(&self, id: i64) {
-        self.writing_set().remove(&id);
-    }
-
-    /// Takes the lock again on a new connection when the old one is gone
-    /// (the database restarted): under a new key if another instance took
-    /// the old one meanwhile, whose streams are then swept as dead. With
-    /// `probe`, a connection not known to be closed is asked whether it
-    /// still answers (a round trip); without, it is taken at its word.
-    pub(super) fn renew(&self, target: &Target, probe: bool) -> Result<(), StoreError> {
+    /// Makes sure the lock is held: its session is asked whether it still
+    /// answers (a round trip; an idle client cannot know that its session
+    /// ended), and when it does not (the database restarted, the session
+    /// was terminated), the lock is taken again on a new connection, under
+    /// a new key if another instance took the old one meanwhile (whose
+    /// streams are then swept as dead).
+    pub(super) fn renew(&self, target: &Target) -> Result<(), StoreError> {
         let mut client = self.client.lock().unwrap_or_else(|e| e.into_inner());
-        if !client.is_closed() && (!probe || client.simple_query("").is_ok()) {
+        if !client.is_closed() && client.simple_query("").is_ok() {
             return Ok(());
         }
         let mut fresh = target.connect()?;

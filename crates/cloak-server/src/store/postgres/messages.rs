@@ -38,10 +38,14 @@ fn inbound_row(row: &postgres::Row, content: Content) -> Result<Inbound, StoreEr
     })
 }
 
-/// Takes the transaction lock of `key` in `space` (a mailbox or sender).
-fn lock(tx: &mut Transaction<'_>, space: i32, key: &Fingerprint) -> Result<(), StoreError> {
-    let key = i32::from_be_bytes([key.0[0], key.0[1], key.0[2], key.0[3]]);
-    tx.execute("SELECT pg_advisory_xact_lock($1, $2)", &[&space, &key])?;
+/// Takes the transaction lock of `key` in `space` (a mailbox or sender):
+/// 64 bits of the key's fingerprint (a digest, which no client can steer
+/// to collide with another's short of 2^32 work), told apart by space.
+fn lock(tx: &mut Transaction<'_>, space: i64, key: &Fingerprint) -> Result<(), StoreError> {
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&key.0[..8]);
+    let key = i64::from_be_bytes(first) ^ space;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&key])?;
     Ok(())
 }
 
@@ -79,6 +83,18 @@ impl Inner {
         }
     }
 
+    /// Takes the sender's lock when its share is checked.
+    fn lock_sender(
+        &self,
+        tx: &mut Transaction<'_>,
+        sender: &Fingerprint,
+    ) -> Result<(), StoreError> {
+        if self.limits.sender_share.is_some() {
+            lock(tx, SENDER_LOCKS, sender)?;
+        }
+        Ok(())
+    }
+
     fn check_sender_share(
         &self,
         tx: &mut Transaction<'_>,
@@ -88,7 +104,6 @@ impl Inner {
         let Some(share) = self.limits.sender_share else {
             return Ok(());
         };
-        lock(tx, SENDER_LOCKS, sender)?;
         let max = self.limits.max_bytes / 100 * u64::from(share);
         let used: i64 = tx
             .query_one(
@@ -109,6 +124,9 @@ impl Inner {
             _ => &[],
         };
         self.transaction_or_not(|tx| {
+            // The sender's lock before any shard's: a sender's messages
+            // waiting for each other must not hold shards others need.
+            self.lock_sender(tx, &m.sender)?;
             let (shard, bytes) = self.place(tx, stream, envelope)?;
             self.check_sender_share(tx, &m.sender, bytes)?;
             let inserted = tx.execute(
@@ -185,15 +203,10 @@ impl Inner {
         })
     }
 
-    /// After a message took its stream or refused it: a refused stream is
-    /// deleted, and either way it is no longer one being written.
+    /// After a message refused its stream: the stream is deleted.
     pub(super) fn settle(&self, stream: Option<i64>, taken: bool) {
-        if let Some(id) = stream {
-            if taken {
-                self.live.done(id);
-            } else {
-                self.discard(id);
-            }
+        if let (Some(id), false) = (stream, taken) {
+            self.discard(id);
         }
     }
 }
@@ -313,6 +326,13 @@ impl MessageStore for PgStore {
                 ))
             })
             .collect()
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        // The liveness session's round trip, which renews the lock when
+        // the session was lost: not a pooled connection, so that a busy
+        // pool does not make a healthy instance look down.
+        self.inner.live.renew(&self.inner.target)
     }
 
     fn usage(&self) -> Result<Usage, StoreError> {

@@ -118,6 +118,9 @@ const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [V1];
 
 /// Brings the database to [`SCHEMA_VERSION`], or refuses a newer one.
 pub(super) fn migrate(client: &mut Client, shown: &str) -> Result<(), StoreError> {
+    // Waiting for another instance's migration, or a long one, is not a
+    // stuck statement: no timeout in this session (its own connection).
+    client.batch_execute("SET statement_timeout = 0")?;
     client.execute(
         "SELECT pg_advisory_lock($1, $2)",
         &[&LOCK_SPACE, &MIGRATION_LOCK],

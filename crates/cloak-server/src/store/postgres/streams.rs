@@ -59,17 +59,14 @@ impl RowSink {
     pub(super) fn begin(inner: Arc<Inner>) -> Result<RowSink, StoreError> {
         // A stream written under a lock this instance lost (the database
         // restarted) would be swept by another instance as dead.
-        inner.live.renew(&inner.target, false)?;
-        let id = inner.live.begin(|| {
-            let id: i64 = inner
-                .conn()?
-                .query_one(
-                    "INSERT INTO streams (owner) VALUES ($1) RETURNING id",
-                    &[&inner.live.owner()],
-                )?
-                .get(0);
-            Ok((id, id))
-        })?;
+        inner.live.renew(&inner.target)?;
+        let id: i64 = inner
+            .conn()?
+            .query_one(
+                "INSERT INTO streams (owner) VALUES ($1) RETURNING id",
+                &[&inner.live.owner()],
+            )?
+            .get(0);
         Ok(RowSink {
             inner,
             id,
@@ -186,9 +183,8 @@ impl StreamSink for RowSink {
 impl Drop for RowSink {
     fn drop(&mut self) {
         if !self.committed {
-            // Failing that (the database is gone), the stream stays this
-            // instance's until its next sweep (see `liveness`).
-            self.inner.discard(self.id);
+            // No I/O here: a sink may be dropped on an async worker.
+            (self.inner.discarder).later(self.id, self.inner.live.owner());
         }
     }
 }
