@@ -182,9 +182,16 @@ impl StreamSink for RowSink {
 
 impl Drop for RowSink {
     fn drop(&mut self) {
-        if !self.committed {
-            // No I/O here: a sink may be dropped on an async worker.
+        if self.committed {
+            return;
+        }
+        // A sink may be dropped on an async worker, where the blocking
+        // client must not run (it panics there): within a runtime, the
+        // discarder thread deletes the stream instead, a moment later.
+        if tokio::runtime::Handle::try_current().is_ok() {
             (self.inner.discarder).later(self.id, self.inner.live.owner());
+        } else {
+            self.inner.discard(self.id);
         }
     }
 }
