@@ -547,9 +547,11 @@ fn hundreds_of_megabytes_go_through_rows_and_come_back_identical() {
     );
 }
 
-/// Runs `cloak-server` with `args` (serving, or a command) and waits up to
-/// 30 s for it to exit: its exit code, stderr, and how long it took.
-fn refused(args: &[&str], passfile: &Path) -> (Option<i32>, String, Duration) {
+/// Runs `cloak-server` with `args` (serving, or a command) and the
+/// environment variables `vars` (no other `PG*` password settings), and
+/// waits up to 30 s for it to exit: its exit code, stderr, and how long it
+/// took.
+fn refused(args: &[&str], vars: &[(&str, &str)]) -> (Option<i32>, String, Duration) {
     let data = tempfile::tempdir().unwrap();
     let started = Instant::now();
     let mut child = Command::new(bin("cloak-server"))
@@ -559,8 +561,9 @@ fn refused(args: &[&str], passfile: &Path) -> (Option<i32>, String, Duration) {
         .arg(data.path().join("data"))
         .args(["--addr", "127.0.0.1:0"])
         .args(args)
-        .env("PGPASSFILE", passfile)
+        .env_remove("PGPASSFILE")
         .env_remove("PGPASSWORD")
+        .envs(vars.iter().copied())
         .env_remove("CLOAK_LOG")
         .env_remove("CLOAK_STORE")
         .stdin(Stdio::null())
@@ -595,28 +598,37 @@ fn assert_one_line(
 }
 
 #[test]
-fn an_unusable_store_is_refused_at_start_in_one_line() {
+fn a_database_out_of_reach_is_refused_at_start_in_one_line_saying_why() {
     let pg = cloak_pgtest::cluster_or_skip!();
-    let passfile = pg.passfile();
+    let passfile = [("PGPASSFILE", pg.passfile().to_str().unwrap())];
     let closed = "postgres://cloak@127.0.0.1:1/x";
     for args in [&["--store", closed][..], &["inbox", "--store", closed]] {
-        let outcome = refused(args, passfile);
-        assert_one_line("a closed port", &outcome, &["127.0.0.1:1/x"]);
-        assert!(
-            outcome.2 < Duration::from_secs(15),
-            "quick: {:?}",
-            outcome.2
-        );
+        let outcome = refused(args, &passfile);
+        let why = ["127.0.0.1:1/x", "Connection refused"];
+        assert_one_line("a closed port", &outcome, &why);
+        assert!(outcome.2 < Duration::from_secs(15), "{:?}", outcome.2);
     }
+    let store = Store::fresh(pg);
+    let wrong = [("PGPASSWORD", "not the password")];
+    for args in [
+        &["--store", &store.url][..],
+        &["inbox", "--store", &store.url],
+    ] {
+        let outcome = refused(args, &wrong);
+        let why = [store.url.as_str(), "password authentication failed"];
+        assert_one_line("a wrong password", &outcome, &why);
+    }
+}
 
+#[test]
+fn a_password_in_the_url_or_a_newer_schema_is_refused_in_one_line() {
+    let pg = cloak_pgtest::cluster_or_skip!();
+    let passfile = [("PGPASSFILE", pg.passfile().to_str().unwrap())];
     let store = Store::fresh(pg);
     let with_password = store.url.replacen("cloak@", "cloak:hunter2@", 1);
-    let outcome = refused(&["--store", &with_password], passfile);
-    assert_one_line(
-        "a password in the URL",
-        &outcome,
-        &["PGPASSWORD", "PGPASSFILE"],
-    );
+    let outcome = refused(&["--store", &with_password], &passfile);
+    let pointer = ["PGPASSWORD", "PGPASSFILE"];
+    assert_one_line("a password in the URL", &outcome, &pointer);
     assert!(!outcome.1.contains("hunter2"), "{}", outcome.1);
 
     // A store from a later version: refused, and left as it was.
@@ -628,12 +640,9 @@ fn an_unusable_store_is_refused_at_start_in_one_line() {
         &["--store", &store.url][..],
         &["inbox", "--store", &store.url],
     ] {
-        let outcome = refused(args, passfile);
-        assert_one_line(
-            "a newer schema",
-            &outcome,
-            &["schema version 99", "upgrade"],
-        );
+        let outcome = refused(args, &passfile);
+        let why = [store.url.as_str(), "schema version 99", "upgrade"];
+        assert_one_line("a newer schema", &outcome, &why);
     }
     assert_eq!(store.number("SELECT version FROM cloak_schema;"), 99);
 }
