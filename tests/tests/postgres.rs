@@ -770,3 +770,33 @@ fn a_retry_landing_on_another_instance_is_stored_once() {
     assert_eq!(store.number("SELECT count(*) FROM inbound;"), 1);
     store.assert_settled();
 }
+
+/// A client that gives up mid-stream costs the server nothing but the
+/// stream: the server stays up (its abandoned stream's rows are deleted
+/// from an async task's drop, which must not run the blocking client
+/// there), the rows and their room are given back, and it goes on storing.
+#[test]
+fn an_upload_abandoned_mid_stream_leaves_the_server_up_and_nothing_behind() {
+    let pg = cloak_pgtest::cluster_or_skip!();
+    let store = Store::fresh(pg);
+    let mut server = store.server();
+    for round in 0..3 {
+        let mut upload = PipedSend::start(server.addr, round);
+        assert!(upload.feed(3));
+        wait_until("rows of the upload", Duration::from_secs(20), || {
+            !store.writing().is_empty()
+        });
+        drop(upload);
+        server.wait_stderr_count("stream abandoned", round as usize + 1);
+    }
+    assert!(server.is_running(), "{}", server.stderr());
+    let id = send_text(&server, "hybrid", "still storing");
+    assert_eq!(store.read_text(&id), "still storing");
+    wait_until(
+        "the abandoned rows deleted",
+        Duration::from_secs(20),
+        || store.number("SELECT count(*) FROM streams WHERE owner IS NOT NULL;") == 0,
+    );
+    store.assert_settled();
+    server.assert_no_panic();
+}
