@@ -28,6 +28,10 @@ use crate::store::{FrameSource, StoreError, StreamRef, StreamSink};
 /// one frame.
 const ROW_TARGET: usize = 256 * 1024;
 
+/// The longest row the store writes: a row is cut once it reaches the
+/// target, so at most the target less a byte plus one whole frame.
+const MAX_ROW: i32 = (ROW_TARGET + frame::HEADER_LEN + MAX_FRAME_LEN) as i32;
+
 /// Room is granted to a stream this much at a time (or exactly what it
 /// needs, near the limit): one shard update per MiB, not per frame.
 const GRANT: u64 = 1024 * 1024;
@@ -261,9 +265,13 @@ impl RowFrames {
     }
 
     fn fetch(&mut self) -> Result<bool, StoreError> {
+        // A row is loaded only if it is no longer than the store writes
+        // them: one written by someone else cannot make a reader allocate
+        // whatever it declares.
         let row = self.inner.conn()?.query_opt(
-            "SELECT data FROM stream_chunks WHERE stream = $1 AND seq = $2",
-            &[&self.id, &self.seq],
+            "SELECT CASE WHEN octet_length(data) <= $3 THEN data END
+             FROM stream_chunks WHERE stream = $1 AND seq = $2",
+            &[&self.id, &self.seq, &MAX_ROW],
         )?;
         let Some(row) = row else {
             if self.seq < self.rows {
@@ -274,7 +282,9 @@ impl RowFrames {
             }
             return Ok(false);
         };
-        self.row = row.get(0);
+        self.row = row
+            .get::<_, Option<Vec<u8>>>(0)
+            .ok_or_else(|| StoreError::Damaged("a stored stream row is too long".into()))?;
         self.at = 0;
         self.seq += 1;
         Ok(true)

@@ -319,3 +319,20 @@ fn verify_full_checks_the_certificate_chain_and_the_name() {
     };
     assert!(why.contains("verify-full"), "{why}");
 }
+
+#[test]
+fn a_stream_row_longer_than_the_store_writes_is_damage_not_an_allocation() {
+    let pg = cloak_pgtest::cluster_or_skip!();
+    let url = pg.fresh_database();
+    let store = open(pg, &url, Limits::default(), true);
+    let mut sink = store.begin_stream().unwrap();
+    sink.write_frame(b"head").unwrap();
+    let stream = sink.commit().unwrap();
+    // Someone with write access to the database grows the row to 20 MB.
+    pg.psql(
+        &url,
+        "UPDATE stream_chunks SET data = data || decode(repeat('00', 20000000), 'hex');",
+    );
+    let mut frames = store.open_stream(&stream).unwrap();
+    assert!(matches!(frames.next_frame(), Err(StoreError::Damaged(_))));
+}
