@@ -51,7 +51,7 @@ PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 as_pg "$PG/initdb" -D "$WORK/pg/data" -U cloak --auth=trust >/dev/null
 as_pg "$PG/pg_ctl" -D "$WORK/pg/data" -l "$WORK/pg/log" -w start \
     -o "-p $PORT -k $WORK/pg -c listen_addresses=127.0.0.1 -c shared_buffers=256MB" >/dev/null
-psql_do() { "$PG/psql" -X -q -h 127.0.0.1 -p "$PORT" -U cloak -d postgres -c "$1" >/dev/null; }
+psql_do() { PGOPTIONS="-c client_min_messages=warning" "$PG/psql" -X -q -h 127.0.0.1 -p "$PORT" -U cloak -d postgres -c "$1" >/dev/null; }
 URL="postgres://cloak@127.0.0.1:$PORT/msgs"
 
 KEYS=$WORK/keys
