@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use cloak_core::limits::MAX_FRAME_LEN;
 use cloak_core::{Fingerprint, MessageId};
 use postgres::Transaction;
 
@@ -23,17 +24,37 @@ use crate::store::{
 /// The columns every inbound query selects first, in [`inbound_row`]'s order.
 const INBOUND_COLUMNS: &str = "sender, id, sender_name, received_at, mode, size, text_digest";
 
+/// An envelope column as the queries select it: the bytes only when no
+/// longer than any envelope the store writes (one frame), so that a row
+/// written by someone else cannot make a reader allocate what it declares.
+const ENVELOPE: &str = "CASE WHEN octet_length(envelope) <= 16846848 THEN envelope END";
+const _: () = assert!(MAX_FRAME_LEN == 16_846_848, "ENVELOPE's bound is one frame");
+
+/// Column `i` of a row, or damage (a NULL or another type where the
+/// schema has none: a row not written by this store).
+fn column<'a, T: postgres::types::FromSql<'a>>(
+    row: &'a postgres::Row,
+    i: usize,
+) -> Result<T, StoreError> {
+    row.try_get(i)
+        .map_err(|e| StoreError::Damaged(format!("a stored row: {e}")))
+}
+
+/// The envelope column `i` (see [`ENVELOPE`]).
+fn envelope(row: &postgres::Row, i: usize) -> Result<Vec<u8>, StoreError> {
+    column::<Option<Vec<u8>>>(row, i)?
+        .ok_or_else(|| StoreError::Damaged("a stored envelope is longer than a frame".into()))
+}
+
 fn inbound_row(row: &postgres::Row, content: Content) -> Result<Inbound, StoreError> {
     Ok(Inbound {
-        message_id: parse_id(row.get(1))?,
-        sender: fingerprint(row.get(0))?,
-        sender_name: row.get(2),
-        received_at: row.get::<_, i64>(3).max(0) as u64,
-        mode: mode(row.get(4))?,
-        size: row.get::<_, i64>(5).max(0) as u64,
-        text_digest: row
-            .get::<_, Option<Vec<u8>>>(6)
-            .and_then(|d| d.try_into().ok()),
+        message_id: parse_id(column(row, 1)?)?,
+        sender: fingerprint(column(row, 0)?)?,
+        sender_name: column(row, 2)?,
+        received_at: column::<i64>(row, 3)?.max(0) as u64,
+        mode: mode(column(row, 4)?)?,
+        size: column::<i64>(row, 5)?.max(0) as u64,
+        text_digest: column::<Option<Vec<u8>>>(row, 6)?.and_then(|d| d.try_into().ok()),
         content,
     })
 }
@@ -260,14 +281,14 @@ impl MessageStore for PgStore {
         let wanted = id_prefix(prefix)?;
         let rows = self.inner.conn()?.query(
             &format!(
-                "SELECT {INBOUND_COLUMNS}, envelope, stream FROM inbound
+                "SELECT {INBOUND_COLUMNS}, {ENVELOPE}, stream FROM inbound
                  WHERE id LIKE $1 || '%' LIMIT 2"
             ),
             &[&wanted],
         )?;
         match rows.as_slice() {
             [] => Err(StoreError::NotFound(prefix.to_owned())),
-            [row] => inbound_row(row, row_content(row)),
+            [row] => inbound_row(row, row_content(row)?),
             _ => Err(StoreError::Ambiguous(prefix.to_owned())),
         }
     }
@@ -365,38 +386,36 @@ impl PgStore {
     ) -> Result<Inbound, StoreError> {
         let row = self.inner.conn()?.query_opt(
             &format!(
-                "SELECT {INBOUND_COLUMNS}, envelope, stream FROM inbound
+                "SELECT {INBOUND_COLUMNS}, {ENVELOPE}, stream FROM inbound
                  WHERE sender = $1 AND id = $2"
             ),
             &[&sender.as_bytes().as_slice(), &id.to_string()],
         )?;
         let row = row.ok_or_else(|| StoreError::NotFound(id.to_string()))?;
-        inbound_row(&row, row_content(&row))
+        inbound_row(&row, row_content(&row)?)
     }
 }
 
 /// A row's content: its stream, or its envelope (columns 7 and 8).
-fn row_content(row: &postgres::Row) -> Content {
-    match row.get::<_, Option<i64>>(8) {
+fn row_content(row: &postgres::Row) -> Result<Content, StoreError> {
+    Ok(match column::<Option<i64>>(row, 8)? {
         Some(id) => Content::Stream(StreamRef::new(id.to_string())),
-        None => Content::Envelope(row.get(7)),
-    }
+        None => Content::Envelope(envelope(row, 7)?),
+    })
 }
 
-/// The columns [`outbound_row`] reads.
-pub(super) const OUTBOUND_SELECT: &str =
-    "SELECT id, recipient, recipient_name, created_at, size, envelope, stream FROM outbound";
+/// The columns [`outbound_row`] reads (the envelope as [`ENVELOPE`]).
+pub(super) const OUTBOUND_SELECT: &str = "SELECT id, recipient, recipient_name, created_at, size,
+        CASE WHEN octet_length(envelope) <= 16846848 THEN envelope END, stream FROM outbound";
 
 pub(super) fn outbound_row(row: &postgres::Row) -> Result<Outbound, StoreError> {
     Ok(Outbound {
-        message_id: parse_id(row.get(0))?,
-        recipient: fingerprint(row.get(1))?,
-        recipient_name: row.get(2),
-        created_at: row.get::<_, i64>(3).max(0) as u64,
-        size: row.get::<_, i64>(4).max(0) as u64,
-        envelope: row.get(5),
-        stream: row
-            .get::<_, Option<i64>>(6)
-            .map(|id| StreamRef::new(id.to_string())),
+        message_id: parse_id(column(row, 0)?)?,
+        recipient: fingerprint(column(row, 1)?)?,
+        recipient_name: column(row, 2)?,
+        created_at: column::<i64>(row, 3)?.max(0) as u64,
+        size: column::<i64>(row, 4)?.max(0) as u64,
+        envelope: envelope(row, 5)?,
+        stream: column::<Option<i64>>(row, 6)?.map(|id| StreamRef::new(id.to_string())),
     })
 }

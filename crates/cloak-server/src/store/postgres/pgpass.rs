@@ -29,23 +29,41 @@ pub(super) fn find(text: &str, config: &Config) -> Option<String> {
             f[..4]
                 .iter()
                 .zip(wanted)
-                .all(|(field, want)| field == "*" || field == want)
+                .all(|(field, want)| field.any || field.text == want)
         })
-        .map(|mut f| f.swap_remove(4))
+        .map(|mut f| f.swap_remove(4).text)
 }
 
-/// A line's five fields, unescaped; `None` for a line with fewer.
-fn fields(line: &str) -> Option<Vec<String>> {
-    let mut fields = vec![String::new()];
+/// One field of a line: its text unescaped, and whether it was a bare `*`
+/// (an escaped `\*` is the character itself).
+struct Field {
+    text: String,
+    any: bool,
+}
+
+/// A line's five fields; `None` for a line with fewer.
+fn fields(line: &str) -> Option<Vec<Field>> {
+    let mut raw = vec![String::new()];
+    let mut escaped = vec![false];
     let mut chars = line.chars();
     while let Some(c) = chars.next() {
         match c {
-            '\\' => fields.last_mut()?.push(chars.next().unwrap_or('\\')),
-            ':' if fields.len() < 5 => fields.push(String::new()),
-            c => fields.last_mut()?.push(c),
+            '\\' => {
+                raw.last_mut()?.push(chars.next().unwrap_or('\\'));
+                *escaped.last_mut()? = true;
+            }
+            ':' if raw.len() < 5 => {
+                raw.push(String::new());
+                escaped.push(false);
+            }
+            c => raw.last_mut()?.push(c),
         }
     }
-    (fields.len() == 5).then_some(fields)
+    let fields = raw.into_iter().zip(escaped).map(|(text, escaped)| Field {
+        any: text == "*" && !escaped,
+        text,
+    });
+    Some(fields.collect::<Vec<_>>()).filter(|f| f.len() == 5)
 }
 
 #[cfg(test)]
@@ -71,6 +89,9 @@ mod tests {
         assert_eq!(find(text, &other).as_deref(), Some("fallback"));
         let nobody = config("postgres://someone@127.0.0.1:6000/msgs");
         assert_eq!(find(text, &nobody), None);
+        // An escaped star is a star, not a wildcard.
+        let literal = "127.0.0.1:6000:\\*:cloak:starred\n";
+        assert_eq!(find(literal, &exact), None);
     }
 
     #[test]

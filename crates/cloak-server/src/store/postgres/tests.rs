@@ -336,3 +336,29 @@ fn a_stream_row_longer_than_the_store_writes_is_damage_not_an_allocation() {
     let mut frames = store.open_stream(&stream).unwrap();
     assert!(matches!(frames.next_frame(), Err(StoreError::Damaged(_))));
 }
+
+#[test]
+fn rows_not_written_by_the_store_are_damage_not_a_panic_or_an_allocation() {
+    let pg = cloak_pgtest::cluster_or_skip!();
+    let url = pg.fresh_database();
+    let store = open(pg, &url, Limits::default(), true);
+    store.store_inbound(&inbound(1, 1, 10)).unwrap();
+    store.store_inbound(&inbound(1, 2, 10)).unwrap();
+    // What someone with write access to the database could leave: an
+    // envelope grown past any frame, a NULL the schema did not allow.
+    pg.psql(
+        &url,
+        "UPDATE inbound SET envelope = decode(repeat('00', 17000000), 'hex')
+             WHERE id LIKE '0101%';
+         ALTER TABLE inbound ALTER COLUMN sender_name DROP NOT NULL;
+         UPDATE inbound SET sender_name = NULL WHERE id LIKE '0202%';",
+    );
+    assert!(matches!(
+        store.find_inbound("0101"),
+        Err(StoreError::Damaged(_))
+    ));
+    assert!(matches!(
+        store.find_inbound("0202"),
+        Err(StoreError::Damaged(_))
+    ));
+}
