@@ -178,6 +178,33 @@ pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
 /// grow the store without bound.
 pub const DEFAULT_MAX_MAILBOX: usize = 1000;
 
+impl Limits {
+    /// Whether a sender whose received messages take `used` bytes may
+    /// store `adding` more within its share (see `sender_share`).
+    pub(crate) fn sender_fits(&self, used: u64, adding: u64) -> Result<(), StoreError> {
+        let Some(share) = self.sender_share else {
+            return Ok(());
+        };
+        let max = self.max_bytes / 100 * u64::from(share);
+        if used + adding > max {
+            return Err(StoreError::Full { used, max });
+        }
+        Ok(())
+    }
+
+    /// Whether the mailbox of `name`, holding `queued` messages, takes one
+    /// more.
+    pub(crate) fn mailbox_fits(&self, queued: u64, name: &str) -> Result<(), StoreError> {
+        if queued >= self.max_mailbox as u64 {
+            return Err(StoreError::MailboxFull {
+                name: name.to_owned(),
+                max: self.max_mailbox,
+            });
+        }
+        Ok(())
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {

@@ -310,12 +310,7 @@ impl SqliteStore {
                 |row| row.get(0),
             )
             .map_err(backend)?;
-        if queued as usize >= self.limits.max_mailbox {
-            return Err(StoreError::MailboxFull {
-                name: m.recipient_name.clone(),
-                max: self.limits.max_mailbox,
-            });
-        }
+        (self.limits).mailbox_fits(queued.max(0) as u64, &m.recipient_name)?;
         let (path, bytes) = match &m.stream {
             None => (None, m.envelope.len() as u64),
             Some(stream) => (Some(stream.name()), self.stream_len(stream)?),
@@ -378,10 +373,9 @@ impl SqliteStore {
         sender: &Fingerprint,
         adding: u64,
     ) -> Result<(), StoreError> {
-        let Some(share) = self.limits.sender_share else {
+        if self.limits.sender_share.is_none() {
             return Ok(());
-        };
-        let max = self.limits.max_bytes / 100 * u64::from(share);
+        }
         let used: i64 = tx
             .query_row(
                 "SELECT COALESCE(SUM(bytes), 0) FROM inbound WHERE sender = ?1",
@@ -389,11 +383,7 @@ impl SqliteStore {
                 |row| row.get(0),
             )
             .map_err(backend)?;
-        let used = used.max(0) as u64;
-        if used + adding > max {
-            return Err(StoreError::Full { used, max });
-        }
-        Ok(())
+        self.limits.sender_fits(used.max(0) as u64, adding)
     }
 
     /// Deletes the rows `condition` selects from `table` in one immediate

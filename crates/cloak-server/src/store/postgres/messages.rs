@@ -122,21 +122,16 @@ impl Inner {
         sender: &Fingerprint,
         adding: u64,
     ) -> Result<(), StoreError> {
-        let Some(share) = self.limits.sender_share else {
+        if self.limits.sender_share.is_none() {
             return Ok(());
-        };
-        let max = self.limits.max_bytes / 100 * u64::from(share);
+        }
         let used: i64 = tx
             .query_one(
                 "SELECT COALESCE(SUM(bytes), 0)::bigint FROM inbound WHERE sender = $1",
                 &[&sender.as_bytes().as_slice()],
             )?
             .get(0);
-        let used = used.max(0) as u64;
-        if used + adding > max {
-            return Err(StoreError::Full { used, max });
-        }
-        Ok(())
+        self.limits.sender_fits(used.max(0) as u64, adding)
     }
 
     fn insert_inbound(&self, m: &Inbound, stream: Option<i64>) -> Result<Insert, StoreError> {
@@ -197,12 +192,7 @@ impl Inner {
                     &[&m.recipient.as_bytes().as_slice()],
                 )?
                 .get(0);
-            if queued.max(0) as usize >= self.limits.max_mailbox {
-                return Err(StoreError::MailboxFull {
-                    name: m.recipient_name.clone(),
-                    max: self.limits.max_mailbox,
-                });
-            }
+            (self.limits).mailbox_fits(queued.max(0) as u64, &m.recipient_name)?;
             let (shard, bytes) = self.place(tx, stream, &m.envelope)?;
             tx.execute(
                 "INSERT INTO outbound (id, recipient, recipient_name, created_at, size, bytes,
