@@ -3,8 +3,8 @@
 //! holds it, so no server writes to it meanwhile; the target must hold no
 //! messages yet, so that a migration is never merged into another store.
 //! Every message is copied as stored (still sealed; nothing is decrypted),
-//! then read back from PostgreSQL and compared, digest against digest,
-//! before the next one.
+//! then read back from PostgreSQL and compared (a stream by the digest of
+//! what was read from the folder while copying) before the next one.
 
 use anyhow::{Context, bail};
 
@@ -74,11 +74,13 @@ pub(crate) fn migrate(from: &SqliteStore, to: &PgStore) -> anyhow::Result<Moved>
 
 fn copy_inbound(from: &SqliteStore, to: &PgStore, message: &Inbound) -> anyhow::Result<u64> {
     let mut copy = message.clone();
+    let mut source_digest = None;
     let bytes = match &message.content {
         Content::Stream(stream) => {
-            let (new, bytes) = copy_stream(from, to, stream)?;
-            copy.content = Content::Stream(new);
-            bytes
+            let copied = copy_stream(from, to, stream)?;
+            copy.content = Content::Stream(copied.stream);
+            source_digest = Some(copied.digest);
+            copied.bytes
         }
         Content::Envelope(envelope) => envelope.len() as u64,
         Content::Unloaded => bail!("no content"),
@@ -87,11 +89,9 @@ fn copy_inbound(from: &SqliteStore, to: &PgStore, message: &Inbound) -> anyhow::
         bail!("the target already holds a message under this sender and id");
     }
     let back = to.find_inbound_exact(&message.sender, &message.message_id)?;
-    let same = match (&message.content, &back.content) {
-        (Content::Envelope(a), Content::Envelope(b)) => a == b,
-        (Content::Stream(_), Content::Stream(b)) => {
-            digest(to, b)? == digest(from, stream(message))?
-        }
+    let same = match (&message.content, &back.content, source_digest) {
+        (Content::Envelope(a), Content::Envelope(b), _) => a == b,
+        (Content::Stream(_), Content::Stream(b), Some(copied)) => digest(to, b)? == copied,
         _ => false,
     };
     if !same || back.text_digest != message.text_digest || back.sender_name != message.sender_name {
@@ -100,28 +100,23 @@ fn copy_inbound(from: &SqliteStore, to: &PgStore, message: &Inbound) -> anyhow::
     Ok(bytes)
 }
 
-fn stream(message: &Inbound) -> &StreamRef {
-    match &message.content {
-        Content::Stream(stream) => stream,
-        _ => unreachable!("only streams are compared as streams"),
-    }
-}
-
 fn copy_outbound(from: &SqliteStore, to: &PgStore, message: &Outbound) -> anyhow::Result<u64> {
     let mut copy = message.clone();
     let mut bytes = message.envelope.len() as u64;
+    let mut source_digest = None;
     if let Some(stream) = &message.stream {
-        let (new, len) = copy_stream(from, to, stream)?;
-        copy.stream = Some(new);
-        bytes = len;
+        let copied = copy_stream(from, to, stream)?;
+        copy.stream = Some(copied.stream);
+        source_digest = Some(copied.digest);
+        bytes = copied.bytes;
     }
     to.enqueue(&copy)?;
     let back = to
         .queued_message(&message.message_id)?
         .context("not found in PostgreSQL after it was written")?;
-    let same = match (&message.stream, &back.stream) {
+    let same = match (&back.stream, source_digest) {
         (None, None) => back.envelope == message.envelope,
-        (Some(a), Some(b)) => digest(from, a)? == digest(to, b)?,
+        (Some(b), Some(copied)) => digest(to, b)? == copied,
         _ => false,
     };
     if !same || back.recipient != message.recipient {
@@ -130,19 +125,40 @@ fn copy_outbound(from: &SqliteStore, to: &PgStore, message: &Outbound) -> anyhow
     Ok(bytes)
 }
 
-/// Copies a stream frame by frame (memory stays at one frame).
+/// A stream copied: its name in the target, its bytes, and the digest of
+/// what was read from the source (see [`digest`]).
+struct Copied {
+    stream: StreamRef,
+    bytes: u64,
+    digest: [u8; 32],
+}
+
+/// Copies a stream frame by frame (memory stays at one frame), digesting
+/// the source as it is read, so that it is read once.
 fn copy_stream(
     from: &dyn MessageStore,
     to: &dyn MessageStore,
     stream: &StreamRef,
-) -> anyhow::Result<(StreamRef, u64)> {
+) -> anyhow::Result<Copied> {
     let mut frames = from.open_stream(stream)?;
     let mut sink = to.begin_stream()?;
+    let mut hasher = blake3::Hasher::new();
     while let Some(frame) = frames.next_frame()? {
+        hash_frame(&mut hasher, &frame);
         sink.write_frame(&frame)?;
     }
     let bytes = sink.bytes();
-    Ok((sink.commit()?, bytes))
+    Ok(Copied {
+        stream: sink.commit()?,
+        bytes,
+        digest: *hasher.finalize().as_bytes(),
+    })
+}
+
+/// Adds a frame to a stream's digest, its length first.
+fn hash_frame(hasher: &mut blake3::Hasher, frame: &[u8]) {
+    hasher.update(&(frame.len() as u32).to_be_bytes());
+    hasher.update(frame);
 }
 
 /// A digest of a stream's frames, lengths included.
@@ -150,8 +166,7 @@ fn digest(store: &dyn MessageStore, stream: &StreamRef) -> anyhow::Result<[u8; 3
     let mut frames = store.open_stream(stream)?;
     let mut hasher = blake3::Hasher::new();
     while let Some(frame) = frames.next_frame()? {
-        hasher.update(&(frame.len() as u32).to_be_bytes());
-        hasher.update(&frame);
+        hash_frame(&mut hasher, &frame);
     }
     Ok(*hasher.finalize().as_bytes())
 }
