@@ -607,6 +607,22 @@ pub fn connect_from(source: std::net::IpAddr, to: SocketAddr) -> std::io::Result
     Ok(stream)
 }
 
+/// Starts `cloak-client send_msg -` against `addr` with `keys`, reading
+/// the message from a pipe the test holds (its stdin), so the test decides
+/// how far the stream gets; stdout and stderr piped too.
+pub fn piped_send(keys: &Path, addr: SocketAddr) -> Child {
+    Command::new(bin("cloak-client"))
+        .arg("--keys")
+        .arg(keys)
+        .args(["--addr", &addr.to_string(), "--timeout", "20"])
+        .args(["send_msg", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start cloak-client")
+}
+
 /// Runs `cloak-client` against `addr` with `keys`.
 pub fn client(keys: &Path, addr: SocketAddr, args: &[&str]) -> Output {
     client_with_timeout(keys, addr, 20, args)

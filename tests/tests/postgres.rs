@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 use cloak_core::MessageId;
 use cloak_pgtest::PgCluster;
 use cloak_tests::{
-    Keys, LibClient, Server, bin, client, delivered_id, ok_stdout, operator_command, texts,
+    Keys, LibClient, Server, bin, client, delivered_id, ok_stdout, operator_command, piped_send,
+    texts,
 };
 use serde_json::Value;
 
@@ -242,18 +243,8 @@ struct PipedSend {
 
 impl PipedSend {
     fn start(addr: std::net::SocketAddr, seed: u64) -> PipedSend {
-        let child = Command::new(bin("cloak-client"))
-            .arg("--keys")
-            .arg(keys().path())
-            .args(["--addr", &addr.to_string(), "--timeout", "20"])
-            .args(["send_msg", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start cloak-client");
         PipedSend {
-            child: Some(child),
+            child: Some(piped_send(keys().path(), addr)),
             pattern: Pattern::new(seed),
             hasher: blake3::Hasher::new(),
         }

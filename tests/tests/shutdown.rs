@@ -6,12 +6,11 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use cloak_core::limits::STREAM_CHUNK_LEN;
-use cloak_tests::{Keys, LibClient, Server, bin, delivered_id, ok_stdout, texts};
+use cloak_tests::{Keys, LibClient, Server, delivered_id, ok_stdout, piped_send, texts};
 
 /// What the server logs once SIGTERM has stopped it accepting.
 const DRAINING: &str = "shutting down: waiting for 1 connection(s) in flight";
@@ -42,16 +41,7 @@ fn a_message_in_flight_at_sigterm_is_finished_acknowledged_and_kept() {
     let mut server = Server::start_with_data(keys.path(), &data, &[]);
     // The real client, reading the message from a pipe the test holds: it
     // sends what it has read and waits for the rest.
-    let mut sending = Command::new(bin("cloak-client"))
-        .arg("--keys")
-        .arg(keys.path())
-        .args(["--addr", &server.addr.to_string(), "--timeout", "20"])
-        .args(["send_msg", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start cloak-client");
+    let mut sending = piped_send(keys.path(), server.addr);
     let text = pattern(4 * 1024 * 1024 + 321);
     let (first, rest) = text.split_at(1024 * 1024);
     let mut stdin = sending.stdin.take().unwrap();
